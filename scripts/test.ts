@@ -1,0 +1,56 @@
+// `npm test`: lint, typecheck, buf lint and every workspace's vitest suites (through turbo,
+// so unchanged workspaces come from cache), then one closing line that counts the tests.
+// Suites that could not run here list their reason above that line.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { root, workspaces } from "./workspaces.ts";
+
+interface VitestReport {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+}
+
+const say = (line: string) => console.log(`[cv-wallet] ${line}`);
+
+for (const ws of workspaces) rmSync(join(root, ws, ".reports"), { recursive: true, force: true });
+
+say("lint, typecheck and test every workspace (turbo)");
+const turbo = spawnSync(
+  "turbo",
+  ["run", "lint", "lint:root", "typecheck", "typecheck:root", "test", "--concurrency=2", "--output-logs=new-only"],
+  {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", TURBO_NO_UPDATE_NOTIFIER: "1" },
+  },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const missing: string[] = [];
+const skips: string[] = [];
+for (const ws of workspaces) {
+  const report = join(root, ws, ".reports", "vitest.json");
+  if (!existsSync(report)) {
+    missing.push(ws);
+    continue;
+  }
+  const r = JSON.parse(readFileSync(report, "utf8")) as VitestReport;
+  passed += r.numPassedTests;
+  failed += r.numFailedTests;
+  skipped += r.numPendingTests + r.numTodoTests;
+  const skipFile = join(root, ws, ".reports", "skipped.txt");
+  if (existsSync(skipFile)) skips.push(...new Set(readFileSync(skipFile, "utf8").split("\n").filter(Boolean)));
+}
+
+for (const line of skips) say(`skipped here: ${line}`);
+if (missing.length > 0) say(`no test report from: ${missing.join(", ")}`);
+const ok = turbo.status === 0 && failed === 0 && missing.length === 0;
+say(
+  `tests: ${passed} passed, ${failed} failed, ${skipped} skipped in ${workspaces.length} workspaces${ok ? "" : " — FAILED"}`,
+);
+process.exit(ok ? 0 : 1);

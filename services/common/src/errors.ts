@@ -1,0 +1,80 @@
+// The small set of errors domain code throws. One mapping per edge (HTTP, gRPC, Connect)
+// turns them into a status; anything else is reported as internal, with detail only in the log.
+import { status as GrpcStatus } from "@grpc/grpc-js";
+
+export const ERROR_CODES = [
+  "invalid_argument",
+  "unauthenticated",
+  "permission_denied",
+  "not_found",
+  "already_exists",
+  "failed_precondition",
+  "resource_exhausted",
+  "unavailable",
+  "deadline_exceeded",
+  "internal",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An error whose message is safe to show to the caller. Never put a secret in it. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds the caller should wait before retrying (resource_exhausted). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+export const invalidArgument = (message: string) => new AppError("invalid_argument", message);
+export const notFound = (message: string) => new AppError("not_found", message);
+export const alreadyExists = (message: string) => new AppError("already_exists", message);
+export const permissionDenied = (message: string) => new AppError("permission_denied", message);
+export const unauthenticated = (message: string) => new AppError("unauthenticated", message);
+export const failedPrecondition = (message: string) => new AppError("failed_precondition", message);
+export const unavailable = (message: string, cause?: unknown) => new AppError("unavailable", message, { cause });
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  already_exists: 409,
+  failed_precondition: 412,
+  resource_exhausted: 429,
+  unavailable: 503,
+  deadline_exceeded: 504,
+  internal: 500,
+};
+
+export function httpStatusOf(code: ErrorCode): number {
+  return HTTP_STATUS[code];
+}
+
+const GRPC_STATUS: Record<ErrorCode, GrpcStatus> = {
+  invalid_argument: GrpcStatus.INVALID_ARGUMENT,
+  unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  permission_denied: GrpcStatus.PERMISSION_DENIED,
+  not_found: GrpcStatus.NOT_FOUND,
+  already_exists: GrpcStatus.ALREADY_EXISTS,
+  failed_precondition: GrpcStatus.FAILED_PRECONDITION,
+  resource_exhausted: GrpcStatus.RESOURCE_EXHAUSTED,
+  unavailable: GrpcStatus.UNAVAILABLE,
+  deadline_exceeded: GrpcStatus.DEADLINE_EXCEEDED,
+  internal: GrpcStatus.INTERNAL,
+};
+
+export function grpcStatusOf(code: ErrorCode): GrpcStatus {
+  return GRPC_STATUS[code];
+}
+
+/** The AppError code for a gRPC status number (e.g. from a failed crypto call). */
+export function errorCodeOfGrpcStatus(status: number): ErrorCode {
+  for (const [code, s] of Object.entries(GRPC_STATUS)) if (s === status) return code as ErrorCode;
+  return "internal";
+}
