@@ -39,17 +39,29 @@ fi
 node_bin="$(command -v node)"
 export NODE="$node_bin" npm_node_execpath="$node_bin"
 
-# Install when the lockfile or the Node major differs from the last install.
+# Install when the lockfile or the Node major differs from the last install: `npm ci` on a
+# fresh clone or a Node change (addons rebuilt for the new Node), a gentler `npm install`
+# when only the lockfile moved under an existing node_modules. flock keeps two entry
+# scripts started at once from installing over each other.
 stamp="node_modules/.cv-wallet-install"
-want_stamp="$(sha256sum package-lock.json | cut -d' ' -f1) node$(node_major "$node_bin")"
+node_tag="node$(node_major "$node_bin")"
+want_stamp="$(sha256sum package-lock.json | cut -d' ' -f1) $node_tag"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
-  say "installing dependencies with npm ci (Node $("$node_bin" --version))"
-  log="$(mktemp)"
-  if ! npm ci --no-audit --no-fund --loglevel=error >"$log" 2>&1; then
-    cat "$log" >&2; rm -f "$log"; say "npm ci failed"; exit 1
+  mkdir -p .cache
+  exec 9>.cache/install.lock
+  command -v flock >/dev/null && flock 9
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
+    if [ -f "$stamp" ] && [ "$(cut -d' ' -f2 "$stamp")" = "$node_tag" ]; then
+      install=(install); else install=(ci); fi
+    say "installing dependencies with npm ${install[0]} (Node $("$node_bin" --version))"
+    log="$(mktemp)"
+    if ! npm "${install[@]}" --no-audit --no-fund --loglevel=error >"$log" 2>&1; then
+      cat "$log" >&2; rm -f "$log"; say "npm ${install[0]} failed"; exit 1
+    fi
+    rm -f "$log"
+    echo "$want_stamp" > "$stamp"
   fi
-  rm -f "$log"
-  echo "$want_stamp" > "$stamp"
+  exec 9>&-
 fi
 
 exec "$@"
