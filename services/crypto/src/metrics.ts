@@ -1,0 +1,58 @@
+// Prometheus metrics, one registry per server instance (tests run several in one process).
+// Labels are method names, status codes and KMS operations only: never a key name, which
+// names a tenant, and never anything secret.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class CryptoMetrics {
+  readonly registry = new Registry();
+  readonly cacheHits = new Counter({
+    name: "cvw_crypto_dek_cache_hits_total",
+    help: "DEK cache hits",
+    registers: [this.registry],
+  });
+  readonly cacheMisses = new Counter({
+    name: "cvw_crypto_dek_cache_misses_total",
+    help: "DEK cache misses (each is one KMS unwrap, shared by concurrent callers)",
+    registers: [this.registry],
+  });
+  /** Set by the server to the DEK cache's size. */
+  cacheSize: () => number = () => 0;
+  readonly cacheEntries: Gauge = new Gauge({
+    name: "cvw_crypto_dek_cache_entries",
+    help: "DEKs held in memory",
+    registers: [this.registry],
+    collect: (): void => this.cacheEntries.set(this.cacheSize()),
+  });
+  readonly kmsCalls = new Counter({
+    name: "cvw_crypto_kms_calls_total",
+    help: "Calls to the key provider",
+    labelNames: ["provider", "operation", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly kmsSeconds = new Histogram({
+    name: "cvw_crypto_kms_call_duration_seconds",
+    help: "Key provider call latency",
+    labelNames: ["provider", "operation"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly rpcCalls = new Counter({
+    name: "cvw_crypto_rpc_calls_total",
+    help: "Finished RPCs by method and gRPC status code",
+    labelNames: ["method", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly rpcSeconds = new Histogram({
+    name: "cvw_crypto_rpc_duration_seconds",
+    help: "RPC latency by method and gRPC status code",
+    labelNames: ["method", "code"] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  /** Total KMS calls of one operation (tests and the benchmark read it). */
+  async kmsCallCount(operation?: string): Promise<number> {
+    const metric = await this.kmsCalls.get();
+    return metric.values.filter((v) => !operation || v.labels.operation === operation).reduce((a, v) => a + v.value, 0);
+  }
+}

@@ -1,0 +1,42 @@
+// The keyring's MongoDB documents. The unique (name, version) index is what makes a racing
+// RotateKey or first encrypt on two instances produce one version, not two.
+import { Schema } from "mongoose";
+
+export interface KeyDoc {
+  _id: string;
+  minDecryptionVersion: number;
+  createdAt: Date;
+}
+
+export interface KeyVersionDoc {
+  name: string;
+  version: number;
+  dekId: string;
+  wrappedDek: Buffer;
+  wrappingKeyId: string;
+  createdAt: Date;
+  encryptionCount: number;
+}
+
+export const keySchema = new Schema<KeyDoc>(
+  {
+    _id: { type: String, required: true, maxlength: 128 },
+    minDecryptionVersion: { type: Number, required: true, min: 1, default: 1, validate: Number.isInteger },
+    createdAt: { type: Date, required: true },
+  },
+  { collection: "crypto_keys", versionKey: false, strict: "throw" },
+);
+
+export const keyVersionSchema = new Schema<KeyVersionDoc>(
+  {
+    name: { type: String, required: true, maxlength: 128 },
+    version: { type: Number, required: true, min: 1, max: 0xffff_ffff, validate: Number.isInteger },
+    dekId: { type: String, required: true },
+    wrappedDek: { type: Buffer, required: true },
+    wrappingKeyId: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+    encryptionCount: { type: Number, required: true, min: 0, default: 0 },
+  },
+  { collection: "crypto_key_versions", versionKey: false, strict: "throw" },
+);
+keyVersionSchema.index({ name: 1, version: 1 }, { unique: true });

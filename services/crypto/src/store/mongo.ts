@@ -1,0 +1,171 @@
+// The MongoDB store (MONGODB_URI, the database named in the URI) through mongoose. Writes that
+// instances may race on rely on the unique (name, version) index and on atomic updates
+// ($inc, conditional $set), not on read-then-write.
+import type { Logger } from "@cv-wallet/common/logger";
+import mongoose, { type Connection, type Model } from "mongoose";
+import { type KeyDoc, type KeyVersionDoc, keySchema, keyVersionSchema } from "./mongo-schemas.ts";
+import type { KeyRecord, KeyStore, KeyVersionRecord, KeyWithVersions, VersionWithKey } from "./port.ts";
+
+export class MongoKeyStore implements KeyStore {
+  readonly kind = "mongodb" as const;
+  readonly #connection: Connection;
+  readonly #keys: Model<KeyDoc>;
+  readonly #versions: Model<KeyVersionDoc>;
+
+  private constructor(connection: Connection) {
+    this.#connection = connection;
+    this.#keys = connection.model<KeyDoc>("CryptoKey", keySchema);
+    this.#versions = connection.model<KeyVersionDoc>("CryptoKeyVersion", keyVersionSchema);
+  }
+
+  /** Connects and builds the indexes; the connection string never reaches a log or error. */
+  static async connect(uri: string, logger: Logger): Promise<MongoKeyStore> {
+    const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5_000, autoIndex: false });
+    connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
+    const store = new MongoKeyStore(connection);
+    try {
+      await connection.asPromise();
+      await store.#versions.createIndexes();
+    } catch (error) {
+      await connection.close().catch(() => {});
+      throw new Error(`MONGODB_URI: cannot reach MongoDB (${(error as Error).name})`);
+    }
+    return store;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.#connection.db!.admin().ping();
+    } catch (error) {
+      throw new Error(`MONGODB_URI: MongoDB does not answer (${(error as Error).name})`);
+    }
+  }
+
+  async latestVersion(name: string): Promise<VersionWithKey | undefined> {
+    const [version, key] = await Promise.all([
+      this.#versions.findOne({ name }).sort({ version: -1 }).lean(),
+      this.#keys.findById(name).lean(),
+    ]);
+    return version ? { ...toVersion(version), minDecryptionVersion: key?.minDecryptionVersion ?? 1 } : undefined;
+  }
+
+  async getVersion(name: string, version: number): Promise<VersionWithKey | undefined> {
+    const [v, key] = await Promise.all([
+      this.#versions.findOne({ name, version }).lean(),
+      this.#keys.findById(name).lean(),
+    ]);
+    return v ? { ...toVersion(v), minDecryptionVersion: key?.minDecryptionVersion ?? 1 } : undefined;
+  }
+
+  async getKey(name: string): Promise<KeyWithVersions | undefined> {
+    const key = await this.#keys.findById(name).lean();
+    if (!key) return undefined;
+    const versions = await this.#versions.find({ name }).sort({ version: 1 }).lean();
+    return { ...toKey(key), versions: versions.map(toVersion) };
+  }
+
+  async listKeys(after: string, limit: number): Promise<KeyWithVersions[]> {
+    const keys = await this.#keys
+      .find(after ? { _id: { $gt: after } } : {})
+      .sort({ _id: 1 })
+      .limit(limit)
+      .lean();
+    const versions = await this.#versions
+      .find({ name: { $in: keys.map((k) => k._id) } })
+      .sort({ name: 1, version: 1 })
+      .lean();
+    return keys.map((k) => ({ ...toKey(k), versions: versions.filter((v) => v.name === k._id).map(toVersion) }));
+  }
+
+  async insertVersion(record: KeyVersionRecord): Promise<boolean> {
+    try {
+      await this.#keys.updateOne(
+        { _id: record.name },
+        { $setOnInsert: { minDecryptionVersion: 1, createdAt: record.createdAt } },
+        { upsert: true },
+      );
+    } catch (error) {
+      if (!isDuplicate(error)) throw error; // two upserts raced; the key exists either way
+    }
+    try {
+      await this.#versions.create({ ...record, wrappedDek: Buffer.from(record.wrappedDek) });
+      return true;
+    } catch (error) {
+      if (isDuplicate(error)) return false;
+      throw error;
+    }
+  }
+
+  async raiseMinDecryptionVersion(name: string, version: number): Promise<KeyRecord | undefined> {
+    await this.#keys.updateOne(
+      { _id: name, minDecryptionVersion: { $lt: version } },
+      { $set: { minDecryptionVersion: version } },
+    );
+    const key = await this.#keys.findById(name).lean();
+    return key ? toKey(key) : undefined;
+  }
+
+  async addEncryptions(increments: readonly { name: string; version: number; count: number }[]): Promise<void> {
+    if (increments.length === 0) return;
+    await this.#versions.bulkWrite(
+      increments.map((i) => ({
+        updateOne: { filter: { name: i.name, version: i.version }, update: { $inc: { encryptionCount: i.count } } },
+      })),
+      { ordered: false },
+    );
+  }
+
+  async destroyKey(name: string): Promise<number> {
+    const { deletedCount } = await this.#versions.deleteMany({ name });
+    await this.#keys.deleteOne({ _id: name });
+    return deletedCount;
+  }
+
+  async listVersions(after: { name: string; version: number } | undefined, limit: number): Promise<KeyVersionRecord[]> {
+    const filter = after
+      ? { $or: [{ name: { $gt: after.name } }, { name: after.name, version: { $gt: after.version } }] }
+      : {};
+    const versions = await this.#versions.find(filter).sort({ name: 1, version: 1 }).limit(limit).lean();
+    return versions.map(toVersion);
+  }
+
+  async replaceWrappedDek(
+    name: string,
+    version: number,
+    expected: Uint8Array,
+    next: { wrappedDek: Uint8Array; wrappingKeyId: string },
+  ): Promise<boolean> {
+    const result = await this.#versions.updateOne(
+      { name, version, wrappedDek: Buffer.from(expected) },
+      { $set: { wrappedDek: Buffer.from(next.wrappedDek), wrappingKeyId: next.wrappingKeyId } },
+    );
+    return result.modifiedCount === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.#connection.close();
+  }
+}
+
+function isDuplicate(error: unknown): boolean {
+  return (error as { code?: number })?.code === 11000;
+}
+
+function toKey(doc: KeyDoc): KeyRecord {
+  return { name: doc._id, minDecryptionVersion: doc.minDecryptionVersion, createdAt: new Date(doc.createdAt) };
+}
+
+function toVersion(doc: KeyVersionDoc): KeyVersionRecord {
+  // lean() returns BSON Binary for Buffer fields.
+  const raw = doc.wrappedDek as unknown as Buffer | { buffer: Uint8Array };
+  const wrapped = Buffer.isBuffer(raw) ? raw : raw.buffer;
+  return {
+    name: doc.name,
+    version: doc.version,
+    dekId: doc.dekId,
+    wrappedDek: new Uint8Array(wrapped),
+    wrappingKeyId: doc.wrappingKeyId,
+    createdAt: new Date(doc.createdAt),
+    encryptionCount: doc.encryptionCount,
+  };
+}

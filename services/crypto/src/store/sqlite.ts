@@ -1,0 +1,206 @@
+// The embedded store: node:sqlite (built into Node 24, nothing native to build) in WAL mode,
+// so several instances can share one file. (name, version) is the primary key: a racing
+// insert of the same version fails and the caller re-reads.
+import type { StatementSync } from "node:sqlite";
+import { type DatabaseSync, openSqlite, transaction } from "@cv-wallet/common/sqlite";
+import type { KeyRecord, KeyStore, KeyVersionRecord, KeyWithVersions, VersionWithKey } from "./port.ts";
+
+const MIGRATIONS = [
+  `CREATE TABLE crypto_keys (
+     name TEXT PRIMARY KEY,
+     min_decryption_version INTEGER NOT NULL DEFAULT 1,
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE crypto_key_versions (
+     name TEXT NOT NULL REFERENCES crypto_keys(name) ON DELETE CASCADE,
+     version INTEGER NOT NULL,
+     dek_id TEXT NOT NULL,
+     wrapped_dek BLOB NOT NULL,
+     wrapping_key_id TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     encryption_count INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (name, version)
+   ) STRICT;`,
+];
+
+interface VersionRow {
+  name: string;
+  version: number;
+  dek_id: string;
+  wrapped_dek: Uint8Array;
+  wrapping_key_id: string;
+  created_at: number;
+  encryption_count: number;
+  min_decryption_version?: number;
+}
+
+interface KeyRow {
+  name: string;
+  min_decryption_version: number;
+  created_at: number;
+}
+
+const VERSION_COLUMNS =
+  "v.name, v.version, v.dek_id, v.wrapped_dek, v.wrapping_key_id, v.created_at, v.encryption_count";
+
+export class SqliteKeyStore implements KeyStore {
+  readonly kind = "sqlite" as const;
+  readonly #db: DatabaseSync;
+  readonly #file: string;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(file: string) {
+    this.#file = file;
+    this.#db = openSqlite(file, MIGRATIONS);
+  }
+
+  async check(): Promise<void> {
+    try {
+      this.#stmt("SELECT 1").get();
+    } catch (error) {
+      throw new Error(`CRYPTO_DATA_DIR: the key store ${this.#file} does not answer: ${String(error)}`);
+    }
+  }
+
+  async latestVersion(name: string): Promise<VersionWithKey | undefined> {
+    const row = this.#stmt(
+      `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
+         JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? ORDER BY v.version DESC LIMIT 1`,
+    ).get(name) as VersionRow | undefined;
+    return row && withKey(row);
+  }
+
+  async getVersion(name: string, version: number): Promise<VersionWithKey | undefined> {
+    const row = this.#stmt(
+      `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
+         JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? AND v.version = ?`,
+    ).get(name, version) as VersionRow | undefined;
+    return row && withKey(row);
+  }
+
+  async getKey(name: string): Promise<KeyWithVersions | undefined> {
+    const key = this.#stmt("SELECT * FROM crypto_keys WHERE name = ?").get(name) as KeyRow | undefined;
+    return key && this.#withVersions(key);
+  }
+
+  async listKeys(after: string, limit: number): Promise<KeyWithVersions[]> {
+    const keys = this.#stmt("SELECT * FROM crypto_keys WHERE name > ? ORDER BY name LIMIT ?").all(
+      after,
+      limit,
+    ) as unknown as KeyRow[];
+    return keys.map((k) => this.#withVersions(k));
+  }
+
+  async insertVersion(record: KeyVersionRecord): Promise<boolean> {
+    return transaction(this.#db, () => {
+      this.#stmt(
+        "INSERT INTO crypto_keys (name, min_decryption_version, created_at) VALUES (?, 1, ?) ON CONFLICT DO NOTHING",
+      ).run(record.name, record.createdAt.getTime());
+      const result = this.#stmt(
+        `INSERT INTO crypto_key_versions (name, version, dek_id, wrapped_dek, wrapping_key_id, created_at, encryption_count)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ).run(
+        record.name,
+        record.version,
+        record.dekId,
+        record.wrappedDek,
+        record.wrappingKeyId,
+        record.createdAt.getTime(),
+        record.encryptionCount,
+      );
+      return result.changes === 1;
+    });
+  }
+
+  async raiseMinDecryptionVersion(name: string, version: number): Promise<KeyRecord | undefined> {
+    this.#stmt("UPDATE crypto_keys SET min_decryption_version = MAX(min_decryption_version, ?) WHERE name = ?").run(
+      version,
+      name,
+    );
+    const key = this.#stmt("SELECT * FROM crypto_keys WHERE name = ?").get(name) as KeyRow | undefined;
+    return key && toKey(key);
+  }
+
+  async addEncryptions(increments: readonly { name: string; version: number; count: number }[]): Promise<void> {
+    if (increments.length === 0) return;
+    transaction(this.#db, () => {
+      const update = this.#stmt(
+        "UPDATE crypto_key_versions SET encryption_count = encryption_count + ? WHERE name = ? AND version = ?",
+      );
+      for (const i of increments) update.run(i.count, i.name, i.version);
+    });
+  }
+
+  async destroyKey(name: string): Promise<number> {
+    return transaction(this.#db, () => {
+      const versions = this.#stmt("DELETE FROM crypto_key_versions WHERE name = ?").run(name).changes;
+      this.#stmt("DELETE FROM crypto_keys WHERE name = ?").run(name);
+      return Number(versions);
+    });
+  }
+
+  async listVersions(after: { name: string; version: number } | undefined, limit: number): Promise<KeyVersionRecord[]> {
+    const rows = (after
+      ? this.#stmt(
+          `SELECT ${VERSION_COLUMNS} FROM crypto_key_versions v
+               WHERE v.name > ? OR (v.name = ? AND v.version > ?) ORDER BY v.name, v.version LIMIT ?`,
+        ).all(after.name, after.name, after.version, limit)
+      : this.#stmt(`SELECT ${VERSION_COLUMNS} FROM crypto_key_versions v ORDER BY v.name, v.version LIMIT ?`).all(
+          limit,
+        )) as unknown as VersionRow[];
+    return rows.map(toVersion);
+  }
+
+  async replaceWrappedDek(
+    name: string,
+    version: number,
+    expected: Uint8Array,
+    next: { wrappedDek: Uint8Array; wrappingKeyId: string },
+  ): Promise<boolean> {
+    const result = this.#stmt(
+      "UPDATE crypto_key_versions SET wrapped_dek = ?, wrapping_key_id = ? WHERE name = ? AND version = ? AND wrapped_dek = ?",
+    ).run(next.wrappedDek, next.wrappingKeyId, name, version, expected);
+    return result.changes === 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  /** Prepared once per SQL text: preparing costs more than most of these queries. */
+  #stmt(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #withVersions(key: KeyRow): KeyWithVersions {
+    const rows = this.#stmt(
+      `SELECT ${VERSION_COLUMNS} FROM crypto_key_versions v WHERE v.name = ? ORDER BY v.version`,
+    ).all(key.name) as unknown as VersionRow[];
+    return { ...toKey(key), versions: rows.map(toVersion) };
+  }
+}
+
+function toKey(row: KeyRow): KeyRecord {
+  return { name: row.name, minDecryptionVersion: row.min_decryption_version, createdAt: new Date(row.created_at) };
+}
+
+function toVersion(row: VersionRow): KeyVersionRecord {
+  return {
+    name: row.name,
+    version: row.version,
+    dekId: row.dek_id,
+    wrappedDek: new Uint8Array(row.wrapped_dek),
+    wrappingKeyId: row.wrapping_key_id,
+    createdAt: new Date(row.created_at),
+    encryptionCount: row.encryption_count,
+  };
+}
+
+function withKey(row: VersionRow): VersionWithKey {
+  return { ...toVersion(row), minDecryptionVersion: row.min_decryption_version ?? 1 };
+}
