@@ -1,0 +1,52 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { errorMessage, humanizeInvalid, isUnauthenticated } from "./errors.ts";
+
+describe("humanizeInvalid", () => {
+  it("turns protovalidate violations into form language", () => {
+    expect(
+      humanizeInvalid("validation error:\n - password: value length must be at least 12 characters [string.min_len]"),
+    ).toBe("Password: value length must be at least 12 characters.");
+  });
+  it("labels repeated fields and joins several violations", () => {
+    expect(
+      humanizeInvalid(
+        "validation error:\n - scopes[0]: value must be in list [keys:read] [string.in]\n - name: value is required [required]",
+      ),
+    ).toBe("Scopes: value must be in list [keys:read]. Name: value is required.");
+  });
+  it("passes plain messages through as a sentence", () => {
+    expect(humanizeInvalid("base URL must be https")).toBe("Base URL must be https.");
+  });
+});
+
+describe("errorMessage", () => {
+  it("uses the page's words first", () => {
+    const err = new ConnectError("bad credentials", Code.Unauthenticated);
+    expect(errorMessage(err, { [Code.Unauthenticated]: "Wrong email or password." })).toBe("Wrong email or password.");
+  });
+  it("explains each code without leaking internals", () => {
+    expect(errorMessage(new ConnectError("x", Code.Unavailable))).toMatch(/cannot be reached/);
+    expect(errorMessage(new ConnectError("stack trace here", Code.Internal))).toBe(
+      "Something went wrong in the wallet. Try again in a moment.",
+    );
+    expect(errorMessage(new ConnectError("", Code.NotFound))).toMatch(/no longer exists/);
+    expect(errorMessage(new ConnectError("", Code.ResourceExhausted))).toMatch(/Too many requests/);
+  });
+  it("reads validation errors", () => {
+    const err = new ConnectError(
+      "validation error:\n - email: value must be a valid email address [string.email]",
+      Code.InvalidArgument,
+    );
+    expect(errorMessage(err)).toBe("Email: value must be a valid email address.");
+  });
+  it("copes with errors that are not ConnectErrors", () => {
+    expect(errorMessage(new TypeError("Failed to fetch"))).toBe(
+      "Something went wrong in the wallet. Try again in a moment.",
+    );
+  });
+  it("spots an ended session", () => {
+    expect(isUnauthenticated(new ConnectError("", Code.Unauthenticated))).toBe(true);
+    expect(isUnauthenticated(new Error("x"))).toBe(false);
+  });
+});

@@ -1,0 +1,71 @@
+// Actions on keys that more than one page offers (list and detail): check, delete, reveal,
+// edit. Pages hold the dialogs; this holds what they act on.
+import type { ApiKey } from "@cv-wallet/proto/wallet/v1";
+import { wallet } from "./api/client.ts";
+import { errorMessage } from "./api/errors.ts";
+
+export class KeyActions {
+  editing = $state<ApiKey | undefined>(undefined);
+  editOpen = $state(false);
+  deleting = $state<ApiKey | undefined>(undefined);
+  deleteOpen = $state(false);
+  revealing = $state<ApiKey | undefined>(undefined);
+  revealOpen = $state(false);
+  checking = $state<Record<string, boolean>>({});
+  message = $state<{ text: string; tone: "notice" | "warning" | "error" } | undefined>(undefined);
+
+  add(): void {
+    this.editing = undefined;
+    this.editOpen = true;
+  }
+
+  edit(key: ApiKey): void {
+    this.editing = key;
+    this.editOpen = true;
+  }
+
+  askDelete(key: ApiKey): void {
+    this.deleting = key;
+    this.deleteOpen = true;
+  }
+
+  reveal(key: ApiKey): void {
+    this.revealing = key;
+    this.revealOpen = true;
+  }
+
+  /** ValidateKey now; returns the updated record, or undefined (with a message) on failure. */
+  async check(key: ApiKey): Promise<ApiKey | undefined> {
+    this.checking[key.id] = true;
+    try {
+      const res = await wallet().validateKey({ id: key.id });
+      const status = res.key?.validation?.status ?? "unverified";
+      this.message = { text: `Checked “${key.name}”: ${status.replace("_", " ")}.`, tone: "notice" };
+      return res.key;
+    } catch (err) {
+      this.message = { text: `Could not check “${key.name}”: ${errorMessage(err)}`, tone: "error" };
+      return undefined;
+    } finally {
+      this.checking[key.id] = false;
+    }
+  }
+
+  /** DeleteKey; returns an error message for the confirmation dialog, or undefined. */
+  async remove(key: ApiKey): Promise<string | undefined> {
+    try {
+      await wallet().deleteKey({ id: key.id });
+      this.message = { text: `Deleted “${key.name}”.`, tone: "notice" };
+      return undefined;
+    } catch (err) {
+      return errorMessage(err);
+    }
+  }
+
+  saved(key: ApiKey, warnings: string[], created: boolean): void {
+    const verb = created ? "Added" : "Saved";
+    this.message =
+      warnings.length > 0
+        ? { text: `${verb} “${key.name}”. ${warnings.join(" ")}`, tone: "warning" }
+        : { text: `${verb} “${key.name}”.`, tone: "notice" };
+  }
+}
