@@ -52,7 +52,8 @@ export class AwsKmsKeyProvider implements KeyProvider {
       if (meta.KeySpec && meta.KeySpec !== "SYMMETRIC_DEFAULT") throw new Error(`key spec is ${meta.KeySpec}`);
       this.#keyArn = meta.Arn;
     } catch (error) {
-      const reason = error instanceof AppError && error.cause instanceof Error ? error.cause.message : String(error);
+      const cause = error instanceof AppError && error.cause instanceof Error ? `: ${error.cause.message}` : "";
+      const reason = `${error instanceof Error ? error.message : String(error)}${cause}`;
       throw new Error(`KMS_KEY_ID: cannot use KMS key ${this.#configuredKeyId}: ${reason}`);
     }
   }

@@ -1,0 +1,165 @@
+// One contract for the keyring store port, run on every adapter that can run here: SQLite
+// always, MongoDB whenever one is reachable (the skip is printed otherwise, never faked).
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { captureLogs } from "@cv-wallet/common/testing/logs";
+import { type MongoForTests, mongoForTests } from "@cv-wallet/common/testing/mongo";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { KeyStore, KeyVersionRecord } from "../src/store/port.ts";
+import { SqliteKeyStore } from "../src/store/sqlite.ts";
+
+function version(name: string, v: number, extra: Partial<KeyVersionRecord> = {}): KeyVersionRecord {
+  return {
+    name,
+    version: v,
+    dekId: randomUUID(),
+    wrappedDek: new Uint8Array([v, 1, 2, 3, 255]),
+    wrappingKeyId: "local:test",
+    createdAt: new Date(1_700_000_000_000 + v * 1000),
+    encryptionCount: 0,
+    ...extra,
+  };
+}
+
+function storeContract(
+  adapter: string,
+  open: () => Promise<{ store: KeyStore; reopen?: () => Promise<KeyStore> } | undefined>,
+) {
+  describe(`keyring store contract: ${adapter}`, () => {
+    let store: KeyStore | undefined;
+    let reopen: (() => Promise<KeyStore>) | undefined;
+    let prefix = "";
+    beforeAll(async () => {
+      const opened = await open();
+      store = opened?.store;
+      reopen = opened?.reopen;
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+    beforeEach(() => {
+      prefix = `t${randomUUID().slice(0, 8)}`;
+    });
+
+    it("inserts versions once each and reads the latest", async ({ skip }) => {
+      if (!store) return skip();
+      const name = `${prefix}/a`;
+      expect(await store.latestVersion(name)).toBeUndefined();
+      expect(await store.insertVersion(version(name, 1))).toBe(true);
+      expect(await store.insertVersion(version(name, 1))).toBe(false);
+      expect(await store.insertVersion(version(name, 2))).toBe(true);
+      const latest = await store.latestVersion(name);
+      expect(latest).toMatchObject({ name, version: 2, minDecryptionVersion: 1, wrappingKeyId: "local:test" });
+      expect(Buffer.from(latest!.wrappedDek)).toEqual(Buffer.from([2, 1, 2, 3, 255]));
+      expect((await store.getVersion(name, 1))?.version).toBe(1);
+      expect(await store.getVersion(name, 3)).toBeUndefined();
+    });
+
+    it("lets exactly one of many racing inserts of the same version win", async ({ skip }) => {
+      if (!store) return skip();
+      const name = `${prefix}/race`;
+      const results = await Promise.all(Array.from({ length: 20 }, () => store!.insertVersion(version(name, 1))));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.getKey(name))!.versions).toHaveLength(1);
+    });
+
+    it("adds encryption counts atomically", async ({ skip }) => {
+      if (!store) return skip();
+      const name = `${prefix}/count`;
+      await store.insertVersion(version(name, 1));
+      await Promise.all(Array.from({ length: 10 }, () => store!.addEncryptions([{ name, version: 1, count: 5 }])));
+      expect((await store.getVersion(name, 1))!.encryptionCount).toBe(50);
+    });
+
+    it("only raises the minimum decryption version", async ({ skip }) => {
+      if (!store) return skip();
+      const name = `${prefix}/min`;
+      await store.insertVersion(version(name, 1));
+      await store.insertVersion(version(name, 2));
+      expect((await store.raiseMinDecryptionVersion(name, 2))!.minDecryptionVersion).toBe(2);
+      expect((await store.raiseMinDecryptionVersion(name, 1))!.minDecryptionVersion).toBe(2);
+      expect((await store.getVersion(name, 1))!.minDecryptionVersion).toBe(2);
+      expect(await store.raiseMinDecryptionVersion(`${prefix}/absent`, 1)).toBeUndefined();
+    });
+
+    it("destroys every version of one key and nothing else", async ({ skip }) => {
+      if (!store) return skip();
+      await store.insertVersion(version(`${prefix}/gone`, 1));
+      await store.insertVersion(version(`${prefix}/gone`, 2));
+      await store.insertVersion(version(`${prefix}/kept`, 1));
+      expect(await store.destroyKey(`${prefix}/gone`)).toBe(2);
+      expect(await store.getKey(`${prefix}/gone`)).toBeUndefined();
+      expect(await store.getVersion(`${prefix}/gone`, 1)).toBeUndefined();
+      expect(await store.getKey(`${prefix}/kept`)).toBeDefined();
+      expect(await store.destroyKey(`${prefix}/gone`)).toBe(0);
+      // A destroyed name can start again at version 1.
+      expect(await store.insertVersion(version(`${prefix}/gone`, 1))).toBe(true);
+    });
+
+    it("pages keys and versions in order", async ({ skip }) => {
+      if (!store) return skip();
+      for (const n of ["c", "a", "b"]) {
+        await store.insertVersion(version(`${prefix}/${n}`, 1));
+        await store.insertVersion(version(`${prefix}/${n}`, 2));
+      }
+      const first = await store.listKeys(`${prefix}/`, 2);
+      expect(first.map((k) => k.name)).toEqual([`${prefix}/a`, `${prefix}/b`]);
+      expect(first[0]!.versions.map((v) => v.version)).toEqual([1, 2]);
+      const second = await store.listKeys(first[1]!.name, 2);
+      expect(second.map((k) => k.name)[0]).toBe(`${prefix}/c`);
+
+      const versions = await store.listVersions({ name: `${prefix}/a`, version: 1 }, 3);
+      expect(versions.map((v) => `${v.name.slice(-1)}${v.version}`)).toEqual(["a2", "b1", "b2"]);
+    });
+
+    it("replaces a wrapped DEK only if it is still the expected one", async ({ skip }) => {
+      if (!store) return skip();
+      const name = `${prefix}/rewrap`;
+      const record = version(name, 1);
+      await store.insertVersion(record);
+      const next = { wrappedDek: new Uint8Array([9, 9, 9]), wrappingKeyId: "arn:new" };
+      expect(await store.replaceWrappedDek(name, 1, new Uint8Array([0]), next)).toBe(false);
+      expect(await store.replaceWrappedDek(name, 1, record.wrappedDek, next)).toBe(true);
+      expect(await store.replaceWrappedDek(name, 1, record.wrappedDek, next)).toBe(false);
+      const stored = await store.getVersion(name, 1);
+      expect(stored!.wrappingKeyId).toBe("arn:new");
+      expect(Buffer.from(stored!.wrappedDek)).toEqual(Buffer.from([9, 9, 9]));
+    });
+
+    it("keeps what it stored across a reopen", async ({ skip }) => {
+      if (!store || !reopen) return skip();
+      const name = `${prefix}/durable`;
+      await store.insertVersion(version(name, 1, { encryptionCount: 7 }));
+      const again = await reopen();
+      try {
+        expect((await again.getVersion(name, 1))!.encryptionCount).toBe(7);
+      } finally {
+        await again.close();
+      }
+    });
+  });
+}
+
+const sqliteDir = mkdtempSync(join(tmpdir(), "cvw-crypto-store-"));
+afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
+storeContract("sqlite", async () => {
+  const file = join(sqliteDir, "crypto.db");
+  return { store: new SqliteKeyStore(file), reopen: async () => new SqliteKeyStore(file) };
+});
+
+let mongo: MongoForTests | undefined;
+afterAll(async () => {
+  await mongo?.stop();
+});
+storeContract("mongodb", async () => {
+  mongo = await mongoForTests("crypto keyring store on MongoDB");
+  if (!mongo) return undefined;
+  const { MongoKeyStore } = await import("../src/store/mongo.ts");
+  const logger = captureLogs("crypto").logger;
+  return {
+    store: await MongoKeyStore.connect(mongo.uri, logger),
+    reopen: () => MongoKeyStore.connect(mongo!.uri, logger),
+  };
+});
