@@ -1,0 +1,151 @@
+// The wallet's only way to the crypto service: one long-lived grpc-js channel, a deadline on
+// every call, and retries only for idempotent calls (Decrypt, GetKeyInfo, DestroyKey) when
+// the service is UNAVAILABLE. Encrypt is not retried: the caller decides, and nothing is
+// written before it succeeds. Failures become AppErrors whose messages hold no secret.
+import { AppError, unavailable } from "@cv-wallet/common/errors";
+import { type CallOptions, createClient, type UnaryClient } from "@cv-wallet/common/grpc";
+import type { Logger } from "@cv-wallet/common/logger";
+import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import * as grpc from "@grpc/grpc-js";
+
+export interface CryptoClientOptions {
+  address: string;
+  token: string;
+  timeoutMs: number;
+  tls?: { ca: Buffer; cert?: Buffer | undefined; key?: Buffer | undefined } | undefined;
+  logger: Logger;
+  /** Called once per finished call, for metrics. */
+  onCall?: (method: string, code: string, seconds: number) => void;
+}
+
+export interface SealedSecret {
+  ciphertext: string;
+  keyVersion: number;
+}
+
+export interface CryptoClient {
+  /** Encrypts under `user/<userId>`, bound to the record id and field. */
+  encrypt(userId: string, recordId: string, field: string, plaintext: string): Promise<SealedSecret>;
+  decrypt(userId: string, recordId: string, field: string, ciphertext: string): Promise<string>;
+  /** Crypto-shreds a tenant: every ciphertext under its key becomes unrecoverable. */
+  destroyTenant(userId: string): Promise<number>;
+  /** Throws unless the crypto service answers an authenticated call. */
+  ping(): Promise<void>;
+  close(): void;
+}
+
+const RETRY_DELAYS_MS = [50, 200];
+// Unreachable or misconfigured peers: the wallet cannot do its job, so callers see 503.
+const UNAVAILABLE_CODES = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.CANCELLED,
+]);
+
+export const tenantKeyName = (userId: string) => `user/${userId}`;
+const context = (recordId: string, field: string) => Buffer.from(`${recordId}/${field}`);
+
+function isServiceError(error: unknown): error is grpc.ServiceError {
+  return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "number";
+}
+
+export function createCryptoClient(options: CryptoClientOptions): CryptoClient {
+  const credentials = options.tls
+    ? grpc.credentials.createSsl(options.tls.ca, options.tls.key ?? null, options.tls.cert ?? null)
+    : grpc.credentials.createInsecure();
+  const channel = new grpc.Client(options.address, credentials, {
+    // Reconnect quickly after the crypto service restarts instead of grpc's 2-minute cap.
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1000,
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+  });
+  const client: UnaryClient<typeof CryptoService> = createClient(CryptoService, channel);
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", `Bearer ${options.token}`);
+
+  async function call<T>(method: string, idempotent: boolean, run: (o: CallOptions) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      try {
+        const result = await run({ metadata, timeoutMs: options.timeoutMs });
+        options.onCall?.(method, "OK", (performance.now() - started) / 1000);
+        return result;
+      } catch (error) {
+        const code = isServiceError(error) ? error.code : grpc.status.UNKNOWN;
+        options.onCall?.(method, grpc.status[code] ?? String(code), (performance.now() - started) / 1000);
+        const retry = idempotent && code === grpc.status.UNAVAILABLE && attempt < RETRY_DELAYS_MS.length;
+        if (retry) {
+          await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt]));
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  function failure(error: unknown, method: string, fallback: () => AppError): AppError {
+    const code = isServiceError(error) ? error.code : grpc.status.UNKNOWN;
+    if (UNAVAILABLE_CODES.has(code)) {
+      // Log the status, not the details: they come from another process and are not ours to trust.
+      options.logger.warn({ method, grpcCode: grpc.status[code] }, "crypto service call failed");
+      return unavailable("the crypto service is unavailable; try again shortly");
+    }
+    options.logger.error({ method, grpcCode: grpc.status[code] ?? code }, "crypto service refused a call");
+    return fallback();
+  }
+
+  return {
+    async encrypt(userId, recordId, field, plaintext) {
+      try {
+        const r = await call("Encrypt", false, (o) =>
+          client.encrypt(
+            { keyName: tenantKeyName(userId), plaintext: Buffer.from(plaintext), context: context(recordId, field) },
+            o,
+          ),
+        );
+        return { ciphertext: r.ciphertext, keyVersion: r.keyVersion };
+      } catch (error) {
+        throw failure(error, "Encrypt", () => new AppError("internal", "the key could not be encrypted"));
+      }
+    },
+    async decrypt(userId, recordId, field, ciphertext) {
+      try {
+        const r = await call("Decrypt", true, (o) =>
+          client.decrypt({ keyName: tenantKeyName(userId), ciphertext, context: context(recordId, field) }, o),
+        );
+        return Buffer.from(r.plaintext).toString("utf8");
+      } catch (error) {
+        // A tampered or moved ciphertext, or a destroyed tenant key: the record is unusable.
+        throw failure(
+          error,
+          "Decrypt",
+          () => new AppError("failed_precondition", "the stored key cannot be decrypted; store it again"),
+        );
+      }
+    },
+    async destroyTenant(userId) {
+      try {
+        const r = await call("DestroyKey", true, (o) => client.destroyKey({ keyName: tenantKeyName(userId) }, o));
+        return r.versionsDestroyed;
+      } catch (error) {
+        if (isServiceError(error) && error.code === grpc.status.NOT_FOUND) return 0;
+        throw failure(error, "DestroyKey", () => new AppError("internal", "the account's key could not be destroyed"));
+      }
+    },
+    async ping() {
+      try {
+        await call("GetKeyInfo", true, (o) => client.getKeyInfo({ keyName: "wallet/readiness-probe" }, o));
+      } catch (error) {
+        // NOT_FOUND (or any answer that is not an outage) proves the service is up and accepts us.
+        if (isServiceError(error) && !UNAVAILABLE_CODES.has(error.code)) return;
+        throw failure(error, "GetKeyInfo", () => unavailable("the crypto service is unavailable"));
+      }
+    },
+    close() {
+      channel.close();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// Accounts and browser sessions: sign up, sign in (throttled per account and per address),
+// sign out, who am I, and account deletion (tenant key destroyed first).
+import { randomBytes } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { unauthenticated } from "@cv-wallet/common/errors";
+import type {
+  DeleteAccountRequest,
+  GetCurrentUserResponseSchema,
+  SignInRequest,
+  SignInResponseSchema,
+  SignUpRequest,
+  SignUpResponseSchema,
+} from "@cv-wallet/proto/wallet/v1";
+import type { UserRecord } from "../store/ports.ts";
+import { actorOf, audit } from "./audit.ts";
+import { assertSameOrigin, requireAuth, requireSession } from "./auth.ts";
+import type { Call } from "./context.ts";
+import type { WalletDeps } from "./deps.ts";
+import { newId } from "./ids.ts";
+import { userMessage } from "./mappers.ts";
+import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from "./passwords.ts";
+import { hashSecret } from "./token-format.ts";
+
+const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+async function startSession(deps: WalletDeps, call: Call, user: UserRecord): Promise<string> {
+  const secret = randomBytes(32).toString("base64url");
+  const now = new Date();
+  const expiresAt = new Date(now.getTime() + deps.settings.sessionTtlMs);
+  const id = newId();
+  await deps.store.sessions.create({ id, secretHash: hashSecret(secret), userId: user.id, createdAt: now, expiresAt });
+  call.cookie.set(secret, expiresAt);
+  return id;
+}
+
+export async function signUp(
+  deps: WalletDeps,
+  req: SignUpRequest,
+  call: Call,
+): Promise<MessageInitShape<typeof SignUpResponseSchema>> {
+  // A page on another site must not be able to sign a visitor into an account it controls.
+  assertSameOrigin(deps, call.info, false);
+  const user: UserRecord = {
+    id: newId(),
+    email: normalizeEmail(req.email),
+    passwordHash: await hashPassword(req.password),
+    createdAt: new Date(),
+  };
+  await deps.store.users.create(user);
+  const sessionId = await startSession(deps, call, user);
+  await audit(
+    deps,
+    {
+      userId: user.id,
+      action: "auth.signed_up",
+      actor: { type: "session", id: sessionId, name: user.email },
+      target: { type: "user", id: user.id, name: user.email },
+    },
+    call,
+  );
+  return { user: userMessage(user) };
+}
+
+/** Checks the password, counting failures against the account and the address. */
+async function checkPassword(deps: WalletDeps, call: Call, email: string, password: string): Promise<UserRecord> {
+  const { signInPerAccount, signInPerAddress } = deps.limits;
+  const accountKey = `account:${email}`;
+  const addressKey = `address:${call.info.address}`;
+  signInPerAccount.check(accountKey);
+  signInPerAddress.check(addressKey);
+  const user = await deps.store.users.byEmail(email);
+  // Verify against a dummy hash for unknown emails so the answer time does not tell them apart.
+  const ok = await verifyPassword(password, user?.passwordHash ?? (await DUMMY_HASH_PROMISE));
+  if (!user || !ok) {
+    signInPerAccount.fail(accountKey);
+    signInPerAddress.fail(addressKey);
+    deps.logger.info({ address: call.info.address }, "failed sign-in");
+    throw unauthenticated("the email or password is wrong");
+  }
+  signInPerAccount.reset(accountKey);
+  return user;
+}
+
+export async function signIn(
+  deps: WalletDeps,
+  req: SignInRequest,
+  call: Call,
+): Promise<MessageInitShape<typeof SignInResponseSchema>> {
+  assertSameOrigin(deps, call.info, false);
+  const user = await checkPassword(deps, call, normalizeEmail(req.email), req.password);
+  const sessionId = await startSession(deps, call, user);
+  await audit(
+    deps,
+    {
+      userId: user.id,
+      action: "auth.signed_in",
+      actor: { type: "session", id: sessionId, name: user.email },
+      target: { type: "user", id: user.id, name: user.email },
+    },
+    call,
+  );
+  return { user: userMessage(user) };
+}
+
+export async function signOut(deps: WalletDeps, call: Call): Promise<Record<string, never>> {
+  const p = await requireSession(deps, call, "signing out");
+  await deps.store.sessions.delete(p.session!.id);
+  call.cookie.clear();
+  await audit(
+    deps,
+    {
+      userId: p.user.id,
+      action: "auth.signed_out",
+      actor: actorOf(p),
+      target: { type: "user", id: p.user.id, name: p.user.email },
+    },
+    call,
+  );
+  return {};
+}
+
+export async function currentUser(
+  deps: WalletDeps,
+  call: Call,
+): Promise<MessageInitShape<typeof GetCurrentUserResponseSchema>> {
+  const p = await requireAuth(deps, call);
+  return {
+    user: userMessage(p.user),
+    authMethod: p.method,
+    scopes: p.method === "token" ? [...p.scopes] : [],
+  };
+}
+
+export async function deleteAccount(
+  deps: WalletDeps,
+  req: DeleteAccountRequest,
+  call: Call,
+): Promise<Record<string, never>> {
+  const p = await requireSession(deps, call, "deleting the account");
+  await checkPassword(deps, call, p.user.email, req.password);
+  // Shred first: if the crypto service is down nothing is deleted and the caller can retry;
+  // once the tenant key is gone the ciphertexts are useless even if the delete below fails.
+  const destroyed = await deps.crypto.destroyTenant(p.user.id);
+  await deps.store.users.delete(p.user.id);
+  call.cookie.clear();
+  deps.logger.info({ userId: p.user.id, versionsDestroyed: destroyed }, "account deleted");
+  return {};
+}

@@ -1,0 +1,49 @@
+// What every operation receives besides its request: who is calling (resolved lazily, so
+// public operations never touch the store for it), where from, and how to set or clear the
+// browser session cookie. Both edges (REST and Connect) build one of these per request.
+import type { SessionRecord, TokenRecord, UserRecord } from "../store/ports.ts";
+
+export const SCOPES = ["keys:read", "keys:write", "tokens:write"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface Principal {
+  user: UserRecord;
+  method: "session" | "token";
+  session?: SessionRecord | undefined;
+  token?: TokenRecord | undefined;
+  scopes: ReadonlySet<string>;
+  /** Providers the caller may touch; empty means all. */
+  providers: readonly string[];
+}
+
+export interface RequestInfo {
+  /** The client's address (from the socket, or X-Forwarded-For when WALLET_TRUST_PROXY is on). */
+  address: string;
+  userAgent: string;
+  /** The Origin header, when sent. */
+  origin?: string | undefined;
+  /** The Host header. */
+  host?: string | undefined;
+  /** True for methods that can change state (everything but GET/HEAD/OPTIONS). */
+  unsafe: boolean;
+}
+
+export interface Credentials {
+  /** The Authorization header's bearer token. */
+  bearer?: string | undefined;
+  /** The session cookie's value. */
+  session?: string | undefined;
+}
+
+export interface SessionCookie {
+  set(secret: string, expiresAt: Date): void;
+  clear(): void;
+}
+
+export interface Call {
+  info: RequestInfo;
+  credentials: Credentials;
+  cookie: SessionCookie;
+  /** Filled by authenticate() on first use. */
+  principal?: Promise<Principal | undefined>;
+}

@@ -1,0 +1,64 @@
+// The WalletService operations, keyed by method: the one implementation both edges (REST
+// routes and the Connect service) call with a validated request message and a Call.
+import type { DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { WalletService } from "@cv-wallet/proto/wallet/v1";
+import { PROVIDERS, toProviderMessage } from "../providers/registry.ts";
+import { currentUser, deleteAccount, signIn, signOut, signUp } from "./accounts.ts";
+import { requireScope } from "./auth.ts";
+import type { Call } from "./context.ts";
+import type { WalletDeps } from "./deps.ts";
+import {
+  createKey,
+  deleteKey,
+  getKey,
+  getKeyUsage,
+  getProviderKey,
+  listKeys,
+  revealKey,
+  updateKey,
+  validateKey,
+} from "./keys.ts";
+import { auditMessage } from "./mappers.ts";
+import { createToken, listTokens, revokeToken } from "./tokens.ts";
+
+type Methods = (typeof WalletService)["method"];
+export type MethodName = keyof Methods;
+
+export type WalletOps = {
+  [K in MethodName]: Methods[K] extends DescMethodUnary<infer I, infer O>
+    ? (request: MessageShape<I>, call: Call) => Promise<MessageInitShape<O>>
+    : never;
+};
+
+export function walletOperations(deps: WalletDeps): WalletOps {
+  return {
+    signUp: (req, call) => signUp(deps, req, call),
+    signIn: (req, call) => signIn(deps, req, call),
+    signOut: (_req, call) => signOut(deps, call),
+    getCurrentUser: (_req, call) => currentUser(deps, call),
+    deleteAccount: (req, call) => deleteAccount(deps, req, call),
+    listProviders: async () => ({ providers: PROVIDERS.map(toProviderMessage) }),
+    listKeys: (req, call) => listKeys(deps, req, call),
+    createKey: (req, call) => createKey(deps, req, call),
+    getKey: (req, call) => getKey(deps, req, call),
+    updateKey: (req, call) => updateKey(deps, req, call),
+    deleteKey: (req, call) => deleteKey(deps, req, call),
+    getProviderKey: (req, call) => getProviderKey(deps, req, call),
+    revealKey: (req, call) => revealKey(deps, req, call),
+    validateKey: (req, call) => validateKey(deps, req, call),
+    getKeyUsage: (req, call) => getKeyUsage(deps, req, call),
+    createToken: (req, call) => createToken(deps, req, call),
+    listTokens: (_req, call) => listTokens(deps, call),
+    revokeToken: (req, call) => revokeToken(deps, req, call),
+    listAuditEvents: async (req, call) => {
+      const p = await requireScope(deps, call, "keys:read");
+      const page = await deps.store.audit.list(
+        p.user.id,
+        req.action || undefined,
+        req.pageSize || 100,
+        req.pageToken || undefined,
+      );
+      return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
+    },
+  };
+}

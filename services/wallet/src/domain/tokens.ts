@@ -1,0 +1,100 @@
+// Personal access tokens: created (secret shown once, SHA-256 stored), listed, revoked.
+// A token that creates a token cannot give it more than it has: no extra scope, no wider
+// provider list, no later expiry.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { notFound, permissionDenied } from "@cv-wallet/common/errors";
+import type {
+  CreateTokenRequest,
+  CreateTokenResponseSchema,
+  ListTokensResponseSchema,
+  RevokeTokenRequest,
+} from "@cv-wallet/proto/wallet/v1";
+import type { TokenRecord } from "../store/ports.ts";
+import { actorOf, audit } from "./audit.ts";
+import { requireScope } from "./auth.ts";
+import type { Call } from "./context.ts";
+import type { WalletDeps } from "./deps.ts";
+import { assertId, newId } from "./ids.ts";
+import { tokenMessage } from "./mappers.ts";
+import { generateToken, hashSecret, tokenPrefix } from "./token-format.ts";
+
+const DAY_MS = 86_400_000;
+
+export async function createToken(
+  deps: WalletDeps,
+  req: CreateTokenRequest,
+  call: Call,
+): Promise<MessageInitShape<typeof CreateTokenResponseSchema>> {
+  const p = await requireScope(deps, call, "tokens:write");
+  const now = new Date();
+  let expiresAt = new Date(now.getTime() + (req.expiresInDays || 90) * DAY_MS);
+  if (p.method === "token") {
+    const parent = p.token!;
+    const extra = req.scopes.filter((s) => !p.scopes.has(s));
+    if (extra.length > 0) throw permissionDenied(`a token cannot grant scopes it does not have: ${extra.join(", ")}`);
+    if (parent.providers.length > 0) {
+      const wider = req.providers.length === 0 || req.providers.some((x) => !parent.providers.includes(x));
+      if (wider)
+        throw permissionDenied(`this token is limited to ${parent.providers.join(", ")}; so is any it creates`);
+    }
+    if (expiresAt > parent.expiresAt) expiresAt = parent.expiresAt;
+  }
+  const secret = generateToken();
+  const record: TokenRecord = {
+    id: newId(),
+    userId: p.user.id,
+    name: req.name,
+    hash: hashSecret(secret),
+    prefix: tokenPrefix(secret),
+    scopes: [...req.scopes],
+    providers: [...req.providers],
+    createdAt: now,
+    expiresAt,
+  };
+  await deps.store.tokens.create(record);
+  await audit(
+    deps,
+    {
+      userId: p.user.id,
+      action: "token.created",
+      actor: actorOf(p),
+      target: { type: "token", id: record.id, name: record.name },
+      details: { scopes: record.scopes.join(" "), providers: record.providers.join(" ") || "all" },
+    },
+    call,
+  );
+  return { token: tokenMessage(record), secret };
+}
+
+export async function listTokens(
+  deps: WalletDeps,
+  call: Call,
+): Promise<MessageInitShape<typeof ListTokensResponseSchema>> {
+  const p = await requireScope(deps, call, "tokens:write");
+  const tokens = await deps.store.tokens.list(p.user.id);
+  return { tokens: tokens.filter((t) => !t.revokedAt).map(tokenMessage) };
+}
+
+export async function revokeToken(
+  deps: WalletDeps,
+  req: RevokeTokenRequest,
+  call: Call,
+): Promise<Record<string, never>> {
+  const p = await requireScope(deps, call, "tokens:write");
+  assertId(req.id);
+  const token = await deps.store.tokens.get(p.user.id, req.id);
+  if (!token || !(await deps.store.tokens.revoke(p.user.id, req.id, new Date()))) {
+    throw notFound("no such token");
+  }
+  await audit(
+    deps,
+    {
+      userId: p.user.id,
+      action: "token.revoked",
+      actor: actorOf(p),
+      target: { type: "token", id: token.id, name: token.name },
+    },
+    call,
+  );
+  return {};
+}

@@ -1,0 +1,102 @@
+// Key validation as the wallet uses it: run the provider check (src/providers, issue 8),
+// store the result on the record, audit it. A check never fails a save: on save an outage
+// or a slow provider leaves the key `unverified` and the answer does not wait for it.
+import type { KeyRecord, ValidationRecord, ValidationStatus } from "../store/ports.ts";
+import { type Actor, audit } from "./audit.ts";
+import type { Call } from "./context.ts";
+import type { WalletDeps } from "./deps.ts";
+
+export interface CheckResult {
+  status: ValidationStatus;
+  detail: string;
+  checkedAt: Date;
+  credits?: { label: string; limit?: number; limitRemaining?: number; usage: number; isFreeTier: boolean } | undefined;
+  retryAfterSeconds?: number | undefined;
+}
+
+export interface KeyChecker {
+  check(provider: string, key: string, baseUrl?: string): Promise<CheckResult>;
+}
+
+/** How long a save waits for its check before answering `unverified`. */
+export const SAVE_CHECK_BUDGET_MS = 2500;
+
+function toRecord(result: CheckResult): ValidationRecord {
+  return {
+    status: result.status,
+    checkedAt: result.checkedAt,
+    detail: result.detail.slice(0, 200),
+    credits: result.credits,
+    retryAfterSeconds: result.retryAfterSeconds,
+  };
+}
+
+async function safeCheck(deps: WalletDeps, record: KeyRecord, plaintext: string): Promise<CheckResult> {
+  try {
+    return await deps.checker.check(record.provider, plaintext, record.baseUrl);
+  } catch (error) {
+    // The checker should not throw; if it does, say so without its message (it may quote a URL with a key).
+    deps.logger.warn(
+      { keyId: record.id, provider: record.provider, err: { name: (error as Error)?.name } },
+      "key check failed",
+    );
+    return { status: "unreachable", detail: "the check could not run", checkedAt: new Date() };
+  }
+}
+
+/** Runs a check, stores its result and audits it. */
+export async function checkAndStore(
+  deps: WalletDeps,
+  record: KeyRecord,
+  plaintext: string,
+  actor: Actor,
+  call?: Call,
+  onSave = false,
+): Promise<ValidationRecord> {
+  const result = await safeCheck(deps, record, plaintext);
+  const validation = toRecord(result);
+  // On save, an outage is not a verdict on the key: it stays unverified until the next check.
+  if (onSave && validation.status === "unreachable") {
+    validation.status = "unverified";
+    validation.detail = `not verified yet: ${validation.detail}`.slice(0, 200);
+  }
+  await deps.store.keys.setValidation(record.userId, record.id, validation);
+  await audit(
+    deps,
+    {
+      userId: record.userId,
+      action: "key.validated",
+      actor,
+      target: { type: "key", id: record.id, name: record.name },
+      details: { provider: record.provider, status: validation.status },
+    },
+    call,
+  );
+  return validation;
+}
+
+/**
+ * The check a save asked for: waits up to SAVE_CHECK_BUDGET_MS, then answers with what is
+ * known; a slower check still completes and stores its result in the background.
+ */
+export async function checkOnSave(
+  deps: WalletDeps,
+  record: KeyRecord,
+  plaintext: string,
+  actor: Actor,
+  call: Call,
+): Promise<ValidationRecord | undefined> {
+  const running = checkAndStore(deps, record, plaintext, actor, call, true).catch((error: unknown) => {
+    deps.logger.warn({ keyId: record.id, err: { name: (error as Error)?.name } }, "storing a key check failed");
+    return undefined;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SAVE_CHECK_BUDGET_MS);
+  });
+  try {
+    return await Promise.race([running, budget]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

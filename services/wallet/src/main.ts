@@ -1,0 +1,38 @@
+// The wallet's composition root: read the configuration, start the service and the key
+// re-validation schedule, stop both gracefully on SIGTERM / SIGINT.
+import { ConfigError } from "@cv-wallet/common/config";
+import { createLogger } from "@cv-wallet/common/logger";
+import { onShutdown } from "@cv-wallet/common/shutdown";
+import { startWallet } from "./app.ts";
+import { readConfig } from "./config.ts";
+import { startValidationScheduler } from "./providers/scheduler.ts";
+
+let config: ReturnType<typeof readConfig>;
+try {
+  config = readConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`wallet: ${error.message}`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const logger = createLogger({ service: "wallet", level: config.logLevel });
+const wallet = await startWallet({ ...config, logger });
+const scheduler =
+  config.providers.validateIntervalMs > 0
+    ? startValidationScheduler({
+        intervalMs: config.providers.validateIntervalMs,
+        concurrencyPerProvider: 2,
+        listDue: wallet.revalidation.listDue,
+        runCheck: wallet.revalidation.runCheck,
+        logger,
+      })
+    : undefined;
+logger.info({ url: wallet.url, validateIntervalMs: config.providers.validateIntervalMs }, "wallet ready");
+
+onShutdown(logger, async () => {
+  await scheduler?.stop();
+  await wallet.stop();
+});

@@ -1,0 +1,179 @@
+// The store ports: one per aggregate, implemented by the SQLite and MongoDB adapters and
+// checked by one contract suite. Records are plain objects; ids are 24 hex characters so
+// the same id works as a MongoDB _id and a SQLite primary key. Uniqueness and atomic
+// counters are the store's job (several wallet processes may share it), so a lost race
+// surfaces as an already_exists AppError, never as a half-applied write.
+
+export interface UserRecord {
+  id: string;
+  email: string;
+  passwordHash: string;
+  createdAt: Date;
+}
+
+export interface SessionRecord {
+  /** A public id, safe for audit events; the cookie value is only stored as secretHash. */
+  id: string;
+  secretHash: string;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface TokenRecord {
+  id: string;
+  userId: string;
+  name: string;
+  /** SHA-256 of the whole token, hex. */
+  hash: string;
+  prefix: string;
+  scopes: string[];
+  /** Provider ids the token may read; empty means all. */
+  providers: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  lastUsedAt?: Date | undefined;
+  revokedAt?: Date | undefined;
+}
+
+export type ValidationStatus = "valid" | "invalid" | "rate_limited" | "quota_exceeded" | "unreachable" | "unverified";
+
+export interface CreditsRecord {
+  label: string;
+  limit?: number | undefined;
+  limitRemaining?: number | undefined;
+  usage: number;
+  isFreeTier: boolean;
+}
+
+export interface ValidationRecord {
+  status: ValidationStatus;
+  checkedAt?: Date | undefined;
+  detail: string;
+  credits?: CreditsRecord | undefined;
+  retryAfterSeconds?: number | undefined;
+}
+
+export interface KeyRecord {
+  id: string;
+  userId: string;
+  provider: string;
+  name: string;
+  ciphertext: string;
+  keyVersion: number;
+  last4: string;
+  baseUrl?: string | undefined;
+  expiresAt?: Date | undefined;
+  isDefault: boolean;
+  usageCount: number;
+  lastUsedAt?: Date | undefined;
+  validation?: ValidationRecord | undefined;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface KeyListFilter {
+  provider?: string | undefined;
+  /** Only keys expiring at or before this instant (expired ones included). */
+  expiringBefore?: Date | undefined;
+  /** Invalid or out of quota, or expiring at or before this instant. */
+  needsAttentionBefore?: Date | undefined;
+  /** Only these providers (a token's allow-list). */
+  providersIn?: string[] | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page; undefined on the last one. */
+  next?: string | undefined;
+}
+
+export interface KeyPatch {
+  name?: string | undefined;
+  ciphertext?: string | undefined;
+  keyVersion?: number | undefined;
+  last4?: string | undefined;
+  /** null clears it. */
+  expiresAt?: Date | null | undefined;
+  isDefault?: boolean | undefined;
+  /** null clears it. */
+  baseUrl?: string | null | undefined;
+  /** Set together with a new secret: the old result no longer applies. */
+  validation?: ValidationRecord | undefined;
+  updatedAt: Date;
+}
+
+export interface AuditRecord {
+  id: string;
+  userId: string;
+  action: string;
+  actor: { type: string; id: string; name: string };
+  target: { type: string; id: string; name: string };
+  time: Date;
+  address: string;
+  userAgent: string;
+  details: Record<string, string>;
+}
+
+export interface UserStore {
+  /** already_exists when the email is taken. */
+  create(user: UserRecord): Promise<void>;
+  byEmail(email: string): Promise<UserRecord | undefined>;
+  byId(id: string): Promise<UserRecord | undefined>;
+  /** Deletes the user and everything it owns. */
+  delete(id: string): Promise<void>;
+}
+
+export interface SessionStore {
+  create(session: SessionRecord): Promise<void>;
+  /** Only an unexpired session. */
+  bySecretHash(secretHash: string, now: Date): Promise<SessionRecord | undefined>;
+  delete(id: string): Promise<void>;
+}
+
+export interface TokenStore {
+  create(token: TokenRecord): Promise<void>;
+  byHash(hash: string): Promise<TokenRecord | undefined>;
+  list(userId: string): Promise<TokenRecord[]>;
+  get(userId: string, id: string): Promise<TokenRecord | undefined>;
+  /** False when no unrevoked token of this user has the id. */
+  revoke(userId: string, id: string, at: Date): Promise<boolean>;
+  touch(id: string, at: Date): Promise<void>;
+}
+
+export interface KeyStore {
+  /** already_exists on a duplicate (user, provider, name). Clears other defaults if isDefault. */
+  create(key: KeyRecord): Promise<void>;
+  get(userId: string, id: string): Promise<KeyRecord | undefined>;
+  /** The named key, or the default, or else the newest key of the provider. */
+  forProvider(userId: string, provider: string, name?: string): Promise<KeyRecord | undefined>;
+  hasDefault(userId: string, provider: string): Promise<boolean>;
+  list(userId: string, filter: KeyListFilter, pageSize: number, cursor?: string): Promise<Page<KeyRecord>>;
+  /** Applies the patch; clears the provider's other defaults when isDefault becomes true. */
+  update(userId: string, id: string, patch: KeyPatch): Promise<KeyRecord | undefined>;
+  delete(userId: string, id: string): Promise<boolean>;
+  /** Atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1. Returns the new count. */
+  recordUse(userId: string, id: string, at: Date): Promise<number>;
+  /** Per-day counts (YYYY-MM-DD) from `fromDay` to `toDay` inclusive; days without use absent. */
+  usage(userId: string, id: string, fromDay: string, toDay: string): Promise<Map<string, number>>;
+  setValidation(userId: string, id: string, validation: ValidationRecord): Promise<void>;
+  /** Keys whose last check is older than `before` (or never ran), oldest first. */
+  dueForValidation(before: Date, limit: number): Promise<KeyRecord[]>;
+}
+
+export interface AuditStore {
+  append(event: AuditRecord): Promise<void>;
+  list(userId: string, action: string | undefined, pageSize: number, cursor?: string): Promise<Page<AuditRecord>>;
+}
+
+export interface Store {
+  readonly kind: "sqlite" | "mongodb";
+  users: UserStore;
+  sessions: SessionStore;
+  tokens: TokenStore;
+  keys: KeyStore;
+  audit: AuditStore;
+  /** Throws when the store cannot answer (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

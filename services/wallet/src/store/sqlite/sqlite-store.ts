@@ -1,0 +1,440 @@
+// The embedded store: one SQLite file (WAL) under WALLET_DATA_DIR. Every multi-statement
+// change runs in BEGIN IMMEDIATE, so two wallet processes sharing the file stay consistent;
+// counters are incremented in SQL, never read-modify-written in JavaScript.
+import { join } from "node:path";
+import { type DatabaseSync, openSqlite, transaction } from "@cv-wallet/common/sqlite";
+import { decodeCursor, encodeCursor, utcDay } from "../cursor.ts";
+import { DUPLICATE, duplicate } from "../errors.ts";
+import type {
+  AuditRecord,
+  AuditStore,
+  KeyListFilter,
+  KeyRecord,
+  KeyStore,
+  Page,
+  SessionRecord,
+  SessionStore,
+  Store,
+  TokenRecord,
+  TokenStore,
+  UserRecord,
+  UserStore,
+  ValidationRecord,
+} from "../ports.ts";
+import { MIGRATIONS } from "./migrations.ts";
+
+type Row = Record<string, unknown>;
+type Param = string | number | null;
+
+const ms = (d: Date | undefined | null): number | null => (d ? d.getTime() : null);
+const date = (v: unknown): Date | undefined => (v === null || v === undefined ? undefined : new Date(Number(v)));
+
+/** SQLite reports a broken UNIQUE constraint as "UNIQUE constraint failed: table.col, …". */
+function uniqueViolation(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : "";
+  const m = /UNIQUE constraint failed: (.+)$/.exec(message);
+  return m?.[1];
+}
+
+function rethrowDuplicate(error: unknown): never {
+  const columns = uniqueViolation(error);
+  if (columns === undefined) throw error;
+  if (columns.includes("users.email")) throw duplicate(DUPLICATE.email, error);
+  if (columns.includes("api_keys.name")) throw duplicate(DUPLICATE.keyName, error);
+  if (columns === "api_keys.user_id, api_keys.provider") throw duplicate(DUPLICATE.keyDefault, error);
+  if (columns.includes("access_tokens.hash")) throw duplicate(DUPLICATE.token, error);
+  throw duplicate(DUPLICATE.id, error);
+}
+
+export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
+  const db = openSqlite(dataDir === ":memory:" ? ":memory:" : join(dataDir, file), MIGRATIONS);
+  return {
+    kind: "sqlite",
+    users: users(db),
+    sessions: sessions(db),
+    tokens: tokens(db),
+    keys: keys(db),
+    audit: audit(db),
+    ping: async () => {
+      db.prepare("SELECT 1").get();
+    },
+    close: async () => {
+      if (db.isOpen) db.close();
+    },
+  };
+}
+
+function users(db: DatabaseSync): UserStore {
+  const toUser = (r: Row): UserRecord => ({
+    id: String(r.id),
+    email: String(r.email),
+    passwordHash: String(r.password_hash),
+    createdAt: date(r.created_at)!,
+  });
+  const insert = db.prepare("INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)");
+  const byEmail = db.prepare("SELECT * FROM users WHERE email = ?");
+  const byId = db.prepare("SELECT * FROM users WHERE id = ?");
+  const del = db.prepare("DELETE FROM users WHERE id = ?");
+  return {
+    async create(u) {
+      try {
+        insert.run(u.id, u.email, u.passwordHash, u.createdAt.getTime());
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async byEmail(email) {
+      const r = byEmail.get(email) as Row | undefined;
+      return r && toUser(r);
+    },
+    async byId(id) {
+      const r = byId.get(id) as Row | undefined;
+      return r && toUser(r);
+    },
+    // ON DELETE CASCADE removes sessions, tokens, keys, usage and audit events.
+    async delete(id) {
+      del.run(id);
+    },
+  };
+}
+
+function sessions(db: DatabaseSync): SessionStore {
+  const insert = db.prepare(
+    "INSERT INTO sessions (id, secret_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+  );
+  const purge = db.prepare("DELETE FROM sessions WHERE expires_at <= ?");
+  const find = db.prepare("SELECT * FROM sessions WHERE secret_hash = ? AND expires_at > ?");
+  const del = db.prepare("DELETE FROM sessions WHERE id = ?");
+  return {
+    async create(s) {
+      // Expired sessions are removed as new ones arrive (MongoDB has a TTL index for this).
+      purge.run(s.createdAt.getTime());
+      insert.run(s.id, s.secretHash, s.userId, s.createdAt.getTime(), s.expiresAt.getTime());
+    },
+    async bySecretHash(secretHash, now) {
+      const r = find.get(secretHash, now.getTime()) as Row | undefined;
+      if (!r) return undefined;
+      return {
+        id: String(r.id),
+        secretHash: String(r.secret_hash),
+        userId: String(r.user_id),
+        createdAt: date(r.created_at)!,
+        expiresAt: date(r.expires_at)!,
+      } satisfies SessionRecord;
+    },
+    async delete(id) {
+      del.run(id);
+    },
+  };
+}
+
+function tokens(db: DatabaseSync): TokenStore {
+  const toToken = (r: Row): TokenRecord => ({
+    id: String(r.id),
+    userId: String(r.user_id),
+    name: String(r.name),
+    hash: String(r.hash),
+    prefix: String(r.prefix),
+    scopes: JSON.parse(String(r.scopes)) as string[],
+    providers: JSON.parse(String(r.providers)) as string[],
+    createdAt: date(r.created_at)!,
+    expiresAt: date(r.expires_at)!,
+    lastUsedAt: date(r.last_used_at),
+    revokedAt: date(r.revoked_at),
+  });
+  const insert = db.prepare(
+    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const byHash = db.prepare("SELECT * FROM access_tokens WHERE hash = ?");
+  const list = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC");
+  const get = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? AND id = ?");
+  const revoke = db.prepare(
+    "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND id = ? AND revoked_at IS NULL",
+  );
+  const touch = db.prepare("UPDATE access_tokens SET last_used_at = ? WHERE id = ?");
+  return {
+    async create(t) {
+      try {
+        insert.run(
+          t.id,
+          t.userId,
+          t.name,
+          t.hash,
+          t.prefix,
+          JSON.stringify(t.scopes),
+          JSON.stringify(t.providers),
+          t.createdAt.getTime(),
+          t.expiresAt.getTime(),
+        );
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async byHash(hash) {
+      const r = byHash.get(hash) as Row | undefined;
+      return r && toToken(r);
+    },
+    async list(userId) {
+      return (list.all(userId) as Row[]).map(toToken);
+    },
+    async get(userId, id) {
+      const r = get.get(userId, id) as Row | undefined;
+      return r && toToken(r);
+    },
+    async revoke(userId, id, at) {
+      return Number(revoke.run(at.getTime(), userId, id).changes) > 0;
+    },
+    async touch(id, at) {
+      touch.run(at.getTime(), id);
+    },
+  };
+}
+
+function toKey(r: Row): KeyRecord {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    provider: String(r.provider),
+    name: String(r.name),
+    ciphertext: String(r.ciphertext),
+    keyVersion: Number(r.key_version),
+    last4: String(r.last4),
+    baseUrl: r.base_url === null ? undefined : String(r.base_url),
+    expiresAt: date(r.expires_at),
+    isDefault: Number(r.is_default) === 1,
+    usageCount: Number(r.usage_count),
+    lastUsedAt: date(r.last_used_at),
+    validation: r.validation === null ? undefined : parseValidation(String(r.validation)),
+    createdAt: date(r.created_at)!,
+    updatedAt: date(r.updated_at)!,
+  };
+}
+
+function parseValidation(text: string): ValidationRecord {
+  const v = JSON.parse(text) as ValidationRecord & { checkedAt?: string };
+  return { ...v, checkedAt: v.checkedAt ? new Date(v.checkedAt) : undefined };
+}
+
+function keys(db: DatabaseSync): KeyStore {
+  const insert = db.prepare(
+    `INSERT INTO api_keys (id, user_id, provider, name, ciphertext, key_version, last4, base_url, expires_at,
+       is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const clearDefault = db.prepare(
+    "UPDATE api_keys SET is_default = 0 WHERE user_id = ? AND provider = ? AND is_default = 1 AND id <> ?",
+  );
+  const get = db.prepare("SELECT * FROM api_keys WHERE user_id = ? AND id = ?");
+  const byName = db.prepare("SELECT * FROM api_keys WHERE user_id = ? AND provider = ? AND name = ?");
+  const preferred = db.prepare(
+    "SELECT * FROM api_keys WHERE user_id = ? AND provider = ? ORDER BY is_default DESC, created_at DESC, id DESC LIMIT 1",
+  );
+  const hasDefault = db.prepare("SELECT 1 FROM api_keys WHERE user_id = ? AND provider = ? AND is_default = 1");
+  const del = db.prepare("DELETE FROM api_keys WHERE user_id = ? AND id = ?");
+  const bump = db.prepare(
+    "UPDATE api_keys SET usage_count = usage_count + 1, last_used_at = ? WHERE user_id = ? AND id = ? RETURNING usage_count",
+  );
+  const bumpDay = db.prepare(
+    "INSERT INTO key_usage (key_id, day, count) VALUES (?, ?, 1) ON CONFLICT (key_id, day) DO UPDATE SET count = count + 1",
+  );
+  const usage = db.prepare(
+    `SELECT u.day, u.count FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+     WHERE k.user_id = ? AND u.key_id = ? AND u.day >= ? AND u.day <= ?`,
+  );
+  const setValidation = db.prepare(
+    "UPDATE api_keys SET validation = ?, validation_status = ?, validation_checked_at = ? WHERE user_id = ? AND id = ?",
+  );
+  const due = db.prepare(
+    `SELECT * FROM api_keys WHERE validation_checked_at IS NULL OR validation_checked_at < ?
+     ORDER BY COALESCE(validation_checked_at, 0), id LIMIT ?`,
+  );
+  const validationJson = (v: ValidationRecord | undefined) => (v ? JSON.stringify(v) : null);
+
+  return {
+    async create(k) {
+      try {
+        transaction(db, () => {
+          if (k.isDefault) clearDefault.run(k.userId, k.provider, k.id);
+          insert.run(
+            k.id,
+            k.userId,
+            k.provider,
+            k.name,
+            k.ciphertext,
+            k.keyVersion,
+            k.last4,
+            k.baseUrl ?? null,
+            ms(k.expiresAt),
+            k.isDefault ? 1 : 0,
+            k.usageCount,
+            ms(k.lastUsedAt),
+            validationJson(k.validation),
+            k.validation?.status ?? null,
+            ms(k.validation?.checkedAt),
+            k.createdAt.getTime(),
+            k.updatedAt.getTime(),
+          );
+        });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async get(userId, id) {
+      const r = get.get(userId, id) as Row | undefined;
+      return r && toKey(r);
+    },
+    async forProvider(userId, provider, name) {
+      const r = (name ? byName.get(userId, provider, name) : preferred.get(userId, provider)) as Row | undefined;
+      return r && toKey(r);
+    },
+    async hasDefault(userId, provider) {
+      return hasDefault.get(userId, provider) !== undefined;
+    },
+    async list(userId, filter, pageSize, cursorText) {
+      const cursor = decodeCursor(cursorText);
+      const where: string[] = ["user_id = ?"];
+      const params: Param[] = [userId];
+      addKeyFilter(filter, where, params);
+      if (cursor) {
+        where.push("(created_at < ? OR (created_at = ? AND id < ?))");
+        params.push(cursor.time, cursor.time, cursor.id);
+      }
+      const rows = db
+        .prepare(`SELECT * FROM api_keys WHERE ${where.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT ?`)
+        .all(...params, pageSize + 1) as Row[];
+      return page(rows.map(toKey), pageSize, (k) => encodeCursor(k.createdAt, k.id));
+    },
+    async update(userId, id, patch) {
+      try {
+        return transaction(db, () => {
+          const current = get.get(userId, id) as Row | undefined;
+          if (!current) return undefined;
+          const sets: string[] = ["updated_at = ?"];
+          const params: Param[] = [patch.updatedAt.getTime()];
+          const set = (column: string, value: Param) => {
+            sets.push(`${column} = ?`);
+            params.push(value);
+          };
+          if (patch.name !== undefined) set("name", patch.name);
+          if (patch.ciphertext !== undefined) set("ciphertext", patch.ciphertext);
+          if (patch.keyVersion !== undefined) set("key_version", patch.keyVersion);
+          if (patch.last4 !== undefined) set("last4", patch.last4);
+          if (patch.expiresAt !== undefined) set("expires_at", ms(patch.expiresAt));
+          if (patch.baseUrl !== undefined) set("base_url", patch.baseUrl);
+          if (patch.isDefault !== undefined) set("is_default", patch.isDefault ? 1 : 0);
+          if (patch.validation !== undefined) {
+            set("validation", validationJson(patch.validation));
+            set("validation_status", patch.validation.status);
+            set("validation_checked_at", ms(patch.validation.checkedAt));
+          }
+          if (patch.isDefault) clearDefault.run(userId, String(current.provider), id);
+          db.prepare(`UPDATE api_keys SET ${sets.join(", ")} WHERE user_id = ? AND id = ?`).run(...params, userId, id);
+          return toKey(get.get(userId, id) as Row);
+        });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async delete(userId, id) {
+      return Number(del.run(userId, id).changes) > 0;
+    },
+    async recordUse(userId, id, at) {
+      return transaction(db, () => {
+        const r = bump.get(at.getTime(), userId, id) as Row | undefined;
+        if (!r) return 0;
+        bumpDay.run(id, utcDay(at));
+        return Number(r.usage_count);
+      });
+    },
+    async usage(userId, id, fromDay, toDay) {
+      const rows = usage.all(userId, id, fromDay, toDay) as Row[];
+      return new Map(rows.map((r) => [String(r.day), Number(r.count)]));
+    },
+    async setValidation(userId, id, v) {
+      setValidation.run(validationJson(v), v.status, ms(v.checkedAt), userId, id);
+    },
+    async dueForValidation(before, limit) {
+      return (due.all(before.getTime(), limit) as Row[]).map(toKey);
+    },
+  };
+}
+
+function addKeyFilter(filter: KeyListFilter, where: string[], params: Param[]): void {
+  if (filter.provider) {
+    where.push("provider = ?");
+    params.push(filter.provider);
+  }
+  if (filter.providersIn && filter.providersIn.length > 0) {
+    where.push(`provider IN (${filter.providersIn.map(() => "?").join(", ")})`);
+    params.push(...filter.providersIn);
+  }
+  if (filter.expiringBefore) {
+    where.push("expires_at IS NOT NULL AND expires_at <= ?");
+    params.push(filter.expiringBefore.getTime());
+  }
+  if (filter.needsAttentionBefore) {
+    where.push("(validation_status IN ('invalid', 'quota_exceeded') OR (expires_at IS NOT NULL AND expires_at <= ?))");
+    params.push(filter.needsAttentionBefore.getTime());
+  }
+}
+
+function page<T>(items: T[], pageSize: number, cursorOf: (item: T) => string): Page<T> {
+  if (items.length <= pageSize) return { items };
+  const kept = items.slice(0, pageSize);
+  return { items: kept, next: cursorOf(kept[kept.length - 1]!) };
+}
+
+function audit(db: DatabaseSync): AuditStore {
+  const insert = db.prepare(
+    `INSERT INTO audit_events (id, user_id, action, actor_type, actor_id, actor_name, target_type, target_id,
+       target_name, time, address, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const toEvent = (r: Row): AuditRecord => ({
+    id: String(r.id),
+    userId: String(r.user_id),
+    action: String(r.action),
+    actor: { type: String(r.actor_type), id: String(r.actor_id), name: String(r.actor_name) },
+    target: { type: String(r.target_type), id: String(r.target_id), name: String(r.target_name) },
+    time: date(r.time)!,
+    address: String(r.address),
+    userAgent: String(r.user_agent),
+    details: JSON.parse(String(r.details)) as Record<string, string>,
+  });
+  return {
+    async append(e) {
+      insert.run(
+        e.id,
+        e.userId,
+        e.action,
+        e.actor.type,
+        e.actor.id,
+        e.actor.name,
+        e.target.type,
+        e.target.id,
+        e.target.name,
+        e.time.getTime(),
+        e.address,
+        e.userAgent,
+        JSON.stringify(e.details),
+      );
+    },
+    async list(userId, action, pageSize, cursorText) {
+      const cursor = decodeCursor(cursorText);
+      const where = ["user_id = ?"];
+      const params: Param[] = [userId];
+      if (action) {
+        where.push("action = ?");
+        params.push(action);
+      }
+      if (cursor) {
+        where.push("(time < ? OR (time = ? AND id < ?))");
+        params.push(cursor.time, cursor.time, cursor.id);
+      }
+      const rows = db
+        .prepare(`SELECT * FROM audit_events WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
+        .all(...params, pageSize + 1) as Row[];
+      return page(rows.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+    },
+  };
+}
