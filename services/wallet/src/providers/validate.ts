@@ -338,7 +338,7 @@ function retryAfterOf(headers: http.IncomingHttpHeaders, body: unknown): number 
 }
 
 /** Maps the provider's answer to a status. The body is only inspected, never copied into the result. */
-export function interpret(provider: ProviderInfo, answer: Answer, host: string): Omit<CheckResult, "checkedAt"> {
+function interpret(provider: ProviderInfo, answer: Answer, host: string): Omit<CheckResult, "checkedAt"> {
   const { status } = answer;
   const check = provider.check;
   const from = `HTTP ${status} from ${host}`;
