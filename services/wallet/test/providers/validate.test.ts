@@ -1,7 +1,13 @@
 // Each provider's check against a local server that follows that provider's documented contract,
 // reached through the base URL override (custom: through the key's own base URL).
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type CapturedLogs, captureLogs } from "@cv-wallet/common/testing/logs";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createKeyChecker, type KeyChecker } from "../../src/providers/validate.ts";
 import {
   BODY_MARKER,
@@ -295,5 +301,71 @@ describe("key checker edge cases", () => {
     expect(broken.status).toBe("invalid");
     expect(broken.detail).not.toContain(KEY);
     expect(server.requests).toHaveLength(0);
+  });
+});
+
+describe("TLS is verified before the key is sent", () => {
+  const KEY = "sk-proj-TLStlsTLStls0123456789abcdefXYZ";
+  let dir: string | undefined;
+  let server: https.Server | undefined;
+  let port = 0;
+  let requests = 0;
+  let handshakes = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "cvw-tls-"));
+    try {
+      execFileSync(
+        "openssl",
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+          .concat(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+          .concat(["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]),
+        { stdio: "ignore" },
+      );
+    } catch {
+      console.warn("skipped: openssl is not available to make a self-signed certificate");
+      return;
+    }
+    server = https.createServer(
+      { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) },
+      (_req, res) => {
+        requests++;
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      },
+    );
+    server.on("secureConnection", () => handshakes++);
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("an untrusted certificate is unreachable and the request (with the key) is never sent", async (ctx) => {
+    if (!server) ctx.skip();
+    const logs = captureLogs("wallet");
+    const custom = createKeyChecker({
+      baseUrlOverrides: { openai: `https://127.0.0.1:${port}` },
+      allowPrivateBaseUrls: true,
+      timeoutMs: 2000,
+      logger: logs.logger,
+    });
+    for (const result of [
+      await custom.check("custom", KEY, `https://127.0.0.1:${port}/v1`),
+      await custom.check("openai", KEY),
+    ]) {
+      expect(result).toMatchObject({
+        status: "unreachable",
+        detail: `self-signed TLS certificate from 127.0.0.1:${port}`,
+      });
+    }
+    expect(requests).toBe(0);
+    expect(handshakes).toBe(0);
+    expect(logs.text()).not.toContain(KEY);
   });
 });
