@@ -11,8 +11,10 @@ export { DatabaseSync } from "node:sqlite";
 export function openSqlite(file: string, migrations: readonly string[]): DatabaseSync {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(file);
-  db.exec("PRAGMA journal_mode = WAL");
+  // busy_timeout first: switching to WAL needs a lock that another process opening the same
+  // file at the same moment may hold, and without a timeout that fails at once (SQLITE_BUSY).
   db.exec("PRAGMA busy_timeout = 5000");
+  db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA foreign_keys = ON");
   db.exec("PRAGMA synchronous = NORMAL");
   migrate(db, migrations);
