@@ -91,7 +91,7 @@ export function startValidationScheduler<K extends DueKey>(
       const strikes = (backoff.get(provider)?.strikes ?? 0) + 1;
       const ms =
         result.retryAfterSeconds !== undefined
-          ? Math.min(result.retryAfterSeconds * 1000, MAX_BACKOFF_MS)
+          ? Math.min(Math.max(result.retryAfterSeconds * 1000, 1000), MAX_BACKOFF_MS)
           : Math.min(BASE_BACKOFF_MS * 2 ** (strikes - 1), MAX_BACKOFF_MS);
       backoff.set(provider, { until: Date.now() + ms, strikes });
       log.warn({ provider, backoffMs: ms }, "provider rate-limited key checks; backing off");

@@ -138,13 +138,14 @@ export function createKeyChecker(options: KeyCheckerOptions): KeyChecker {
           ? { status: error.status, detail: error.message }
           : { status: "unreachable", detail: "the check failed unexpectedly" };
       if (!(error instanceof CheckFailure))
-        log.error({ provider: providerId, errorName: nameOf(error) }, "key check crashed");
+        log.error({ provider: provider?.id ?? "unknown", errorName: nameOf(error) }, "key check crashed");
     }
     const detail = scrub(result.detail, key);
     if (result.credits) result.credits.label = scrub(result.credits.label, key);
     log.info(
       {
-        provider: providerId,
+        // Only a known id: the caller's string is not ours to vouch for.
+        provider: provider?.id ?? "unknown",
         host: host || undefined,
         httpStatus,
         status: result.status,
