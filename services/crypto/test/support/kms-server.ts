@@ -28,8 +28,13 @@ export interface KmsTestServer {
   /** http://127.0.0.1:<port>, for AWS_ENDPOINT_URL_KMS. */
   endpoint: string;
   region: string;
-  /** Creates a symmetric key; returns its key id (ARN via `arnOf`). */
-  createKey(): string;
+  /** Creates a symmetric key (with the given id, to restart a "KMS" with its keys); returns its id. */
+  createKey(id?: string): string;
+  /** Material of every key, to start another server with the same keys after a stop. */
+  exportKeys(): Map<string, Buffer>;
+  importKeys(keys: Map<string, Buffer>): void;
+  /** Milliseconds each answer is held back (a slow KMS). */
+  delayMs: number;
   arnOf(keyId: string): string;
   setEnabled(keyId: string, enabled: boolean): void;
   /** Calls received, by operation name ("GenerateDataKey", "Decrypt", ...). */
@@ -40,6 +45,7 @@ export interface KmsTestServer {
 export async function startKmsTestServer(port = 0): Promise<KmsTestServer> {
   const keys = new Map<string, Key>();
   const calls = new Map<string, number>();
+  let delay = 0;
   const find = (keyId: string | undefined): Key => {
     if (!keyId) throw new KmsError("ValidationException", "KeyId is required");
     const id = keyId.startsWith("arn:") ? keyId.slice(keyId.lastIndexOf("/") + 1) : keyId;
@@ -81,9 +87,13 @@ export async function startKmsTestServer(port = 0): Promise<KmsTestServer> {
     }
   };
 
-  const createKey = (): Key => {
-    const id = randomUUID();
-    const key = { id, arn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`, material: randomBytes(32), enabled: true };
+  const createKey = (id: string = randomUUID()): Key => {
+    const key: Key = {
+      id,
+      arn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${id}`,
+      material: randomBytes(32),
+      enabled: true,
+    };
     keys.set(id, key);
     return key;
   };
@@ -149,6 +159,7 @@ export async function startKmsTestServer(port = 0): Promise<KmsTestServer> {
       res.end(JSON.stringify(body));
     };
     calls.set(operation, (calls.get(operation) ?? 0) + 1);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     try {
       const op = operations[operation];
       if (req.method !== "POST" || !op) throw new KmsError("UnknownOperationException", `unknown target ${target}`);
@@ -167,7 +178,17 @@ export async function startKmsTestServer(port = 0): Promise<KmsTestServer> {
     endpoint: `http://127.0.0.1:${bound}`,
     region: REGION,
     calls,
-    createKey: () => createKey().id,
+    createKey: (id) => createKey(id).id,
+    exportKeys: () => new Map([...keys].map(([id, k]) => [id, Buffer.from(k.material)])),
+    importKeys(imported) {
+      for (const [id, material] of imported) createKey(id).material = Buffer.from(material);
+    },
+    get delayMs() {
+      return delay;
+    },
+    set delayMs(ms: number) {
+      delay = ms;
+    },
     arnOf: (keyId) => find(keyId).arn,
     setEnabled(keyId, enabled) {
       find(keyId).enabled = enabled;
