@@ -1,0 +1,196 @@
+// Mongoose schemas for the wallet's collections. The uniqueness rules live in indexes so
+// they hold across wallet processes: one email per account, unique (owner, provider, name)
+// per key, at most one default per (owner, provider) (partial unique index), one usage
+// counter per key and day; sessions expire through a TTL index.
+import { Schema } from "mongoose";
+import { PROVIDER_IDS } from "../../providers/registry.ts";
+
+const VALIDATION_STATUSES = ["valid", "invalid", "rate_limited", "quota_exceeded", "unreachable", "unverified"];
+const ID = { type: String, required: true, match: /^[0-9a-f]{24}$/ };
+
+export interface UserDoc {
+  _id: string;
+  email: string;
+  passwordHash: string;
+  createdAt: Date;
+}
+export const userSchema = new Schema<UserDoc>(
+  {
+    _id: ID,
+    email: { type: String, required: true, lowercase: true, trim: true, maxlength: 254 },
+    passwordHash: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, id: false },
+);
+userSchema.index({ email: 1 }, { unique: true });
+
+export interface SessionDoc {
+  _id: string;
+  secretHash: string;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+export const sessionSchema = new Schema<SessionDoc>(
+  {
+    _id: ID,
+    secretHash: { type: String, required: true },
+    userId: { ...ID },
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+  },
+  { versionKey: false, id: false },
+);
+sessionSchema.index({ secretHash: 1 }, { unique: true });
+sessionSchema.index({ expiresAt: 1 }, { expireAfterSeconds: 0 });
+sessionSchema.index({ userId: 1 });
+
+export interface TokenDoc {
+  _id: string;
+  userId: string;
+  name: string;
+  hash: string;
+  prefix: string;
+  scopes: string[];
+  providers: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  lastUsedAt?: Date;
+  revokedAt?: Date;
+}
+export const tokenSchema = new Schema<TokenDoc>(
+  {
+    _id: ID,
+    userId: { ...ID },
+    name: { type: String, required: true, maxlength: 100 },
+    hash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
+    prefix: { type: String, required: true },
+    scopes: { type: [{ type: String, enum: ["keys:read", "keys:write", "tokens:write"] }], default: [] },
+    providers: { type: [{ type: String, enum: PROVIDER_IDS }], default: [] },
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+    lastUsedAt: Date,
+    revokedAt: Date,
+  },
+  { versionKey: false, id: false },
+);
+tokenSchema.index({ hash: 1 }, { unique: true });
+tokenSchema.index({ userId: 1, createdAt: -1 });
+
+const creditsSchema = new Schema(
+  { label: String, limit: Number, limitRemaining: Number, usage: Number, isFreeTier: Boolean },
+  { _id: false, id: false },
+);
+const validationSchema = new Schema(
+  {
+    status: { type: String, enum: VALIDATION_STATUSES, required: true },
+    checkedAt: Date,
+    detail: { type: String, maxlength: 200, default: "" },
+    credits: creditsSchema,
+    retryAfterSeconds: Number,
+  },
+  { _id: false, id: false },
+);
+
+export interface ApiKeyDoc {
+  _id: string;
+  userId: string;
+  provider: string;
+  name: string;
+  ciphertext: string;
+  keyVersion: number;
+  last4: string;
+  baseUrl?: string;
+  expiresAt?: Date;
+  isDefault: boolean;
+  usageCount: number;
+  lastUsedAt?: Date;
+  validation?: {
+    status: string;
+    checkedAt?: Date;
+    detail: string;
+    credits?: { label: string; limit?: number; limitRemaining?: number; usage: number; isFreeTier: boolean };
+    retryAfterSeconds?: number;
+  };
+  createdAt: Date;
+  updatedAt: Date;
+}
+export const apiKeySchema = new Schema<ApiKeyDoc>(
+  {
+    _id: ID,
+    userId: { ...ID },
+    provider: { type: String, required: true, enum: PROVIDER_IDS },
+    name: { type: String, required: true, maxlength: 100 },
+    // Only ciphertext: `cvw:v<version>:<base64url>` from the crypto service.
+    ciphertext: { type: String, required: true, match: /^cvw:v\d+:[A-Za-z0-9_-]+$/ },
+    keyVersion: { type: Number, required: true, min: 1 },
+    last4: { type: String, required: true, maxlength: 4 },
+    baseUrl: { type: String, maxlength: 2048 },
+    expiresAt: Date,
+    isDefault: { type: Boolean, required: true, default: false },
+    usageCount: { type: Number, required: true, default: 0, min: 0 },
+    lastUsedAt: Date,
+    validation: validationSchema,
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, id: false },
+);
+apiKeySchema.index({ userId: 1, provider: 1, name: 1 }, { unique: true, name: "owner_provider_name" });
+apiKeySchema.index(
+  { userId: 1, provider: 1 },
+  { unique: true, partialFilterExpression: { isDefault: true }, name: "one_default_per_provider" },
+);
+apiKeySchema.index({ userId: 1, createdAt: -1, _id: -1 }, { name: "list" });
+apiKeySchema.index({ "validation.checkedAt": 1 }, { name: "due_for_validation" });
+
+export interface UsageDoc {
+  keyId: string;
+  userId: string;
+  day: string;
+  count: number;
+}
+export const usageSchema = new Schema<UsageDoc>(
+  {
+    keyId: { ...ID },
+    userId: { ...ID },
+    day: { type: String, required: true, match: /^\d{4}-\d{2}-\d{2}$/ },
+    count: { type: Number, required: true, min: 0 },
+  },
+  { versionKey: false, id: false },
+);
+usageSchema.index({ keyId: 1, day: 1 }, { unique: true });
+usageSchema.index({ userId: 1 });
+
+const partySchema = new Schema(
+  { type: { type: String, required: true }, id: { type: String, default: "" }, name: { type: String, default: "" } },
+  { _id: false, id: false },
+);
+export interface AuditDoc {
+  _id: string;
+  userId: string;
+  action: string;
+  actor: { type: string; id: string; name: string };
+  target: { type: string; id: string; name: string };
+  time: Date;
+  address: string;
+  userAgent: string;
+  details: Record<string, string>;
+}
+export const auditSchema = new Schema<AuditDoc>(
+  {
+    _id: ID,
+    userId: { ...ID },
+    action: { type: String, required: true, maxlength: 64 },
+    actor: { type: partySchema, required: true },
+    target: { type: partySchema, required: true },
+    time: { type: Date, required: true },
+    address: { type: String, default: "" },
+    userAgent: { type: String, default: "", maxlength: 256 },
+    details: { type: Map, of: String, default: {} },
+  },
+  { versionKey: false, id: false },
+);
+auditSchema.index({ userId: 1, time: -1, _id: -1 });
+auditSchema.index({ userId: 1, action: 1, time: -1, _id: -1 });

@@ -1,0 +1,269 @@
+// The store contract: every adapter (SQLite, MongoDB) must pass the same suite.
+import { AppError } from "@cv-wallet/common/errors";
+import { beforeEach, describe, expect, it } from "vitest";
+import { newId } from "../../src/domain/ids.ts";
+import type { KeyRecord, Store, UserRecord } from "../../src/store/ports.ts";
+
+const DAY = 86_400_000;
+
+export function storeContract(name: string, open: () => Promise<Store | undefined>): void {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let user: UserRecord;
+
+    beforeEach(async (ctx) => {
+      const s = await open();
+      if (!s) return ctx.skip();
+      store = s;
+      user = { id: newId(), email: `${newId()}@example.com`, passwordHash: "$argon2id$x", createdAt: new Date() };
+      await store.users.create(user);
+      return async () => {
+        await store.close();
+      };
+    });
+
+    const key = (over: Partial<KeyRecord> = {}): KeyRecord => {
+      const now = new Date();
+      return {
+        id: newId(),
+        userId: user.id,
+        provider: "openai",
+        name: `key-${newId()}`,
+        ciphertext: "cvw:v1:AAAA",
+        keyVersion: 1,
+        last4: "abcd",
+        isDefault: false,
+        usageCount: 0,
+        createdAt: now,
+        updatedAt: now,
+        ...over,
+      };
+    };
+
+    const code = async (p: Promise<unknown>) => {
+      try {
+        await p;
+        return "ok";
+      } catch (e) {
+        return e instanceof AppError ? e.code : `raw:${(e as Error).message}`;
+      }
+    };
+
+    it("users: unique email (already_exists, never a raw error), lookups, delete cascades", async () => {
+      expect(await store.users.byEmail(user.email)).toMatchObject({ id: user.id });
+      expect(await store.users.byId(user.id)).toMatchObject({ email: user.email });
+      expect(await code(store.users.create({ ...user, id: newId() }))).toBe("already_exists");
+      const k = key();
+      await store.keys.create(k);
+      await store.users.delete(user.id);
+      expect(await store.users.byId(user.id)).toBeUndefined();
+      expect(await store.keys.get(user.id, k.id)).toBeUndefined();
+    });
+
+    it("sessions: found by secret hash until they expire", async () => {
+      const now = new Date();
+      await store.sessions.create({
+        id: newId(),
+        secretHash: "a".repeat(64),
+        userId: user.id,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + 60_000),
+      });
+      expect(await store.sessions.bySecretHash("a".repeat(64), now)).toMatchObject({ userId: user.id });
+      expect(await store.sessions.bySecretHash("a".repeat(64), new Date(now.getTime() + 61_000))).toBeUndefined();
+      const s = await store.sessions.bySecretHash("a".repeat(64), now);
+      await store.sessions.delete(s!.id);
+      expect(await store.sessions.bySecretHash("a".repeat(64), now)).toBeUndefined();
+    });
+
+    it("tokens: create, find by hash, list, revoke once, touch", async () => {
+      const t = {
+        id: newId(),
+        userId: user.id,
+        name: "cli",
+        hash: "b".repeat(64),
+        prefix: "cvw_abcd",
+        scopes: ["keys:read"],
+        providers: ["openai"],
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + DAY),
+      };
+      await store.tokens.create(t);
+      expect(await code(store.tokens.create({ ...t, id: newId() }))).toBe("already_exists");
+      expect(await store.tokens.byHash(t.hash)).toMatchObject({
+        id: t.id,
+        scopes: ["keys:read"],
+        providers: ["openai"],
+      });
+      expect((await store.tokens.list(user.id)).map((x) => x.id)).toEqual([t.id]);
+      const at = new Date();
+      await store.tokens.touch(t.id, at);
+      expect((await store.tokens.get(user.id, t.id))?.lastUsedAt?.getTime()).toBe(at.getTime());
+      expect(await store.tokens.revoke("0".repeat(24), t.id, at)).toBe(false);
+      expect(await store.tokens.revoke(user.id, t.id, at)).toBe(true);
+      expect(await store.tokens.revoke(user.id, t.id, at)).toBe(false);
+      expect((await store.tokens.byHash(t.hash))?.revokedAt).toBeInstanceOf(Date);
+    });
+
+    it("keys: (owner, provider, name) is unique; another owner may reuse the name", async () => {
+      const k = key({ name: "work" });
+      await store.keys.create(k);
+      expect(await code(store.keys.create(key({ name: "work" })))).toBe("already_exists");
+      await store.keys.create(key({ name: "work", provider: "anthropic" }));
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      await store.keys.create(key({ name: "work", userId: other.id }));
+      expect(await store.keys.get(other.id, k.id)).toBeUndefined();
+    });
+
+    it("keys: at most one default per provider; a new default replaces the old", async () => {
+      const a = key({ isDefault: true });
+      const b = key({ isDefault: true });
+      await store.keys.create(a);
+      await store.keys.create(b);
+      expect((await store.keys.get(user.id, a.id))?.isDefault).toBe(false);
+      expect((await store.keys.get(user.id, b.id))?.isDefault).toBe(true);
+      expect(await store.keys.hasDefault(user.id, "openai")).toBe(true);
+      await store.keys.update(user.id, a.id, { isDefault: true, updatedAt: new Date() });
+      expect((await store.keys.get(user.id, b.id))?.isDefault).toBe(false);
+      expect((await store.keys.forProvider(user.id, "openai"))?.id).toBe(a.id);
+      expect((await store.keys.forProvider(user.id, "openai", b.name))?.id).toBe(b.id);
+      expect(await store.keys.forProvider(user.id, "openai", "nope")).toBeUndefined();
+      expect(await store.keys.forProvider(user.id, "groq")).toBeUndefined();
+    });
+
+    it("keys: without a default the newest key of the provider is picked", async () => {
+      await store.keys.create(key({ createdAt: new Date(Date.now() - 5000) }));
+      const newer = key();
+      await store.keys.create(newer);
+      expect((await store.keys.forProvider(user.id, "openai"))?.id).toBe(newer.id);
+    });
+
+    it("keys: list pages newest first with an opaque cursor and filters", async () => {
+      const base = Date.now() - 100_000;
+      const made: KeyRecord[] = [];
+      for (let i = 0; i < 5; i++) {
+        const k = key({
+          createdAt: new Date(base + i * 1000),
+          provider: i % 2 ? "anthropic" : "openai",
+          expiresAt: i === 1 ? new Date(Date.now() + 3 * DAY) : i === 2 ? new Date(Date.now() + 60 * DAY) : undefined,
+          validation: i === 4 ? { status: "invalid", detail: "HTTP 401", checkedAt: new Date() } : undefined,
+        });
+        made.push(k);
+        await store.keys.create(k);
+      }
+      const first = await store.keys.list(user.id, {}, 2);
+      expect(first.items.map((k) => k.id)).toEqual([made[4]!.id, made[3]!.id]);
+      const second = await store.keys.list(user.id, {}, 2, first.next);
+      expect(second.items.map((k) => k.id)).toEqual([made[2]!.id, made[1]!.id]);
+      const third = await store.keys.list(user.id, {}, 2, second.next);
+      expect(third.items.map((k) => k.id)).toEqual([made[0]!.id]);
+      expect(third.next).toBeUndefined();
+      expect((await store.keys.list(user.id, { provider: "anthropic" }, 10)).items).toHaveLength(2);
+      expect((await store.keys.list(user.id, { providersIn: ["openai"] }, 10)).items).toHaveLength(3);
+      const soon = new Date(Date.now() + 14 * DAY);
+      expect((await store.keys.list(user.id, { expiringBefore: soon }, 10)).items.map((k) => k.id)).toEqual([
+        made[1]!.id,
+      ]);
+      expect(
+        (await store.keys.list(user.id, { needsAttentionBefore: soon }, 10)).items.map((k) => k.id).sort(),
+      ).toEqual([made[1]!.id, made[4]!.id].sort());
+      expect(await code(store.keys.list(user.id, {}, 2, "not-a-cursor"))).toBe("invalid_argument");
+    });
+
+    it("keys: update applies set fields, clears with null, and maps a name clash to already_exists", async () => {
+      const a = key({ expiresAt: new Date(Date.now() + DAY), baseUrl: "https://x.example" });
+      const b = key();
+      await store.keys.create(a);
+      await store.keys.create(b);
+      const updated = await store.keys.update(user.id, a.id, {
+        name: "renamed",
+        expiresAt: null,
+        baseUrl: null,
+        ciphertext: "cvw:v2:BBBB",
+        keyVersion: 2,
+        last4: "wxyz",
+        validation: { status: "unverified", detail: "not checked yet" },
+        updatedAt: new Date(),
+      });
+      expect(updated).toMatchObject({ name: "renamed", ciphertext: "cvw:v2:BBBB", keyVersion: 2, last4: "wxyz" });
+      expect(updated?.expiresAt).toBeUndefined();
+      expect(updated?.baseUrl).toBeUndefined();
+      expect(await code(store.keys.update(user.id, b.id, { name: "renamed", updatedAt: new Date() }))).toBe(
+        "already_exists",
+      );
+      expect(await store.keys.update("0".repeat(24), a.id, { name: "x", updatedAt: new Date() })).toBeUndefined();
+    });
+
+    it("keys: concurrent uses are counted exactly, with a per-day counter", async () => {
+      const k = key();
+      await store.keys.create(k);
+      const at = new Date();
+      await Promise.all(Array.from({ length: 50 }, () => store.keys.recordUse(user.id, k.id, at)));
+      const after = await store.keys.get(user.id, k.id);
+      expect(after?.usageCount).toBe(50);
+      expect(after?.lastUsedAt?.getTime()).toBe(at.getTime());
+      const day = at.toISOString().slice(0, 10);
+      expect((await store.keys.usage(user.id, k.id, day, day)).get(day)).toBe(50);
+      expect(await store.keys.recordUse("0".repeat(24), k.id, at)).toBe(0);
+    });
+
+    it("keys: validation results are stored and drive the due list", async () => {
+      const old = key();
+      const fresh = key();
+      await store.keys.create(old);
+      await store.keys.create(fresh);
+      await store.keys.setValidation(user.id, fresh.id, {
+        status: "valid",
+        checkedAt: new Date(),
+        detail: "credits left: 4.90",
+        credits: { label: "x", limit: 10, limitRemaining: 4.9, usage: 5.1, isFreeTier: false },
+      });
+      await store.keys.setValidation(user.id, old.id, {
+        status: "rate_limited",
+        checkedAt: new Date(Date.now() - 2 * DAY),
+        detail: "HTTP 429",
+        retryAfterSeconds: 30,
+      });
+      expect((await store.keys.get(user.id, fresh.id))?.validation).toMatchObject({
+        status: "valid",
+        credits: { limitRemaining: 4.9 },
+      });
+      const due = await store.keys.dueForValidation(new Date(Date.now() - DAY), 100);
+      const ids = due.map((k) => k.id);
+      expect(ids).toContain(old.id);
+      expect(ids).not.toContain(fresh.id);
+    });
+
+    it("keys: delete only the owner's record", async () => {
+      const k = key();
+      await store.keys.create(k);
+      expect(await store.keys.delete("0".repeat(24), k.id)).toBe(false);
+      expect(await store.keys.delete(user.id, k.id)).toBe(true);
+      expect(await store.keys.get(user.id, k.id)).toBeUndefined();
+    });
+
+    it("audit: append, list newest first, filter by action, page", async () => {
+      const base = Date.now();
+      for (let i = 0; i < 3; i++) {
+        await store.audit.append({
+          id: newId(),
+          userId: user.id,
+          action: i === 1 ? "key.revealed" : "key.retrieved",
+          actor: { type: "token", id: newId(), name: "cli" },
+          target: { type: "key", id: newId(), name: "work" },
+          time: new Date(base + i),
+          address: "127.0.0.1",
+          userAgent: "test",
+          details: { provider: "openai" },
+        });
+      }
+      const all = await store.audit.list(user.id, undefined, 2);
+      expect(all.items).toHaveLength(2);
+      expect(all.items[0]!.time.getTime()).toBe(base + 2);
+      expect(all.items[0]!.details).toEqual({ provider: "openai" });
+      expect((await store.audit.list(user.id, undefined, 2, all.next)).items).toHaveLength(1);
+      expect((await store.audit.list(user.id, "key.revealed", 10)).items).toHaveLength(1);
+    });
+  });
+}
