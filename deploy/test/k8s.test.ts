@@ -1,0 +1,206 @@
+// The Kubernetes manifests: each overlay renders with kustomize, every object is valid
+// against the Kubernetes schemas (values and field names), and the rules the issue sets hold:
+// ≥ 2 replicas with rolling updates, probes (native gRPC for crypto), requests and limits,
+// non-root / read-only / no capabilities / RuntimeDefault seccomp, PDBs, an HPA, a
+// NetworkPolicy that admits only the wallet to crypto, IRSA, Secrets by name only, an Ingress.
+import { readdirSync, readFileSync } from "node:fs";
+import { reportSkip } from "@cv-wallet/common/testing/skips";
+import { beforeAll, describe, expect, test } from "vitest";
+import {
+  type K8sObject,
+  kubectl,
+  parseYamlDocuments,
+  render,
+  schemaErrors,
+  unknownFieldErrors,
+} from "./support/k8s.ts";
+import { at } from "./support/paths.ts";
+
+const overlays = ["dev", "prod"] as const;
+const SUITE = "deploy k8s render";
+
+/** The base's resource files, parsed without kustomize (always possible). */
+function baseFiles(): K8sObject[] {
+  const dir = at("k8s", "base");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
+    .flatMap((f) => parseYamlDocuments(readFileSync(`${dir}/${f}`, "utf8")));
+}
+
+const find = (objects: K8sObject[], kind: string, name: string) => {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`${kind}/${name} missing`);
+  return o;
+};
+
+describe("base resource files (no kustomize needed)", () => {
+  const objects = baseFiles();
+
+  test("every object is valid against the Kubernetes schemas, field names included", async () => {
+    expect(await schemaErrors(objects)).toEqual([]);
+    expect(unknownFieldErrors("base", objects)).toEqual([]);
+  });
+
+  test("a misspelt field is caught (the check can fail)", () => {
+    const broken = structuredClone(objects);
+    const d = find(broken, "Deployment", "cv-wallet-crypto");
+    d.spec.template.spec.containers[0].readinesProbe = d.spec.template.spec.containers[0].readinessProbe;
+    expect(unknownFieldErrors("base-broken", broken).join("\n")).toMatch(/readinesProbe/);
+  });
+
+  test("no Secret object and no inline secret value anywhere", () => {
+    expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
+    const text = JSON.stringify(objects);
+    expect(text).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY|AKIA[0-9A-Z]{16}|aws_secret_access_key/i);
+  });
+});
+
+for (const overlay of overlays) {
+  describe(`overlay ${overlay}`, () => {
+    let objects: K8sObject[] = [];
+    if (!kubectl) {
+      reportSkip(
+        `${SUITE} (${overlay})`,
+        "kubectl (with its built-in kustomize) is not on PATH; the base files are still checked one by one",
+      );
+    }
+    beforeAll(() => {
+      if (kubectl) objects = render(at("k8s", "overlays", overlay));
+    });
+    const needsRender = () => objects.length > 0;
+
+    test.runIf(Boolean(kubectl))("renders and every object is schema-valid, field names included", async () => {
+      expect(needsRender()).toBe(true);
+      expect(await schemaErrors(objects)).toEqual([]);
+      expect(unknownFieldErrors(overlay, objects)).toEqual([]);
+      for (const o of objects) {
+        if (o.kind !== "Namespace")
+          expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(
+            `cv-wallet${overlay === "dev" ? "-dev" : ""}`,
+          );
+      }
+    });
+
+    test.runIf(Boolean(kubectl))(
+      "both services: ≥ 2 replicas, rolling updates, hardened pods, requests and limits",
+      () => {
+        for (const name of ["cv-wallet-crypto", "cv-wallet-wallet"]) {
+          const d = find(objects, "Deployment", name);
+          expect(d.spec.replicas, name).toBeGreaterThanOrEqual(2);
+          expect(d.spec.strategy.type).toBe("RollingUpdate");
+          expect(d.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+          const pod = d.spec.template.spec;
+          expect(pod.securityContext.runAsNonRoot).toBe(true);
+          expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
+          expect(pod.securityContext.seccompProfile.type).toBe("RuntimeDefault");
+          expect(pod.containers).toHaveLength(1);
+          for (const c of pod.containers) {
+            expect(c.securityContext).toMatchObject({
+              allowPrivilegeEscalation: false,
+              readOnlyRootFilesystem: true,
+              runAsNonRoot: true,
+              capabilities: { drop: ["ALL"] },
+              seccompProfile: { type: "RuntimeDefault" },
+            });
+            expect(c.securityContext.capabilities.add).toBeUndefined();
+            for (const r of ["cpu", "memory"]) {
+              expect(c.resources.requests[r], `${name} requests.${r}`).toBeDefined();
+              expect(c.resources.limits[r], `${name} limits.${r}`).toBeDefined();
+            }
+            expect(c.image).toMatch(/:[\w.-]+$/);
+            expect(c.readinessProbe && c.livenessProbe, `${name} probes`).toBeTruthy();
+          }
+          expect(pod.hostNetwork ?? false).toBe(false);
+          expect(pod.volumes.some((v: { hostPath?: unknown }) => v.hostPath)).toBe(false);
+        }
+      },
+    );
+
+    test.runIf(Boolean(kubectl))("crypto uses Kubernetes' native gRPC probes; the wallet /healthz and /readyz", () => {
+      const crypto = find(objects, "Deployment", "cv-wallet-crypto").spec.template.spec.containers[0];
+      for (const p of ["readinessProbe", "livenessProbe", "startupProbe"]) expect(crypto[p].grpc.port).toBe(50051);
+      const wallet = find(objects, "Deployment", "cv-wallet-wallet").spec.template.spec.containers[0];
+      expect(wallet.readinessProbe.httpGet.path).toBe("/readyz");
+      expect(wallet.livenessProbe.httpGet.path).toBe("/healthz");
+    });
+
+    test.runIf(Boolean(kubectl))("Services, PDBs, the wallet's HPA and Ingress", () => {
+      expect(find(objects, "Service", "cv-wallet-crypto").spec.ports[0].port).toBe(50051);
+      expect(find(objects, "Service", "cv-wallet-wallet").spec.ports[0].targetPort).toBe("http");
+      for (const name of ["cv-wallet-crypto", "cv-wallet-wallet"]) {
+        const pdb = find(objects, "PodDisruptionBudget", name);
+        expect(pdb.spec.minAvailable).toBe(1);
+        expect(pdb.spec.selector.matchLabels["app.kubernetes.io/name"]).toBe(name);
+      }
+      const hpa = find(objects, "HorizontalPodAutoscaler", "cv-wallet-wallet");
+      expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: "Deployment", name: "cv-wallet-wallet" });
+      expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
+      expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
+      const ingress = find(objects, "Ingress", "cv-wallet-wallet");
+      expect(ingress.spec.rules[0].http.paths[0].backend.service.name).toBe("cv-wallet-wallet");
+      expect(objects.filter((o) => o.kind === "Ingress")).toHaveLength(1);
+    });
+
+    test.runIf(Boolean(kubectl))("NetworkPolicy: only the wallet's pods reach crypto, on its gRPC port", () => {
+      const policies = objects.filter(
+        (o) =>
+          o.kind === "NetworkPolicy" &&
+          o.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === "cv-wallet-crypto",
+      );
+      expect(policies).toHaveLength(1);
+      const p = policies[0]!;
+      expect(p.spec.policyTypes).toContain("Ingress");
+      type Rule = { from?: unknown[]; ports?: { port: number }[] };
+      // Every rule that opens the gRPC port (a rule without ports opens all) admits the wallet's pods only.
+      const grpcRules = p.spec.ingress.filter((r: Rule) => !r.ports || r.ports.some((x) => x.port === 50051));
+      expect(grpcRules.length).toBeGreaterThan(0);
+      const sources = grpcRules.flatMap((r: Rule) => r.from ?? [{ everyone: true }]);
+      expect(sources).toEqual([{ podSelector: { matchLabels: { "app.kubernetes.io/name": "cv-wallet-wallet" } } }]);
+      // The selector matches the wallet pods' labels, so the rule admits them.
+      const walletLabels = find(objects, "Deployment", "cv-wallet-wallet").spec.template.metadata.labels;
+      expect(walletLabels["app.kubernetes.io/name"]).toBe("cv-wallet-wallet");
+    });
+
+    test.runIf(Boolean(kubectl))("Secrets are referenced by name only; none is committed", () => {
+      expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
+      const referenced = new Set<string>();
+      for (const name of ["cv-wallet-crypto", "cv-wallet-wallet"]) {
+        const pod = find(objects, "Deployment", name).spec.template.spec;
+        for (const v of pod.volumes) if (v.secret) referenced.add(v.secret.secretName);
+        for (const e of pod.containers[0].env ?? [])
+          if (e.valueFrom?.secretKeyRef) referenced.add(e.valueFrom.secretKeyRef.name);
+        // The service token is a file from a Secret, never an inline env value.
+        expect(pod.containers[0].env?.some((e: { name: string }) => e.name === "CRYPTO_SERVICE_TOKEN")).toBe(false);
+      }
+      expect(referenced).toContain("cv-wallet-service-token");
+      for (const cm of objects.filter((o) => o.kind === "ConfigMap")) {
+        for (const [k, v] of Object.entries(cm.data ?? {})) {
+          expect(k).not.toMatch(/^(CRYPTO_SERVICE_TOKEN|MONGODB_URI)$/);
+          // Only LocalStack's documented dummy credentials may appear (dev).
+          if (/SECRET|PASSWORD|TOKEN$/.test(k)) expect([overlay, v]).toEqual(["dev", "test"]);
+        }
+      }
+    });
+
+    test.runIf(Boolean(kubectl))("crypto: a KMS key (never the per-pod local key file), IRSA in prod", () => {
+      const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("cv-wallet-crypto"))!;
+      expect(config.data.KMS_KEY_ID).toBeTruthy();
+      const sa = find(objects, "ServiceAccount", "cv-wallet-crypto");
+      const deployment = find(objects, "Deployment", "cv-wallet-crypto");
+      expect(deployment.spec.template.spec.serviceAccountName).toBe("cv-wallet-crypto");
+      if (overlay === "prod") {
+        expect(sa.metadata.annotations?.["eks.amazonaws.com/role-arn"]).toMatch(/^arn:aws:iam::\d{12}:role\//);
+        expect(config.data.KMS_KEY_ID).toMatch(/^arn:aws:kms:/);
+        expect(config.data.AWS_ENDPOINT_URL_KMS).toBeUndefined();
+        expect(config.data.AWS_ACCESS_KEY_ID).toBeUndefined();
+        const ns = find(objects, "Namespace", "cv-wallet");
+        expect(ns.metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+      } else {
+        expect(config.data.AWS_ENDPOINT_URL_KMS).toMatch(/^http:\/\/localstack:/);
+        expect(find(objects, "StatefulSet", "cv-wallet-mongodb").spec.replicas).toBe(1);
+      }
+      const wallet = find(objects, "Deployment", "cv-wallet-wallet").spec.template.spec;
+      expect(wallet.automountServiceAccountToken).toBe(false);
+    });
+  });
+}
