@@ -3,6 +3,7 @@
 import type { ApiKey } from "@cv-wallet/proto/wallet/v1";
 import { wallet } from "./api/client.ts";
 import { errorMessage } from "./api/errors.ts";
+import { validationBadge } from "./format/status.ts";
 
 export class KeyActions {
   editing = $state<ApiKey | undefined>(undefined);
@@ -39,8 +40,12 @@ export class KeyActions {
     this.checking[key.id] = true;
     try {
       const res = await wallet().validateKey({ id: key.id });
-      const status = res.key?.validation?.status ?? "unverified";
-      this.message = { text: `Checked “${key.name}”: ${status.replace("_", " ")}.`, tone: "notice" };
+      const badge = validationBadge(res.key?.validation?.status);
+      const detail = res.key?.validation?.detail ? ` (${res.key.validation.detail})` : "";
+      this.message = {
+        text: `Checked “${key.name}”: ${badge.label}${detail}.`,
+        tone: badge.tone === "good" ? "notice" : badge.tone === "bad" ? "error" : "warning",
+      };
       return res.key;
     } catch (err) {
       this.message = { text: `Could not check “${key.name}”: ${errorMessage(err)}`, tone: "error" };

@@ -1,0 +1,37 @@
+// Debian's Chromium driven by playwright-core, and page screenshots at the two widths the UI
+// is designed for, written to web/test-results/ as artifacts.
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+
+export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const haveChromium = existsSync(chromiumPath);
+export const resultsDir = resolve(fileURLToPath(new URL("../../../test-results", import.meta.url)));
+
+export function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+export const WIDE = { width: 1440, height: 900 };
+export const NARROW = { width: 375, height: 812 };
+
+/** `<name>-1440.png` and `<name>-375.png` (full page), then back to the wide viewport. */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  mkdirSync(resultsDir, { recursive: true });
+  await page.setViewportSize(WIDE);
+  await page.screenshot({ path: resolve(resultsDir, `${name}-1440.png`), fullPage: true });
+  await page.setViewportSize(NARROW);
+  await page.screenshot({ path: resolve(resultsDir, `${name}-375.png`), fullPage: true });
+  await page.setViewportSize(WIDE);
+}
+
+/** A screenshot of what is on screen now (e.g. an open dialog), at the current width. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(resultsDir, { recursive: true });
+  await page.screenshot({ path: resolve(resultsDir, `${name}.png`) });
+}

@@ -1,0 +1,45 @@
+// Small helpers over playwright-core (which has no auto-waiting expect of its own).
+import type { Locator, Page } from "playwright-core";
+
+/** Waits until the locator's text matches, and returns it; fails with the last text seen. */
+export async function textMatching(locator: Locator, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    last = ((await locator.count()) > 0 ? await locator.first().textContent() : "") ?? "";
+    if (pattern.test(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`expected text matching ${pattern}, last saw ${JSON.stringify(last.trim())}`);
+}
+
+export function keyRow(page: Page, name: string): Locator {
+  return page.locator(`tr[data-key-name="${name}"]`);
+}
+
+export interface NewKey {
+  provider: string;
+  name: string;
+  key: string;
+  isDefault?: boolean;
+  expiresOn?: string;
+}
+
+/** Adds a key through the dialog, keyboard and labels only, and waits for its row. */
+export async function addKey(page: Page, k: NewKey): Promise<void> {
+  await page.getByRole("button", { name: "Add key" }).first().click();
+  const dialog = page.getByRole("dialog", { name: "Add key" });
+  await dialog.getByLabel("Provider", { exact: true }).selectOption(k.provider);
+  await dialog.getByLabel("Name", { exact: true }).fill(k.name);
+  await dialog.getByLabel("API key", { exact: true }).fill(k.key);
+  if (k.expiresOn) await dialog.getByLabel("Expires on").fill(k.expiresOn);
+  if (k.isDefault) await dialog.getByLabel("Default for this provider").check();
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await dialog.waitFor({ state: "hidden" });
+  await keyRow(page, k.name).waitFor();
+}
+
+/** YYYY-MM-DD `days` from now (UTC). */
+export function daysFromNow(days: number): string {
+  return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+}
