@@ -1,0 +1,232 @@
+// Scale-out, proven on loopback: two crypto and two wallet PROCESSES over shared stores
+// (one SQLite file per service in WAL mode, as several pods would share MongoDB; MongoDB too
+// wherever one is reachable), with traffic spread concurrently across them: cv-git
+// retrievals, key writes, token use and tenant key rotations issued on both crypto instances
+// at once. Checks: usage counts exact, no duplicate or lost key versions, every record
+// decrypts through every instance, no error responses.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@cv-wallet/common/grpc";
+import { mongoForTests } from "@cv-wallet/common/testing/mongo";
+import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
+import { userWithToken, WalletHttp } from "./support/wallet-http.ts";
+
+const USERS = 6;
+const PROVIDERS = ["openai", "anthropic", "groq"] as const;
+const RETRIEVALS_PER_KEY = 36;
+const ROTATIONS_PER_INSTANCE = 3;
+
+type Store = { kind: "sqlite" } | { kind: "mongodb"; cryptoUri: string; walletUri: string; stop(): Promise<void> };
+
+async function stores(): Promise<Store[]> {
+  const list: Store[] = [{ kind: "sqlite" }];
+  const mongo = await mongoForTests("deploy scale-out on MongoDB");
+  if (mongo) {
+    const crypto = new URL(mongo.uri);
+    const wallet = new URL(mongo.uri);
+    crypto.pathname = `${crypto.pathname}_crypto`;
+    wallet.pathname = `${wallet.pathname}_wallet`;
+    list.push({ kind: "mongodb", cryptoUri: crypto.toString(), walletUri: wallet.toString(), stop: mongo.stop });
+  }
+  return list;
+}
+
+const storeList = await stores();
+
+for (const store of storeList) {
+  describe(`scale-out: 2 crypto + 2 wallet processes on ${store.kind}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), "cvw-scale-"));
+    const token = serviceToken();
+    const services: Service[] = [];
+    let cryptos: Service[] = [];
+    let wallets: WalletHttp[] = [];
+    const channels: grpc.Client[] = [];
+    let admin: ReturnType<typeof createClient<typeof CryptoService>>[] = [];
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+
+    beforeAll(async () => {
+      const shared: { crypto: Record<string, string>; wallet: Record<string, string> } =
+        store.kind === "sqlite"
+          ? { crypto: { CRYPTO_DATA_DIR: join(dir, "crypto") }, wallet: { WALLET_DATA_DIR: join(dir, "wallet") } }
+          : {
+              crypto: { CRYPTO_DATA_DIR: join(dir, "crypto"), MONGODB_URI: store.cryptoUri },
+              wallet: { WALLET_DATA_DIR: join(dir, "wallet"), MONGODB_URI: store.walletUri },
+            };
+      // The same data directory: one crypto.db / wallet.db and one master key file, shared.
+      cryptos = await Promise.all(
+        ["crypto-a", "crypto-b"].map((name) =>
+          startCrypto(name, { ...shared.crypto, CRYPTO_SERVICE_TOKEN: token, CRYPTO_DEK_CACHE_TTL: "1m" }),
+        ),
+      );
+      services.push(...cryptos);
+      const walletProcs = await Promise.all(
+        cryptos.map((c, i) =>
+          startWallet(`wallet-${"ab"[i]}`, {
+            ...shared.wallet,
+            CRYPTO_GRPC_ADDR: c.address,
+            CRYPTO_SERVICE_TOKEN: token,
+            WALLET_RETRIEVAL_RATE_LIMIT: "1000000",
+          }),
+        ),
+      );
+      services.push(...walletProcs);
+      wallets = walletProcs.map((w) => new WalletHttp(`http://${w.address}`));
+      admin = cryptos.map((c) => {
+        const channel = new grpc.Client(c.address, grpc.credentials.createInsecure());
+        channels.push(channel);
+        return createClient(CryptoService, channel);
+      });
+    });
+
+    afterAll(async () => {
+      for (const c of channels) c.close();
+      const codes = await Promise.all(services.map((s) => s.stop()));
+      // Graceful shutdown on SIGTERM: every process exits 0.
+      expect(codes).toEqual(services.map(() => 0));
+      if (store.kind === "mongodb") await store.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("concurrent retrievals, writes, token use and rotations stay exact and consistent", async () => {
+      const w = (i: number) => wallets[i % wallets.length]!;
+      // Users sign up and get their cv-git token on alternating wallets.
+      const users = await Promise.all(
+        Array.from({ length: USERS }, (_, i) => userWithToken(w(i), `user${i}-${store.kind}@example.com`)),
+      );
+      // Secrets as cv-git would expect them back; key id → latest plaintext.
+      const secrets = new Map<string, { user: number; provider: string; name: string; key: string }>();
+      const secretFor = (u: number, p: string, n: string, rev: number) =>
+        `sk-${p}-${u}-${n}-${rev}-${"x".repeat(20)}`.replace(/[^\x21-\x7e]/g, "");
+
+      // Initial keys, one default per provider, written across both wallets.
+      await Promise.all(
+        users.flatMap((u, ui) =>
+          PROVIDERS.map(async (p, pi) => {
+            const key = secretFor(ui, p, "main", 0);
+            const r = await w(ui + pi).call<{ key: { id: string } }>("POST", "/api/keys", {
+              bearer: u.token,
+              body: { provider: p, name: "main", key, isDefault: true },
+            });
+            secrets.set(r.json.key.id, { user: ui, provider: p, name: "main", key });
+          }),
+        ),
+      );
+
+      // The concurrent phase.
+      const retrievals = new Map<string, number>(); // `${user}/${provider}` → successful retrievals
+      const wrong: string[] = [];
+      const rotations: Promise<unknown>[] = [];
+      const work: Promise<unknown>[] = [];
+      let n = 0;
+      for (let round = 0; round < RETRIEVALS_PER_KEY; round++) {
+        for (const [ui, u] of users.entries()) {
+          for (const p of PROVIDERS) {
+            const via = w(n++);
+            work.push(
+              via.call<{ key: string }>("GET", `/api/keys/provider/${p}`, { bearer: u.token }).then((r) => {
+                if (r.status !== 200) return;
+                const id = `${ui}/${p}`;
+                retrievals.set(id, (retrievals.get(id) ?? 0) + 1);
+                // cv-git gets the default key, in its first or its rewritten form.
+                if (!r.json.key.startsWith(`sk-${p}-${ui}-main-`)) wrong.push(`${id}: ${r.json.key.slice(0, 12)}…`);
+              }),
+            );
+          }
+          // Key writes mixed in: a new key every few rounds, and the default key's secret replaced.
+          if (round % 6 === 0) {
+            const name = `extra-${round}`;
+            const key = secretFor(ui, "mistral", name, 0);
+            work.push(
+              w(n++)
+                .call<{ key: { id: string } }>("POST", "/api/keys", {
+                  bearer: u.token,
+                  body: { provider: "mistral", name, key },
+                })
+                .then((r) => {
+                  if (r.status === 201) secrets.set(r.json.key.id, { user: ui, provider: "mistral", name, key });
+                }),
+            );
+          }
+        }
+        // Tenant key rotations for user 0 on BOTH crypto instances at the same moment.
+        if (round < ROTATIONS_PER_INSTANCE) {
+          for (const a of admin) {
+            rotations.push(a.rotateKey({ keyName: `user/${users[0]!.userId}` }, { metadata, timeoutMs: 10_000 }));
+          }
+        }
+      }
+      // A secret update per user racing the retrievals: the record is re-encrypted (latest version).
+      for (const [ui, u] of users.entries()) {
+        const [id, s] = [...secrets.entries()].find(([, v]) => v.user === ui && v.provider === "openai")!;
+        const key = secretFor(ui, "openai", "main", 1);
+        work.push(
+          w(n++)
+            .call("PATCH", `/api/keys/${id}`, { bearer: u.token, body: { key } })
+            .then((r) => {
+              if (r.status === 200) secrets.set(id, { ...s, key });
+            }),
+        );
+      }
+      const rotated = await Promise.allSettled(rotations);
+      await Promise.all(work);
+
+      // No error responses anywhere, and every rotation succeeded.
+      const failures = wallets.flatMap((x) => x.responses.filter((r) => r.status >= 400));
+      expect(failures).toEqual([]);
+      expect(rotated.filter((r) => r.status === "rejected")).toEqual([]);
+      expect(wrong).toEqual([]);
+
+      // Key versions: exactly one new version per RotateKey call, numbered 1..n without gaps
+      // or duplicates, and both instances describe the key the same way.
+      const keyName = `user/${users[0]!.userId}`;
+      const infos = await Promise.all(admin.map((a) => a.getKeyInfo({ keyName }, { metadata, timeoutMs: 10_000 })));
+      const expectedVersions = 1 + ROTATIONS_PER_INSTANCE * admin.length;
+      for (const info of infos) {
+        expect(info.key?.versions.map((v) => v.version)).toEqual(
+          Array.from({ length: expectedVersions }, (_, i) => i + 1),
+        );
+        expect(info.key?.latestVersion).toBe(expectedVersions);
+      }
+      const versionsOf = (i: number) => infos[i]!.key!.versions.map((v) => [v.version, v.wrappingKeyId]);
+      expect(versionsOf(0)).toEqual(versionsOf(1));
+
+      // Usage counts exact: the store counted every successful retrieval once, whichever
+      // wallet served it.
+      for (const [ui, u] of users.entries()) {
+        const list = await w(ui).call<{ keys: { id: string; provider: string; name: string; usageCount: number }[] }>(
+          "GET",
+          "/api/keys?pageSize=100",
+          { bearer: u.token },
+        );
+        for (const p of PROVIDERS) {
+          const main = list.json.keys.find((k) => k.provider === p && k.name === "main")!;
+          expect(main.usageCount, `${ui}/${p}`).toBe(retrievals.get(`${ui}/${p}`));
+          expect(retrievals.get(`${ui}/${p}`)).toBe(RETRIEVALS_PER_KEY);
+        }
+        const extras = list.json.keys.filter((k) => k.provider === "mistral");
+        expect(extras).toHaveLength(Math.ceil(RETRIEVALS_PER_KEY / 6));
+      }
+
+      // Every record decrypts through every instance (each wallet talks to its own crypto).
+      for (const [, s] of secrets) {
+        const u = users[s.user]!;
+        for (const x of wallets) {
+          const r = await x.call<{ key: string }>(
+            "GET",
+            `/api/keys/provider/${s.provider}?name=${encodeURIComponent(s.name)}`,
+            { bearer: u.token },
+          );
+          expect(r.status).toBe(200);
+          expect(r.json.key).toBe(s.key);
+        }
+      }
+      // The user-0 records written after the rotations are on a version ≥ 2, and still decrypt.
+      expect(wallets.flatMap((x) => x.responses.filter((r) => r.status >= 400))).toEqual([]);
+    }, 120_000);
+  });
+}
