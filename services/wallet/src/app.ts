@@ -11,7 +11,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createLogger, type Logger } from "@cv-wallet/common/logger";
 import express, { type Request, type Response } from "express";
 import { defaultWebDir, type WalletConfig } from "./config.ts";
-import { requestFactsKey, walletRoutes } from "./connect/service.ts";
+import { hostOf, requestFactsKey, walletRoutes } from "./connect/service.ts";
 import { type CryptoClient, createCryptoClient } from "./crypto-client.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { scheduledCheck } from "./domain/keys.ts";
@@ -134,7 +134,11 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
       expressConnectMiddleware({
         ...connectOptions,
         contextValues: (req) =>
-          createContextValues().set(requestFactsKey, { address: req.ip ?? "", secure: req.secure }),
+          createContextValues().set(requestFactsKey, {
+            address: req.ip ?? "",
+            secure: req.secure,
+            host: hostOf(req.headers),
+          }),
       }),
     );
   }
@@ -149,6 +153,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
             createContextValues().set(requestFactsKey, {
               address: clientAddress(req, config.trustProxy),
               secure: Boolean((req.socket as { encrypted?: boolean }).encrypted),
+              host: hostOf(req.headers),
             }),
         })
       : app;
@@ -164,7 +169,11 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         routes: routes as (router: ConnectRouter) => void,
         readMaxBytes: config.bodyLimitBytes,
         contextValues: (req) =>
-          createContextValues().set(requestFactsKey, { address: clientAddress(req, false), secure: false }),
+          createContextValues().set(requestFactsKey, {
+            address: clientAddress(req, false),
+            secure: false,
+            host: hostOf(req.headers),
+          }),
       }),
     );
     await listen(grpcServer, config.grpcAddr);

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../src/http/rest.ts";
 import {
   type Account,
-  connectClient,
   createKey,
   createToken,
   fakeOpenAi,

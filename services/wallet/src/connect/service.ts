@@ -24,9 +24,17 @@ import { credentialsFrom, makeCall, sessionCookie } from "../http/call.ts";
 export interface ConnectRequestFacts {
   address: string;
   secure: boolean;
+  /** Host header, or :authority on HTTP/2 (not readable through the Headers object). */
+  host?: string | undefined;
 }
 
 export const requestFactsKey = createContextKey<ConnectRequestFacts>({ address: "", secure: false });
+
+/** Host or :authority of a raw Node request. */
+export function hostOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const h = headers.host ?? headers[":authority"];
+  return typeof h === "string" ? h : undefined;
+}
 
 const CODES: Record<ErrorCode, Code> = {
   invalid_argument: Code.InvalidArgument,
@@ -60,7 +68,7 @@ function callOf(ctx: HandlerContext, secureCookies: boolean): Call {
     address: facts.address,
     userAgent: h.get("user-agent") ?? "",
     origin: h.get("origin") ?? undefined,
-    host: h.get("host") ?? h.get(":authority") ?? undefined,
+    host: facts.host,
     // Every Connect call is a POST (no GET-able idempotent methods are declared).
     unsafe: true,
   };
