@@ -64,6 +64,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
 
     // Sign-up errors are shown next to the form.
     await page.goto("/signup");
+    await page.getByRole("button", { name: "Create account" }).waitFor();
     await screenshots(page, "signup");
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill("short");
@@ -194,6 +195,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     // Sign out; a wrong password is told apart next to the form.
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.waitForURL("**/signin");
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
     await screenshots(page, "signin");
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill("not the password at all");
