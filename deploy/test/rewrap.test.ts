@@ -1,0 +1,367 @@
+// The re-wrap command end to end, against the real services as processes:
+//  - records: written under version 1, tenant keys rotated, the command run, crashed
+//    (SIGKILL mid-run) and run again; every record is then on the latest version and still
+//    decrypts through the wallet, min_decryption_version is raised, old ciphertexts are
+//    refused, and a further run changes nothing (idempotent). A graceful interruption (the
+//    SIGINT path) resumes the same way.
+//  - keyring: data keys wrapped under KMS key A, the crypto service restarted on key B, the
+//    command re-wraps every DEK (resuming after an interruption); with key A disabled every
+//    record still decrypts after a cold restart.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@cv-wallet/common/grpc";
+import { mongoForTests } from "@cv-wallet/common/testing/mongo";
+import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startKmsTestServer } from "../../services/crypto/test/support/kms-server.ts";
+import { openRecordStore, type RecordStore } from "../tools/record-store.ts";
+import { type KeyringSummary, type RecordsSummary, rewrapKeyring, rewrapRecords } from "../tools/rewrap.ts";
+import { repoRoot } from "./support/paths.ts";
+import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
+import { userWithToken, WalletHttp } from "./support/wallet-http.ts";
+
+const tool = join(repoRoot, "deploy", "tools", "rewrap.ts");
+
+function runTool(
+  args: string[],
+  env: Record<string, string>,
+  onStderrLine?: (line: string, child: ChildProcess) => void,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [tool, ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      const text = d.toString();
+      stderr += text;
+      for (const line of text.split("\n").filter(Boolean)) onStderrLine?.(line, child);
+    });
+    child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+type Mongo = Awaited<ReturnType<typeof mongoForTests>>;
+const mongo: Mongo = await mongoForTests("deploy re-wrap on MongoDB");
+const backends = mongo ? (["sqlite", "mongodb"] as const) : (["sqlite"] as const);
+
+for (const backend of backends) {
+  describe(`rewrap records (${backend})`, () => {
+    const dir = mkdtempSync(join(tmpdir(), "cvw-rewrap-"));
+    const token = serviceToken();
+    let crypto: Service;
+    let wallet: Service;
+    let http: WalletHttp;
+    let channel: grpc.Client;
+    let admin: ReturnType<typeof createClient<typeof CryptoService>>;
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    const call = { metadata, timeoutMs: 10_000 };
+    const walletEnv: Record<string, string> = {};
+    const toolEnv: Record<string, string> = {};
+    const users: { userId: string; token: string }[] = [];
+    const written = new Map<string, { user: number; name: string; key: string }>();
+
+    beforeAll(async () => {
+      const suffix = `${Date.now().toString(36)}`;
+      const walletDb = mongo ? `${mongo.uri}_w${suffix}` : "";
+      if (backend === "mongodb") walletEnv.MONGODB_URI = walletDb;
+      walletEnv.WALLET_DATA_DIR = join(dir, "wallet");
+      crypto = await startCrypto("crypto", {
+        CRYPTO_DATA_DIR: join(dir, "crypto"),
+        CRYPTO_SERVICE_TOKEN: token,
+        ...(backend === "mongodb" ? { MONGODB_URI: `${mongo!.uri}_c${suffix}` } : {}),
+      });
+      wallet = await startWallet("wallet", {
+        ...walletEnv,
+        CRYPTO_GRPC_ADDR: crypto.address,
+        CRYPTO_SERVICE_TOKEN: token,
+        WALLET_RETRIEVAL_RATE_LIMIT: "1000000",
+      });
+      http = new WalletHttp(`http://${wallet.address}`);
+      channel = new grpc.Client(crypto.address, grpc.credentials.createInsecure());
+      admin = createClient(CryptoService, channel);
+      Object.assign(toolEnv, walletEnv, { CRYPTO_GRPC_ADDR: crypto.address, CRYPTO_SERVICE_TOKEN: token });
+    });
+
+    afterAll(async () => {
+      channel?.close();
+      await wallet?.stop();
+      await crypto?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const openStore = (): Promise<RecordStore> => openRecordStore(walletEnv);
+    async function allRecords() {
+      const store = await openStore();
+      try {
+        return await store.page("", 10_000);
+      } finally {
+        await store.close();
+      }
+    }
+    async function expectAllDecrypt() {
+      for (const [, r] of written) {
+        const u = users[r.user]!;
+        const got = await http.call<{ key: string }>("GET", `/api/keys/provider/openai?name=${r.name}`, {
+          bearer: u.token,
+        });
+        expect(got.status).toBe(200);
+        expect(got.json.key).toBe(r.key);
+      }
+    }
+
+    test("records under v1, rotate, crash mid-run, resume: all on the latest version, min raised, old refused", async () => {
+      for (let u = 0; u < 3; u++) users.push(await userWithToken(http, `rewrap${u}-${backend}@example.com`));
+      const counts = [40, 25, 15];
+      for (const [u, user] of users.entries()) {
+        for (let i = 0; i < counts[u]!; i++) {
+          const name = `k${String(i).padStart(3, "0")}`;
+          const key = `sk-${u}-${name}-${"q".repeat(24)}`;
+          const r = await http.call<{ key: { id: string } }>("POST", "/api/keys", {
+            bearer: user.token,
+            body: { provider: "openai", name, key },
+          });
+          expect(r.status).toBe(201);
+          written.set(r.json.key.id, { user: u, name, key });
+        }
+      }
+      const before = await allRecords();
+      expect(before).toHaveLength(80);
+      expect(new Set(before.map((r) => r.keyVersion))).toEqual(new Set([1]));
+
+      // Rotate users 0 and 1 (twice for user 0); user 2 stays on version 1.
+      await admin.rotateKey({ keyName: `user/${users[0]!.userId}` }, call);
+      await admin.rotateKey({ keyName: `user/${users[0]!.userId}` }, call);
+      await admin.rotateKey({ keyName: `user/${users[1]!.userId}` }, call);
+      const latest = [3, 2, 1];
+
+      // Run 1: crashes (SIGKILL) once it has checkpointed its first batches. SIGSTOP first
+      // freezes it at once, so the checkpoint can be looked at while it is mid-run.
+      const state = join(dir, "records-state.json");
+      let frozen: { cursor: string } | undefined;
+      const first = await runTool(
+        ["records", "--batch", "1", "--concurrency", "1", "--state", state],
+        toolEnv,
+        (line, child) => {
+          if (frozen || !line.includes("scanned")) return;
+          child.kill("SIGSTOP");
+          frozen = JSON.parse(readFileSync(state, "utf8")) as { cursor: string };
+          child.kill("SIGKILL");
+        },
+      );
+      expect(first.signal).toBe("SIGKILL");
+      expect(frozen?.cursor).toMatch(/^[0-9a-f]{24}$/);
+      const mid = await allRecords();
+      const done = mid.filter((r) => r.keyVersion > 1).length;
+      expect(done).toBeGreaterThan(0);
+      expect(done).toBeLessThan(written.size - counts[2]!); // not finished
+      await expectAllDecrypt(); // a crash leaves every record readable
+
+      // The old ciphertexts, kept to show they are refused once the minimum is raised.
+      const oldOnes = before.filter((r) => r.userId !== users[2]!.userId);
+
+      // Run 2: resumes from the checkpoint, finishes, raises the minimums.
+      const second = await runTool(["records", "--batch", "7", "--state", state, "--raise-min"], toolEnv);
+      expect(second.code, second.stderr).toBe(0);
+      const summary = JSON.parse(second.stdout) as RecordsSummary;
+      expect(summary.resumedFrom).toBeDefined();
+      expect(summary.failed).toEqual([]);
+      expect(second.stderr).toMatch(/resuming after record [0-9a-f]{24}/);
+      expect(second.stderr).toMatch(/\d+ scanned · \d+ rewrapped/);
+      expect(existsSync(state)).toBe(false);
+
+      const after = await allRecords();
+      expect(after).toHaveLength(80);
+      for (const r of after) {
+        const u = users.findIndex((x) => x.userId === r.userId);
+        expect(r.keyVersion, `${r.id} of user ${u}`).toBe(latest[u]);
+        expect(r.ciphertext.startsWith(`cvw:v${latest[u]}:`)).toBe(true);
+      }
+      await expectAllDecrypt();
+
+      // min_decryption_version raised to the latest version where a rotation happened.
+      for (const [u, user] of users.entries()) {
+        const info = await admin.getKeyInfo({ keyName: `user/${user.userId}` }, call);
+        expect(info.key?.minDecryptionVersion, `user ${u}`).toBe(latest[u]);
+      }
+      expect(summary.minRaised.map((m) => m.to).sort()).toEqual([2, 3]);
+      // … and the old ciphertexts are refused.
+      for (const r of oldOnes.slice(0, 10)) {
+        const refused = admin.decrypt(
+          { keyName: `user/${r.userId}`, ciphertext: r.ciphertext, context: Buffer.from(`${r.id}/key`) },
+          call,
+        );
+        await expect(refused).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+      }
+
+      // Run 3: nothing left to do.
+      const third = await runTool(["records", "--state", state, "--raise-min"], toolEnv);
+      expect(third.code).toBe(0);
+      const again = JSON.parse(third.stdout) as RecordsSummary;
+      expect(again).toMatchObject({ scanned: 80, rewrapped: 0, alreadyCurrent: 80, failed: [], minRaised: [] });
+      expect(http.responses.filter((r) => r.status >= 400)).toEqual([]);
+    }, 120_000);
+
+    test("a graceful interruption (SIGINT path) keeps the state and the next run finishes", async () => {
+      await admin.rotateKey({ keyName: `user/${users[2]!.userId}` }, call);
+      const state = join(dir, "records-state-2.json");
+      const abort = new AbortController();
+      const quiet: string[] = [];
+      const partial = await rewrapRecords({
+        env: toolEnv,
+        stateFile: state,
+        batch: 4,
+        signal: abort.signal,
+        log: (line) => {
+          quiet.push(line);
+          if (line.includes("scanned")) abort.abort();
+        },
+      });
+      expect(partial.scanned).toBe(4);
+      expect(existsSync(state)).toBe(true);
+      expect(quiet.at(-1)).toMatch(/interrupted; state kept/);
+      const rest = await rewrapRecords({ env: toolEnv, stateFile: state, batch: 50, raiseMin: true, log: () => {} });
+      expect(rest.resumedFrom).toBeDefined();
+      expect(rest.failed).toEqual([]);
+      expect(rest.rewrapped + partial.rewrapped).toBe(15);
+      expect((await allRecords()).filter((r) => r.userId === users[2]!.userId).every((r) => r.keyVersion === 2)).toBe(
+        true,
+      );
+      await expectAllDecrypt();
+    }, 60_000);
+
+    test("a record changed meanwhile is left as its owner wrote it (compare-and-set)", async () => {
+      const store = await openStore();
+      try {
+        const [r] = await store.page("", 1);
+        expect(
+          await store.replaceCiphertext(r!.id, "cvw:v1:not-what-is-stored", { ciphertext: "x", keyVersion: 9 }),
+        ).toBe(false);
+        expect((await store.page("", 1))[0]).toEqual(r);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
+
+describe("rewrap keyring: every data key moves to a new KMS key", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cvw-rewrap-kms-"));
+  const token = serviceToken();
+  let kms: Awaited<ReturnType<typeof startKmsTestServer>>;
+  const services: Service[] = [];
+
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+    await kms?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("KMS key A → B, interrupted and resumed; A disabled, everything still decrypts", async () => {
+    kms = await startKmsTestServer();
+    const keyA = kms.createKey();
+    const keyB = kms.createKey();
+    const cryptoEnv = (keyId: string) => ({
+      CRYPTO_DATA_DIR: join(dir, "crypto"),
+      CRYPTO_SERVICE_TOKEN: token,
+      KMS_KEY_ID: keyId,
+      AWS_REGION: kms.region,
+      AWS_ENDPOINT_URL_KMS: kms.endpoint,
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+    });
+    const boot = async (keyId: string) => {
+      const crypto = await startCrypto("crypto", cryptoEnv(keyId));
+      const wallet = await startWallet("wallet", {
+        WALLET_DATA_DIR: join(dir, "wallet"),
+        CRYPTO_GRPC_ADDR: crypto.address,
+        CRYPTO_SERVICE_TOKEN: token,
+      });
+      services.push(crypto, wallet);
+      return { crypto, wallet, http: new WalletHttp(`http://${wallet.address}`) };
+    };
+
+    // Keys of 5 tenants under key A (one rotation each: 10 DEK versions in all).
+    let { crypto, wallet, http } = await boot(keyA);
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    let channel = new grpc.Client(crypto.address, grpc.credentials.createInsecure());
+    let admin = createClient(CryptoService, channel);
+    const stored: { token: string; name: string; key: string }[] = [];
+    for (let u = 0; u < 5; u++) {
+      const user = await userWithToken(http, `kms${u}@example.com`);
+      for (let i = 0; i < 2; i++) {
+        const name = `k${i}`;
+        const key = `sk-kms-${u}-${i}-${"z".repeat(24)}`;
+        expect(
+          (await http.call("POST", "/api/keys", { bearer: user.token, body: { provider: "openai", name, key } }))
+            .status,
+        ).toBe(201);
+        stored.push({ token: user.token, name, key });
+        if (i === 0) await admin.rotateKey({ keyName: `user/${user.userId}` }, { metadata, timeoutMs: 10_000 });
+      }
+    }
+    channel.close();
+    await wallet.stop();
+    await crypto.stop();
+
+    // KMS_KEY_ID changes to B; A stays enabled until the re-wrap is done.
+    ({ crypto, wallet, http } = await boot(keyB));
+    const env = { CRYPTO_GRPC_ADDR: crypto.address, CRYPTO_SERVICE_TOKEN: token };
+    const state = join(dir, "keyring-state.json");
+    const abort = new AbortController();
+    const partial: KeyringSummary = await rewrapKeyring({
+      env,
+      stateFile: state,
+      batch: 3,
+      signal: abort.signal,
+      log: (line) => {
+        if (line.includes("page 1:")) abort.abort();
+      },
+    });
+    expect(partial.pages).toBe(1);
+    expect(existsSync(state)).toBe(true);
+    const rest = await runTool(["keyring", "--page-size", "3", "--state", state], env);
+    expect(rest.code, rest.stderr).toBe(0);
+    const summary = JSON.parse(rest.stdout) as KeyringSummary;
+    expect(summary.resumed).toBe(true);
+    expect(summary.rewrapped).toBe(10);
+    expect(summary.wrappingKeyId).toContain(keyB);
+    channel = new grpc.Client(crypto.address, grpc.credentials.createInsecure());
+    admin = createClient(CryptoService, channel);
+    const listed = await admin.listKeys({ pageSize: 100 }, { metadata, timeoutMs: 10_000 });
+    const wrappers = new Set(listed.keys.flatMap((k) => k.versions.map((v) => v.wrappingKeyId)));
+    expect([...wrappers]).toEqual([summary.wrappingKeyId]);
+    channel.close();
+
+    // Key A disabled, cold restart (empty DEK cache): everything decrypts through key B alone.
+    kms.setEnabled(keyA, false);
+    await wallet.stop();
+    await crypto.stop();
+    ({ crypto, wallet, http } = await boot(keyB));
+    for (const s of stored) {
+      const r = await http.call<{ key: string }>("GET", `/api/keys/provider/openai?name=${s.name}`, {
+        bearer: s.token,
+      });
+      expect(r.status).toBe(200);
+      expect(r.json.key).toBe(s.key);
+    }
+    // Idempotent: a second run finds nothing to move.
+    const again = await runTool(["keyring", "--state", state], {
+      CRYPTO_GRPC_ADDR: crypto.address,
+      CRYPTO_SERVICE_TOKEN: token,
+    });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ rewrapped: 0, unchanged: 10, resumed: false });
+  }, 120_000);
+});
