@@ -128,7 +128,9 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   };
 
   const mode = options.httpMode ?? DEFAULT_HTTP_MODE;
-  const app = buildExpressApp({ deps, config, ops, validator, metrics, secureCookies, logger });
+  const parts: AppParts = { deps, config, ops, validator, metrics, secureCookies, logger };
+  const app = buildExpressApp(parts);
+  // Connect before REST, so RPCs do not walk the REST routes.
   if (mode === "connect-express") {
     app.use(
       expressConnectMiddleware({
@@ -142,6 +144,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
       }),
     );
   }
+  mountRest(app, parts);
   finishExpressApp(app, config.webDir ?? defaultWebDir(), logger);
 
   const handler =
@@ -226,6 +229,8 @@ function buildExpressApp(parts: AppParts): express.Express {
   const { deps, config, metrics, logger } = parts;
   const app = express();
   app.disable("x-powered-by");
+  // No ETags: API answers (keys among them) are never cached or revalidated.
+  app.set("etag", false);
   app.set("trust proxy", config.trustProxy);
   app.use(securityHeaders({ hsts: parts.secureCookies }));
   app.use((req, res, next) => {
@@ -261,9 +266,13 @@ function buildExpressApp(parts: AppParts): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  const api = express.Router();
-  api.use(express.json({ limit: config.bodyLimitBytes, strict: true }));
-  api.use(
+  return app;
+}
+
+/** REST under /api: JSON bodies are parsed there only (Connect reads its own). */
+function mountRest(app: express.Express, parts: AppParts): void {
+  app.use("/api", express.json({ limit: parts.config.bodyLimitBytes, strict: true }));
+  app.use(
     restRouter(parts.ops, parts.validator, (req: Request, res: Response) =>
       makeCall(
         {
@@ -278,9 +287,7 @@ function buildExpressApp(parts: AppParts): express.Express {
       ),
     ),
   );
-  app.use(api);
   app.use("/api", (_req, res) => sendError(res, 404, "not_found", "no such API route"));
-  return app;
 }
 
 /** The UI (when built), a JSON 404 for everything else, and the error mapping. */
