@@ -94,7 +94,11 @@ export function checkGrpcHealth(address: string, options: GrpcHealthOptions = {}
       options.tls ? { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key } : {},
     );
     const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
-    session.on("error", (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+    let sessionError: string | undefined;
+    session.on("error", (error: NodeJS.ErrnoException) => {
+      sessionError = error.code ?? error.message;
+      done(sessionError);
+    });
     const stream = session.request({
       ":method": "POST",
       ":path": "/grpc.health.v1.Health/Check",
@@ -114,7 +118,10 @@ export function checkGrpcHealth(address: string, options: GrpcHealthOptions = {}
       const s = trailers["grpc-status"];
       if (s !== undefined && s !== "0") headerStatus = `grpc-status ${s}: ${trailers["grpc-message"] ?? ""}`.trim();
     });
-    stream.on("error", (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+    // A refused connection also cancels the stream; report the session's cause (ECONNREFUSED).
+    stream.on("error", (error: NodeJS.ErrnoException) =>
+      setImmediate(() => done(sessionError ?? error.code ?? error.message)),
+    );
     stream.on("end", () => {
       if (headerStatus) return done(headerStatus);
       try {

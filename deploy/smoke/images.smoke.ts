@@ -4,12 +4,16 @@
 // the Node of .nvmrc) under the official tag, so the Dockerfile builds unchanged.
 // The smoke test: both containers start as uid 1000 with a read-only root filesystem and no
 // capabilities; their HEALTHCHECKs pass; a user signs up, stores a key and fetches it with a
-// token; the web UI is served; SIGTERM stops both with exit code 0.
+// token; the web UI is served; the re-wrap command runs inside the wallet container; SIGTERM
+// stops both with exit code 0.
 import { execFileSync, spawnSync } from "node:child_process";
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClient } from "@cv-wallet/common/grpc";
 import { reportSkip } from "@cv-wallet/common/testing/skips";
+import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { checkGrpcHealth } from "../probes/grpc-health.ts";
 import { repoRoot, which } from "../test/support/paths.ts";
@@ -186,6 +190,32 @@ describe.skipIf(Boolean(reason))(SUITE, () => {
     const page = await fetch(`http://${walletAddr}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<html/i);
+
+    // The operator's re-wrap command, shipped in the wallet image, run inside the container
+    // after a tenant key rotation: the record moves to version 2 and still decrypts.
+    const channel = new grpc.Client(cryptoAddr, grpc.credentials.createInsecure());
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    try {
+      await createClient(CryptoService, channel).rotateKey(
+        { keyName: `user/${user.userId}` },
+        { metadata, timeoutMs: 10_000 },
+      );
+    } finally {
+      channel.close();
+    }
+    const out = podman([
+      "exec",
+      names.wallet,
+      "node",
+      "deploy/tools/rewrap.ts",
+      "records",
+      "--state",
+      "/tmp/rewrap.json",
+    ]);
+    expect(JSON.parse(out)).toMatchObject({ scanned: 1, rewrapped: 1, failed: [] });
+    const again = await http.call<{ key: string }>("GET", "/api/keys/provider/openai", { bearer: user.token });
+    expect(again.json.key).toBe(secret);
   }, 300_000);
 
   test("SIGTERM reaches node: both stop gracefully with exit code 0", () => {
