@@ -116,8 +116,11 @@ export async function startCryptoServer(options: CryptoServerOptions): Promise<R
   );
   const address = `${config.address.slice(0, config.address.lastIndexOf(":"))}:${port}`;
   const metricsServer = config.metricsAddress ? await serveMetrics(config.metricsAddress, metrics) : undefined;
+  const metricsBound = metricsServer?.address();
+  const metricsAddress =
+    metricsBound && typeof metricsBound === "object" ? `${metricsBound.address}:${metricsBound.port}` : undefined;
   logger.info(
-    { address, store: store.kind, keyProvider: provider.kind, tls: Boolean(config.tls) },
+    { address, metricsAddress, store: store.kind, keyProvider: provider.kind, tls: Boolean(config.tls) },
     "crypto service listening",
   );
 

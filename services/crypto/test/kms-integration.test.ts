@@ -31,9 +31,14 @@ async function kmsServer(port = 0): Promise<KmsTestServer> {
   return kms;
 }
 
-async function onKms(kms: KmsTestServer, keyId: string, options: Partial<CryptoServerOptions> = {}): Promise<Harness> {
+async function onKms(
+  kms: KmsTestServer,
+  keyId: string,
+  options: Partial<CryptoServerOptions> = {},
+  kmsTimeoutMs = 10_000,
+): Promise<Harness> {
   const h = await startHarness({
-    kms: { keyId, region: kms.region, endpoint: kms.endpoint, timeoutMs: 1_000 },
+    kms: { keyId, region: kms.region, endpoint: kms.endpoint, timeoutMs: kmsTimeoutMs },
     readinessRetryMs: 100,
     ...options,
   });
@@ -49,7 +54,7 @@ describe("crypto service on aws-kms", () => {
     const port = Number(new URL(first.endpoint).port);
     await first.stop();
 
-    const h = await onKms(first, keyId);
+    const h = await onKms(first, keyId, {}, 1_000);
     const health = healthClient(h.server.address);
     cleanup.push(() => health.close());
     expect(h.server.isReady()).toBe(false);
@@ -72,7 +77,7 @@ describe("crypto service on aws-kms", () => {
 
   it("answers UNAVAILABLE on a cache miss while KMS is down; a cached DEK keeps working", async () => {
     const kms = await kmsServer();
-    const h = await onKms(kms, kms.createKey(), { dekCacheMaxEntries: 1 });
+    const h = await onKms(kms, kms.createKey(), { dekCacheMaxEntries: 1 }, 1_000);
     const a = await h.client.encrypt({ keyName: "user/a", plaintext: utf8("A"), context: ctx }, h.auth);
     const b = await h.client.encrypt({ keyName: "user/b", plaintext: utf8("B"), context: ctx }, h.auth); // evicts a
     await kms.stop();

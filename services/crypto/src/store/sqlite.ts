@@ -64,8 +64,10 @@ export class SqliteKeyStore implements KeyStore {
 
   async latestVersion(name: string): Promise<VersionWithKey | undefined> {
     const row = this.#stmt(
+      // MAX() on the primary key is one index probe; ORDER BY … LIMIT 1 across the join was not.
       `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
-         JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? ORDER BY v.version DESC LIMIT 1`,
+         JOIN crypto_keys k ON k.name = v.name
+         WHERE v.name = ?1 AND v.version = (SELECT MAX(version) FROM crypto_key_versions WHERE name = ?1)`,
     ).get(name) as VersionRow | undefined;
     return row && withKey(row);
   }

@@ -44,7 +44,7 @@ export async function startHarness(options: Partial<CryptoServerOptions> = {}): 
     token,
     dataDir,
     logs,
-    auth: { metadata, timeoutMs: 10_000 },
+    auth: { metadata, timeoutMs: 30_000 },
     async stop() {
       channel.close();
       await server.stop();
