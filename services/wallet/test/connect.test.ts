@@ -184,6 +184,10 @@ describe("WalletService over Connect", () => {
       ["bad email", () => c.signUp({ email: "not-an-email", password: PASSWORD })],
     ];
     for (const [name, call] of cases) expect([name, await codeOf(call())]).toEqual([name, Code.InvalidArgument]);
+    // A message over the body limit is refused before it is decoded.
+    expect(await codeOf(c.createKey({ provider: "openai", name: "x", key: "k".repeat(70_000) }))).toBe(
+      Code.ResourceExhausted,
+    );
     const error = await c.createKey({ provider: "openai", name: "x", key: "SECRET VALUE" }).catch((e) => e);
     expect(ConnectError.from(error).message).toMatch(/key/);
     expect(ConnectError.from(error).message).not.toContain("SECRET VALUE");

@@ -1,8 +1,10 @@
 // REST end to end: the real crypto service and wallet on loopback. Covers every route's
 // success path, authentication, ownership (BOLA → not_found), scopes, token lifecycle,
 // malformed input and limits.
+import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../src/http/rest.ts";
+import { startValidationScheduler } from "../src/providers/scheduler.ts";
 import {
   type Account,
   createKey,
@@ -94,6 +96,10 @@ describe("the acceptance flow", () => {
     const record = await rest(base, "GET", `/api/keys/${created.body.key.id}`, undefined, { token: bearer });
     expect(record.body.key.usageCount).toBe(2);
     expect(record.body.key.lastUsedAt).toBeDefined();
+
+    const tokens = await rest(base, "GET", "/api/tokens", undefined, { cookie });
+    expect(tokens.body.tokens[0].lastUsedAt).toBeDefined();
+    expect(tokens.text).not.toContain(bearer);
 
     const audit = await rest(base, "GET", "/api/audit?action=key.retrieved", undefined, { cookie });
     expect(audit.body.events).toHaveLength(2);
@@ -484,6 +490,36 @@ describe("validation", () => {
       ["session", "invalid"],
       ["token", "valid"],
     ]);
+  });
+
+  it("the schedule re-checks keys that are due, as the system", async () => {
+    // A stack of its own: the schedule checks every due key in the store.
+    const own = await startStack({ providers: { baseUrlOverrides: { openai: openai.url } } });
+    try {
+      const a = await signUp(own.url);
+      const t = (await createToken(own.url, a)).secret;
+      const good = "sk-proj-scheduled-000002";
+      validKeys.add(good);
+      const k = await createKey(own.url, { token: t }, { key: good });
+      const scheduler = startValidationScheduler({
+        intervalMs: 60_000,
+        concurrencyPerProvider: 2,
+        listDue: own.wallet.revalidation.listDue,
+        runCheck: own.wallet.revalidation.runCheck,
+        logger: captureLogs().logger,
+      });
+      const summary = await scheduler.runOnce();
+      await scheduler.stop();
+      expect(summary).toMatchObject({ checked: 1, failed: 0, byStatus: { valid: 1 } });
+      const after = await rest(own.url, "GET", `/api/keys/${k.id}`, undefined, { token: t });
+      expect(after.body.key.validation.status).toBe("valid");
+      const audit = await rest(own.url, "GET", "/api/audit?action=key.validated", undefined, { token: t });
+      expect(audit.body.events[0]).toMatchObject({ actor: { type: "system" }, details: { status: "valid" } });
+      // Checked just now: not due again.
+      expect(await own.wallet.revalidation.listDue(new Date(Date.now() - 60_000), 10)).toEqual([]);
+    } finally {
+      await own.stop();
+    }
   });
 
   it("a provider outage never fails a save: the key is stored unverified", async () => {

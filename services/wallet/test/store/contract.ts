@@ -229,7 +229,7 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
         status: "valid",
         credits: { limitRemaining: 4.9 },
       });
-      const due = await store.keys.dueForValidation(new Date(Date.now() - DAY), 100);
+      const due = await store.keys.dueForValidation(new Date(Date.now() - DAY), 10_000);
       const ids = due.map((k) => k.id);
       expect(ids).toContain(old.id);
       expect(ids).not.toContain(fresh.id);

@@ -316,7 +316,7 @@ function keys(m: WalletModels): KeyStore {
             { _id: id, userId },
             { $set, ...(Object.keys($unset).length ? { $unset } : {}) },
             {
-              new: true,
+              returnDocument: "after",
               runValidators: true,
             },
           )
@@ -336,7 +336,7 @@ function keys(m: WalletModels): KeyStore {
         .findOneAndUpdate(
           { _id: id, userId },
           { $inc: { usageCount: 1 }, $set: { lastUsedAt: at } },
-          { new: true, projection: { usageCount: 1 } },
+          { returnDocument: "after", projection: { usageCount: 1 } },
         )
         .lean();
       if (!d) return 0;
