@@ -1,0 +1,148 @@
+// mTLS instead of a bearer token: a client certificate from the configured CA is enough; no
+// certificate, or one from another CA, never reaches a handler. Certificates are made with
+// the openssl CLI for this test run.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@cv-wallet/common/grpc";
+import { captureLogs } from "@cv-wallet/common/testing/logs";
+import { reportSkip } from "@cv-wallet/common/testing/skips";
+import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningCryptoServer, startCryptoServer } from "../src/server.ts";
+import { codeOf, utf8 } from "./support/harness.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "cvw-crypto-mtls-"));
+const f = (name: string) => join(dir, name);
+
+function openssl(...args: string[]): void {
+  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+}
+
+function makeCertificates(): boolean {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "pipe" });
+  } catch {
+    reportSkip("crypto mTLS", "the openssl command is not installed");
+    return false;
+  }
+  for (const ca of ["ca", "rogue-ca"]) {
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      `/CN=${ca}`,
+      "-keyout",
+      `${ca}.key`,
+      "-out",
+      `${ca}.pem`,
+    );
+  }
+  const leaf = (name: string, ca: string, ext: string) => {
+    openssl(
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      `/CN=${name}`,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.pem`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-out",
+      `${name}.pem`,
+      "-extfile",
+      ext,
+    );
+  };
+  execFileSync("sh", [
+    "-c",
+    `printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ${f("server.ext")}`,
+  ]);
+  execFileSync("sh", ["-c", `printf 'extendedKeyUsage=clientAuth\\n' > ${f("client.ext")}`]);
+  leaf("server", "ca", "server.ext");
+  leaf("wallet", "ca", "client.ext");
+  leaf("intruder", "rogue-ca", "client.ext");
+  return true;
+}
+
+describe("mTLS caller authentication", () => {
+  let server: RunningCryptoServer | undefined;
+  const logs = captureLogs("crypto");
+  const clients: grpc.Client[] = [];
+  const connect = (cert?: string) => {
+    const credentials = grpc.credentials.createSsl(
+      readFileSync(f("ca.pem")),
+      cert ? readFileSync(f(`${cert}.key`)) : null,
+      cert ? readFileSync(f(`${cert}.pem`)) : null,
+    );
+    const channel = new grpc.Client(server!.address, credentials);
+    clients.push(channel);
+    return createClient(CryptoService, channel);
+  };
+
+  beforeAll(async () => {
+    if (!makeCertificates()) return;
+    server = await startCryptoServer({
+      address: "127.0.0.1:0",
+      dataDir: f("data"),
+      logger: logs.logger,
+      tls: { certFile: f("server.pem"), keyFile: f("server.key"), clientCaFile: f("ca.pem") },
+    });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves a client whose certificate the CA signed, with no token", async ({ skip }) => {
+    if (!server) return skip();
+    const client = connect("wallet");
+    const sealed = await client.encrypt(
+      { keyName: "user/m", plaintext: utf8("over mtls"), context: utf8("c") },
+      { timeoutMs: 10_000 },
+    );
+    const opened = await client.decrypt(
+      { keyName: "user/m", ciphertext: sealed.ciphertext, context: utf8("c") },
+      { timeoutMs: 10_000 },
+    );
+    expect(Buffer.from(opened.plaintext).toString()).toBe("over mtls");
+  });
+
+  it("refuses a client without a certificate or with one from another CA", async ({ skip }) => {
+    if (!server) return skip();
+    const none = await codeOf(connect().encrypt({ keyName: "user/m", plaintext: utf8("x") }, { timeoutMs: 5_000 }));
+    const rogue = await codeOf(
+      connect("intruder").encrypt({ keyName: "user/m", plaintext: utf8("x") }, { timeoutMs: 5_000 }),
+    );
+    expect(none).not.toBe("ok");
+    expect(rogue).not.toBe("ok");
+    expect([none, rogue]).not.toContain(grpc.status.INTERNAL);
+  });
+});
