@@ -99,7 +99,12 @@ function wrapUnary(
   return (call, callback) => {
     const started = performance.now();
     const abort = new AbortController();
-    call.on("cancelled", () => abort.abort(new AppError("deadline_exceeded", "call cancelled")));
+    // grpc-js emits "cancelled" after every call, also once the status is sent; only a
+    // cancellation before that is one (and building an error per call costs a stack trace).
+    let settled = false;
+    call.on("cancelled", () => {
+      if (!settled) abort.abort(new AppError("deadline_exceeded", "call cancelled"));
+    });
     const context: CallContext = {
       method: name,
       metadata: call.metadata,
@@ -111,10 +116,12 @@ function wrapUnary(
 
     run(method, handler, validator, options, call.request, context).then(
       (response) => {
+        settled = true;
         finish(grpc.status.OK);
         callback(null, response);
       },
       (error: unknown) => {
+        settled = true;
         const { code, message } = toStatus(error, name, options.logger);
         finish(code);
         callback({ code, details: message, metadata: retryMetadata(error) });
