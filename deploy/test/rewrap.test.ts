@@ -53,6 +53,9 @@ function runTool(
 type Mongo = Awaited<ReturnType<typeof mongoForTests>>;
 const mongo: Mongo = await mongoForTests("deploy re-wrap on MongoDB");
 const backends = mongo ? (["sqlite", "mongodb"] as const) : (["sqlite"] as const);
+afterAll(async () => {
+  await mongo?.stop();
+});
 
 for (const backend of backends) {
   describe(`rewrap records (${backend})`, () => {
@@ -73,13 +76,17 @@ for (const backend of backends) {
 
     beforeAll(async () => {
       const suffix = `${Date.now().toString(36)}`;
-      const walletDb = mongo ? `${mongo.uri}_w${suffix}` : "";
-      if (backend === "mongodb") walletEnv.MONGODB_URI = walletDb;
+      const database = (tag: string) => {
+        const url = new URL(mongo!.uri);
+        url.pathname = `${url.pathname}_${tag}${suffix}`;
+        return url.toString();
+      };
+      if (backend === "mongodb") walletEnv.MONGODB_URI = database("w");
       walletEnv.WALLET_DATA_DIR = join(dir, "wallet");
       crypto = await startCrypto("crypto", {
         CRYPTO_DATA_DIR: join(dir, "crypto"),
         CRYPTO_SERVICE_TOKEN: token,
-        ...(backend === "mongodb" ? { MONGODB_URI: `${mongo!.uri}_c${suffix}` } : {}),
+        ...(backend === "mongodb" ? { MONGODB_URI: database("c") } : {}),
       });
       wallet = await startWallet("wallet", {
         ...walletEnv,
