@@ -100,21 +100,26 @@ export function walletRoutes(options: ConnectRoutesOptions): (router: ConnectRou
       }
     };
   }
-  const metrics: Interceptor = (next) => async (req) => {
+  // Metrics and the access log: method and code only, never headers or messages.
+  const observe: Interceptor = (next) => async (req) => {
     const started = performance.now();
+    const done = (code: string) => {
+      const seconds = (performance.now() - started) / 1000;
+      options.onCall?.(req.method.name, code, seconds);
+      logger.info({ rpc: req.method.name, code, ms: Math.round(seconds * 1000) }, "rpc");
+    };
     try {
       const res = await next(req);
-      options.onCall?.(req.method.name, "ok", (performance.now() - started) / 1000);
+      done("ok");
       return res;
     } catch (error) {
-      const code = error instanceof ConnectError ? Code[error.code] : "internal";
-      options.onCall?.(req.method.name, String(code), (performance.now() - started) / 1000);
+      done(error instanceof ConnectError ? Code[error.code].toLowerCase() : "internal");
       throw error;
     }
   };
   return (router) => {
     router.service(WalletService, impl as unknown as ServiceImpl<typeof WalletService>, {
-      interceptors: [metrics, createValidateInterceptor({ validator: options.validator })],
+      interceptors: [observe, createValidateInterceptor({ validator: options.validator })],
     });
   };
 }

@@ -1,18 +1,68 @@
-// The same contract on a real MongoDB when one is reachable (MONGODB_URI, a local mongod,
-// or testcontainers); otherwise the skip is printed with its reason.
-
+// MongoDB, whenever one is reachable (MONGODB_URI, a local mongod, or testcontainers): the
+// store contract, and the wallet end to end on it — exact concurrent counts, and no stored
+// key's plaintext anywhere in the collections' raw BSON. Otherwise the skip is printed.
 import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { type MongoForTests, mongoForTests } from "@cv-wallet/common/testing/mongo";
-import { afterAll, beforeAll } from "vitest";
+import mongoose from "mongoose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openMongoStore } from "../../src/store/mongo/mongo-store.ts";
+import { createKey, createToken, rest, signUp, startStack } from "../stack.ts";
 import { storeContract } from "./contract.ts";
 
 let mongo: MongoForTests | undefined;
 beforeAll(async () => {
-  mongo = await mongoForTests("wallet store contract (MongoDB)");
+  mongo = await mongoForTests("wallet store contract and end to end (MongoDB)");
 });
 afterAll(async () => {
   await mongo?.stop();
 });
 
 storeContract("mongodb", async () => (mongo ? openMongoStore(mongo.uri, captureLogs().logger) : undefined));
+
+describe("the wallet on MongoDB", () => {
+  it("counts concurrent retrievals exactly and stores no plaintext", async (ctx) => {
+    if (!mongo) return ctx.skip();
+    const stack = await startStack({ mongodbUri: mongo.uri });
+    try {
+      const base = stack.url;
+      const a = await signUp(base);
+      const token = (await createToken(base, a)).secret;
+      const keys = [];
+      for (const provider of ["openai", "anthropic", "groq"]) {
+        keys.push(await createKey(base, { token }, { provider, key: `${provider}-MONGO-PLAINTEXT-${Date.now()}` }));
+      }
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, () => rest(base, "GET", "/api/keys/provider/openai", undefined, { token })),
+      );
+      expect(replies.every((r) => r.status === 200)).toBe(true);
+      expect((await rest(base, "GET", `/api/keys/${keys[0]!.id}`, undefined, { token })).body.key.usageCount).toBe(50);
+      const dup = await rest(
+        base,
+        "POST",
+        "/api/keys",
+        { provider: "groq", name: keys[2]!.body.key.name, key: "gsk_0123456789" },
+        { token },
+      );
+      expect(dup.status).toBe(409);
+
+      const connection = await mongoose.createConnection(mongo.uri).asPromise();
+      try {
+        const db = connection.db!;
+        const chunks: Buffer[] = [];
+        for (const { name } of await db.listCollections().toArray()) {
+          for (const doc of await db.collection(name).find().toArray())
+            chunks.push(Buffer.from(mongoose.mongo.BSON.serialize(doc)));
+        }
+        const bytes = Buffer.concat(chunks);
+        expect(bytes.includes(Buffer.from("cvw:v1:"))).toBe(true);
+        for (const k of keys) expect(bytes.includes(Buffer.from(k.key))).toBe(false);
+        expect(bytes.includes(Buffer.from("MONGO-PLAINTEXT"))).toBe(false);
+        expect(bytes.includes(Buffer.from(token))).toBe(false);
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await stack.stop();
+    }
+  });
+});
