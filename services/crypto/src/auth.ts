@@ -1,10 +1,10 @@
 // Caller authentication for every CryptoService RPC (health and reflection stay open so
 // probes and grpcurl work). A bearer service token, compared in constant time, or, when
 // mTLS is configured, the client certificate that grpc-js already verified at the handshake.
+import { createHash, timingSafeEqual } from "node:crypto";
 import { unauthenticated } from "@cv-wallet/common/errors";
 import type { CallContext } from "@cv-wallet/common/grpc";
 import type { Logger } from "@cv-wallet/common/logger";
-import { secretsEqual } from "@cv-wallet/common/secrets";
 
 export interface AuthOptions {
   serviceToken?: string | undefined;
@@ -17,11 +17,13 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export function authorizer(options: AuthOptions): (call: CallContext) => void {
   const { serviceToken, mtls, logger } = options;
+  // Compared as SHA-256 digests in constant time (as secretsEqual does), the configured side hashed once.
+  const expected = serviceToken === undefined ? undefined : sha256(serviceToken);
   return (call) => {
     if (mtls && hasCertificate(call.peerCertificate)) return;
     const header = call.metadata.get("authorization")[0];
     const presented = typeof header === "string" ? BEARER.exec(header)?.[1] : undefined;
-    if (presented !== undefined && serviceToken !== undefined && secretsEqual(presented, serviceToken)) return;
+    if (presented !== undefined && expected !== undefined && timingSafeEqual(sha256(presented), expected)) return;
     // Audit line: who and what, never the presented value.
     const reason =
       header === undefined ? "no credentials" : presented === undefined ? "malformed authorization" : "wrong token";
@@ -31,6 +33,10 @@ export function authorizer(options: AuthOptions): (call: CallContext) => void {
     );
     throw unauthenticated("missing or invalid service credentials");
   };
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
 }
 
 function hasCertificate(certificate: unknown): boolean {
