@@ -199,11 +199,11 @@ for (const overlay of overlays) {
         expect(config.data.AWS_ENDPOINT_URL_KMS).toMatch(/^http:\/\/localstack:/);
         expect(find(objects, "StatefulSet", "cv-wallet-mongodb").spec.replicas).toBe(1);
       }
-      // Neither service talks to the Kubernetes API: no API token in the pods.
-      for (const name of ["cv-wallet-crypto", "cv-wallet-wallet"]) {
-        expect(find(objects, "Deployment", name).spec.template.spec.automountServiceAccountToken, name).toBe(false);
-        expect(find(objects, "ServiceAccount", name).automountServiceAccountToken, name).toBe(false);
-      }
+      // The wallet needs no Kubernetes or AWS API: no token in its pods.
+      expect(find(objects, "Deployment", "cv-wallet-wallet").spec.template.spec.automountServiceAccountToken).toBe(
+        false,
+      );
+      expect(find(objects, "ServiceAccount", "cv-wallet-wallet").automountServiceAccountToken).toBe(false);
     });
   });
 }
