@@ -35,6 +35,8 @@ export interface CryptoClient {
 }
 
 const RETRY_DELAYS_MS = [50, 200];
+/** The crypto service's limit on batch items. */
+const MAX_BATCH = 100;
 // Unreachable or misconfigured peers: the wallet cannot do its job, so callers see 503.
 const UNAVAILABLE_CODES = new Set([
   grpc.status.UNAVAILABLE,
@@ -97,6 +99,51 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoClient {
     return fallback();
   }
 
+  // A moved or tampered ciphertext, or a destroyed tenant key: the record is unusable.
+  const undecryptable = () => new AppError("failed_precondition", "the stored key cannot be decrypted; store it again");
+
+  // Decrypts that arrive in the same turn of the event loop (concurrent retrievals) travel
+  // as one DecryptBatch call: one RPC's overhead instead of many. A lone one goes as Decrypt.
+  interface Pending {
+    request: { keyName: string; ciphertext: string; context: Uint8Array };
+    resolve: (plaintext: string) => void;
+    reject: (error: AppError) => void;
+  }
+  let queue: Pending[] = [];
+  let flushScheduled = false;
+
+  async function flush(): Promise<void> {
+    flushScheduled = false;
+    const batch = queue.slice(0, MAX_BATCH);
+    queue = queue.slice(MAX_BATCH);
+    if (queue.length > 0 && !flushScheduled) {
+      flushScheduled = true;
+      setImmediate(() => void flush());
+    }
+    if (batch.length === 0) return;
+    if (batch.length === 1) {
+      const [one] = batch as [Pending];
+      try {
+        const r = await call("Decrypt", true, (o) => client.decrypt(one.request, o));
+        one.resolve(Buffer.from(r.plaintext).toString("utf8"));
+      } catch (error) {
+        one.reject(failure(error, "Decrypt", undecryptable));
+      }
+      return;
+    }
+    try {
+      const r = await call("DecryptBatch", true, (o) => client.decryptBatch({ items: batch.map((p) => p.request) }, o));
+      batch.forEach((p, i) => {
+        const result = r.results[i]?.result;
+        if (result?.case === "ok") p.resolve(Buffer.from(result.value.plaintext).toString("utf8"));
+        else p.reject(failure({ code: result?.value?.code ?? grpc.status.INTERNAL }, "Decrypt", undecryptable));
+      });
+    } catch (error) {
+      const e = failure(error, "DecryptBatch", undecryptable);
+      for (const p of batch) p.reject(e);
+    }
+  }
+
   return {
     async encrypt(userId, recordId, field, plaintext) {
       try {
@@ -111,20 +158,19 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoClient {
         throw failure(error, "Encrypt", () => new AppError("internal", "the key could not be encrypted"));
       }
     },
-    async decrypt(userId, recordId, field, ciphertext) {
-      try {
-        const r = await call("Decrypt", true, (o) =>
-          client.decrypt({ keyName: tenantKeyName(userId), ciphertext, context: context(recordId, field) }, o),
-        );
-        return Buffer.from(r.plaintext).toString("utf8");
-      } catch (error) {
-        // A tampered or moved ciphertext, or a destroyed tenant key: the record is unusable.
-        throw failure(
-          error,
-          "Decrypt",
-          () => new AppError("failed_precondition", "the stored key cannot be decrypted; store it again"),
-        );
-      }
+    decrypt(userId, recordId, field, ciphertext) {
+      return new Promise<string>((resolve, reject) => {
+        queue.push({
+          request: { keyName: tenantKeyName(userId), ciphertext, context: context(recordId, field) },
+          resolve,
+          reject,
+        });
+        if (queue.length >= MAX_BATCH) void flush();
+        else if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
     },
     async destroyTenant(userId) {
       try {

@@ -113,7 +113,9 @@ export function walletRoutes(options: ConnectRoutesOptions): (router: ConnectRou
       done("ok");
       return res;
     } catch (error) {
-      done(error instanceof ConnectError ? Code[error.code].toLowerCase() : "internal");
+      done(
+        error instanceof ConnectError ? Code[error.code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase() : "internal",
+      );
       throw error;
     }
   };
