@@ -241,3 +241,22 @@ describe("automatic rotation", () => {
     }
   });
 });
+
+describe("first use under concurrency", () => {
+  it("a batch of 100 items for a new key creates one version with one data key", async () => {
+    const h = await startHarness();
+    try {
+      const items = Array.from({ length: 100 }, (_, i) => ({
+        keyName: "user/burst",
+        plaintext: utf8(`m${i}`),
+        context: ctx,
+      }));
+      const out = await h.client.encryptBatch({ items }, h.auth);
+      expect(out.results.every((r) => r.result.case === "ok" && r.result.value.keyVersion === 1)).toBe(true);
+      expect(await h.server.metrics.kmsCallCount("generate_data_key")).toBe(1);
+      expect(await h.server.metrics.kmsCallCount("decrypt")).toBe(0); // the new DEK went straight into the cache
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -43,6 +43,7 @@ export class Keyring {
   readonly #logger: Logger;
   readonly #rotateAfter: number;
   readonly #counters: EncryptionCounters;
+  readonly #creating = new Map<string, Promise<boolean>>();
 
   constructor(options: KeyringOptions) {
     this.#store = options.store;
@@ -193,9 +194,19 @@ export class Keyring {
     );
   }
 
-  /** Makes sure `version` exists (ours or a racing instance's) and returns the latest. */
+  /**
+   * Makes sure `version` exists (ours or a racing instance's) and returns the latest.
+   * Concurrent callers in this process share one attempt (one KMS GenerateDataKey); other
+   * instances are sorted out by the store's unique (name, version).
+   */
   async #ensureVersion(name: string, version: number): Promise<VersionWithKey> {
-    await this.#addVersion(name, version);
+    const id = `${name}\u0000${version}`;
+    let creating = this.#creating.get(id);
+    if (!creating) {
+      creating = this.#addVersion(name, version).finally(() => this.#creating.delete(id));
+      this.#creating.set(id, creating);
+    }
+    await creating;
     const latest = await this.#store.latestVersion(name);
     if (!latest) throw new AppError("unavailable", `key ${name} was destroyed while it was being created; retry`);
     return latest;
