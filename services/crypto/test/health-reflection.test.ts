@@ -1,8 +1,13 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { healthClient, reflect } from "./support/grpc-clients.ts";
-import { startHarness } from "./support/harness.ts";
+import { codeOf, startHarness } from "./support/harness.ts";
 
 const SERVICE = "cvwallet.crypto.v1.CryptoService";
 
@@ -40,6 +45,36 @@ describe("health and reflection (no credentials needed)", () => {
     } finally {
       health.close();
       await h.stop();
+    }
+  });
+});
+
+describe("readiness with the local key provider", () => {
+  it("stays NOT_SERVING, naming CRYPTO_MASTER_KEY_FILE, while the master key file is unsafe", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "cvw-crypto-ready-"));
+    writeFileSync(join(dataDir, "master.key"), randomBytes(32), { mode: 0o644 });
+    chmodSync(join(dataDir, "master.key"), 0o644);
+    const h = await startHarness({ dataDir, readinessRetryMs: 50 });
+    const health = healthClient(h.server.address);
+    try {
+      expect(h.server.isReady()).toBe(false);
+      expect(await health.check(SERVICE)).toBe("NOT_SERVING");
+      expect(await codeOf(h.client.encrypt({ keyName: "user/a", plaintext: new Uint8Array([1]) }, h.auth))).toBe(
+        grpc.status.UNAVAILABLE,
+      );
+      const reasons = h.logs
+        .entries()
+        .filter((e) => e.msg === "crypto service not ready")
+        .map((e) => String(e.reason));
+      expect(reasons[0]).toMatch(/^CRYPTO_MASTER_KEY_FILE: .*chmod 600/);
+
+      chmodSync(join(dataDir, "master.key"), 0o600);
+      await h.server.whenReady();
+      expect(await health.check(SERVICE)).toBe("SERVING");
+    } finally {
+      health.close();
+      await h.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
