@@ -4,7 +4,9 @@
 // The logs of both services, captured for the whole file, hold no secret.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCryptoClient } from "../src/crypto-client.ts";
 import { type Account, createKey, createToken, PASSWORD, rest, type Stack, signUp, startStack } from "./stack.ts";
 
 let stack: Stack;
@@ -84,6 +86,14 @@ describe("at rest", () => {
     expect([r.status, r.body.error.code]).toEqual([412, "failed_precondition"]);
     expect(r.text).not.toContain("victim-secret");
     expect((await rest(base, "GET", `/api/keys/${other.id}`, undefined, { token })).body.key.usageCount).toBe(0);
+    // Concurrent retrievals travel as one DecryptBatch: each item still gets its own answer.
+    const both = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        rest(base, "POST", `/api/keys/${i % 2 ? other.id : victim.id}/reveal`, undefined, { token }),
+      ),
+    );
+    expect(both.map((r) => r.status)).toEqual([200, 412, 200, 412, 200, 412]);
+    expect(both[0]!.body.key).toBe(victim.key);
 
     // Another user's record holding the same ciphertext fails too (different tenant key and context).
     const b = await signUp(base);
@@ -95,6 +105,41 @@ describe("at rest", () => {
     const stolen = await rest(base, "GET", "/api/keys/provider/cohere?name=b", undefined, { token: bToken });
     expect(stolen.status).toBe(412);
     expect(stolen.text).not.toContain("victim-secret");
+  });
+});
+
+describe("the crypto client", () => {
+  it("sends decrypts made in one turn as one DecryptBatch, answering each on its own", async () => {
+    const calls: string[] = [];
+    const client = createCryptoClient({
+      address: stack.crypto()!.address,
+      token: stack.cryptoToken,
+      timeoutMs: 2000,
+      logger: captureLogs().logger,
+      onCall: (method, code) => calls.push(`${method}:${code}`),
+    });
+    try {
+      const a = await client.encrypt("0123456789abcdef01234567", "rec-a", "key", "plain-a-secret");
+      const b = await client.encrypt("0123456789abcdef01234567", "rec-b", "key", "plain-b-secret");
+      secrets.push("plain-a-secret", "plain-b-secret");
+      calls.length = 0;
+      const results = await Promise.allSettled([
+        client.decrypt("0123456789abcdef01234567", "rec-a", "key", a.ciphertext),
+        client.decrypt("0123456789abcdef01234567", "rec-b", "key", b.ciphertext),
+        // b's ciphertext presented as a's record: the context does not match.
+        client.decrypt("0123456789abcdef01234567", "rec-a", "key", b.ciphertext),
+      ]);
+      expect(calls).toEqual(["DecryptBatch:OK"]);
+      expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as { code: string }).code))).toEqual([
+        "plain-a-secret",
+        "plain-b-secret",
+        "failed_precondition",
+      ]);
+      expect(await client.decrypt("0123456789abcdef01234567", "rec-a", "key", a.ciphertext)).toBe("plain-a-secret");
+      expect(calls.at(-1)).toBe("Decrypt:OK");
+    } finally {
+      client.close();
+    }
   });
 });
 
