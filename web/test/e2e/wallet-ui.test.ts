@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chromiumPath, haveChromium, launch, screenshot, screenshots, WIDE } from "./support/browser.ts";
 import { type FakeProviders, startFakeProviders } from "./support/fake-providers.ts";
 import { type Stack, startStack } from "./support/stack.ts";
-import { addKey, daysFromNow, keyRow, textMatching } from "./support/ui.ts";
+import { addKey, countBecomes, daysFromNow, keyRow, textMatching } from "./support/ui.ts";
 
 if (!haveChromium) reportSkip("web browser suite", `no Chromium at ${chromiumPath} (set CHROMIUM_PATH)`);
 
@@ -31,11 +31,19 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await providers?.close();
   });
 
-  beforeEach(async () => {
+  beforeEach(async ({ task }) => {
     context = await browser.newContext({ viewport: WIDE, baseURL: stack.origin });
+    // Shorter than the test's own timeout, so a stuck step names its locator.
+    context.setDefaultTimeout(10_000);
     page = await context.newPage();
     page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
     return async () => {
+      if (task.result?.state === "fail") {
+        // What the browser showed when the test failed: a screenshot and the page's text.
+        await screenshot(page, `failure-${task.name.slice(0, 40).replace(/\W+/g, "-")}`).catch(() => undefined);
+        const main = await page.evaluate(() => document.querySelector("main")?.textContent ?? "").catch(() => "?");
+        console.error(`failed at ${page.url()}: ${main.replace(/\s+/g, " ").slice(0, 500)}`);
+      }
       await context.close();
       expect(problems).toEqual([]);
     };
@@ -45,6 +53,9 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await page.goto("/");
     await page.waitForURL("**/signin");
     await page.getByRole("link", { name: "Create an account" }).click();
+    // Client-side navigation: wait for the new page, or the fill lands in the old form.
+    await page.waitForURL("**/signup");
+    await page.getByRole("button", { name: "Create account" }).waitFor();
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill(password);
     await page.getByRole("button", { name: "Create account" }).click();
@@ -55,7 +66,9 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     return fetch(`${stack.origin}/api/keys/provider/${provider}`, { headers: { authorization: `Bearer ${token}` } });
   }
 
-  it("signs up, stores, edits, reveals, uses through a token, revokes, deletes and signs out", async () => {
+  it("signs up, stores, edits, reveals, uses through a token, revokes, deletes and signs out", {
+    timeout: 60_000,
+  }, async () => {
     const email = `e2e-${Date.now()}@example.com`;
     const password = "correct horse battery staple";
     const openai = "sk-proj-e2eOpenAiKey0000000000000001A7x";
@@ -115,7 +128,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await editDialog.getByRole("button", { name: "Save" }).click();
     await editDialog.waitFor({ state: "hidden" });
     await keyRow(page, "openai-work").waitFor();
-    expect(await keyRow(page, "openai-main").count()).toBe(0);
+    await countBecomes(keyRow(page, "openai-main"), 0);
 
     // Reveal shows the plaintext, for a while, to its owner.
     await page.getByRole("button", { name: "Reveal openai-work" }).click();
@@ -171,7 +184,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await screenshots(page, "audit");
     await page.getByLabel("Action").selectOption("key.revealed");
     await textMatching(page.locator("tbody"), /key\.revealed/);
-    expect(await page.locator('tr[data-action="key.retrieved"]').count()).toBe(0);
+    await countBecomes(page.locator('tr[data-action="key.retrieved"]'), 0);
 
     // Revoke the token: cv-git's call fails at once.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Access tokens" }).click();
@@ -190,7 +203,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await deleteDialog.getByRole("button", { name: "Delete key" }).click();
     await deleteDialog.waitFor({ state: "hidden" });
     await keyRow(page, "openai-work").waitFor();
-    expect(await keyRow(page, "anthropic-main").count()).toBe(0);
+    await countBecomes(keyRow(page, "anthropic-main"), 0);
 
     // Sign out; a wrong password is told apart next to the form.
     await page.getByRole("button", { name: "Sign out" }).click();

@@ -43,3 +43,15 @@ export async function addKey(page: Page, k: NewKey): Promise<void> {
 export function daysFromNow(days: number): string {
   return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 }
+
+/** Waits until the locator matches exactly `n` elements (lists reload after a change). */
+export async function countBecomes(locator: Locator, n: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  while (Date.now() < deadline) {
+    last = await locator.count();
+    if (last === n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`expected ${n} matching elements, last saw ${last}`);
+}
