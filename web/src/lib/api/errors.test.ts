@@ -40,10 +40,9 @@ describe("errorMessage", () => {
     );
     expect(errorMessage(err)).toBe("Email: value must be a valid email address.");
   });
-  it("copes with errors that are not ConnectErrors", () => {
-    expect(errorMessage(new TypeError("Failed to fetch"))).toBe(
-      "Something went wrong in the wallet. Try again in a moment.",
-    );
+  it("tells a failed fetch (offline, wallet down) from a wallet error", () => {
+    expect(errorMessage(new TypeError("Failed to fetch"))).toMatch(/cannot be reached/);
+    expect(errorMessage(new Error("boom"))).toBe("Something went wrong in the wallet. Try again in a moment.");
   });
   it("spots an ended session", () => {
     expect(isUnauthenticated(new ConnectError("", Code.Unauthenticated))).toBe(true);

@@ -46,11 +46,15 @@ function sentence(text: string): string {
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
+const UNREACHABLE = "The wallet cannot be reached right now. Check your connection and try again.";
+
 /** The human message for any error thrown by a wallet call. */
 export function errorMessage(err: unknown, overrides: ErrorOverrides = {}): string {
   const e = ConnectError.from(err);
   const override = overrides[e.code];
   if (override) return override;
+  // fetch() itself failed (offline, wallet down): connect-web reports it as Unknown.
+  if (e.code === Code.Unknown && e.cause instanceof TypeError) return UNREACHABLE;
   switch (e.code) {
     case Code.InvalidArgument:
     case Code.FailedPrecondition:
@@ -67,7 +71,7 @@ export function errorMessage(err: unknown, overrides: ErrorOverrides = {}): stri
     case Code.ResourceExhausted:
       return "Too many requests. Wait a moment and try again.";
     case Code.Unavailable:
-      return "The wallet cannot be reached right now. Check your connection and try again.";
+      return UNREACHABLE;
     case Code.DeadlineExceeded:
       return "The wallet took too long to answer. Try again.";
     case Code.Canceled:
