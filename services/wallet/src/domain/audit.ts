@@ -25,7 +25,12 @@ export interface AuditEntry {
 }
 
 export async function audit(deps: WalletDeps, entry: AuditEntry, call?: Call): Promise<void> {
-  await deps.store.audit.append({
+  await deps.store.audit.append(auditRecord(entry, call));
+}
+
+/** The stored form of an entry, stamped now, with the caller's address and user agent. */
+export function auditRecord(entry: AuditEntry, call?: Call): AuditRecord {
+  return {
     id: newId(),
     userId: entry.userId,
     action: entry.action,
@@ -35,5 +40,5 @@ export async function audit(deps: WalletDeps, entry: AuditEntry, call?: Call): P
     address: call?.info.address ?? "",
     userAgent: (call?.info.userAgent ?? "").slice(0, 256),
     details: entry.details ?? {},
-  });
+  };
 }

@@ -26,7 +26,7 @@ import type {
 import { prefixWarnings } from "../providers/registry.ts";
 import { utcDay } from "../store/cursor.ts";
 import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "../store/ports.ts";
-import { type Actor, actorOf, audit, SYSTEM_ACTOR } from "./audit.ts";
+import { type Actor, actorOf, audit, auditRecord, SYSTEM_ACTOR } from "./audit.ts";
 import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
@@ -215,17 +215,20 @@ async function retrieve(
   call: Call,
 ): Promise<string> {
   const plaintext = await deps.crypto.decrypt(p.user.id, record.id, KEY_FIELD, record.ciphertext);
-  await deps.store.keys.recordUse(p.user.id, record.id, new Date());
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: kind === "provider" ? "key.retrieved" : "key.revealed",
-      actor: actorOf(p),
-      target: { type: "key", id: record.id, name: record.name },
-      details: { provider: record.provider },
-    },
-    call,
+  await deps.store.keys.recordUse(
+    p.user.id,
+    record.id,
+    new Date(),
+    auditRecord(
+      {
+        userId: p.user.id,
+        action: kind === "provider" ? "key.retrieved" : "key.revealed",
+        actor: actorOf(p),
+        target: { type: "key", id: record.id, name: record.name },
+        details: { provider: record.provider },
+      },
+      call,
+    ),
   );
   deps.onRetrieval?.(record.provider, kind);
   return plaintext;

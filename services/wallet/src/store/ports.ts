@@ -152,8 +152,12 @@ export interface KeyStore {
   /** Applies the patch; clears the provider's other defaults when isDefault becomes true. */
   update(userId: string, id: string, patch: KeyPatch): Promise<KeyRecord | undefined>;
   delete(userId: string, id: string): Promise<boolean>;
-  /** Atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1. Returns the new count. */
-  recordUse(userId: string, id: string, at: Date): Promise<number>;
+  /**
+   * Atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1, and the audit
+   * event when given (one transaction on SQLite). Returns the new count; 0 (and no event)
+   * when the key is not the user's.
+   */
+  recordUse(userId: string, id: string, at: Date, event?: AuditRecord): Promise<number>;
   /** Per-day counts (YYYY-MM-DD) from `fromDay` to `toDay` inclusive; days without use absent. */
   usage(userId: string, id: string, fromDay: string, toDay: string): Promise<Map<string, number>>;
   setValidation(userId: string, id: string, validation: ValidationRecord): Promise<void>;

@@ -208,6 +208,28 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.keys.recordUse("0".repeat(24), k.id, at)).toBe(0);
     });
 
+    it("keys: a use and its audit event are recorded together, and neither for a stranger's key", async () => {
+      const k = key();
+      await store.keys.create(k);
+      const event = (userId: string) => ({
+        id: newId(),
+        userId,
+        action: "key.retrieved",
+        actor: { type: "token", id: newId(), name: "cli" },
+        target: { type: "key", id: k.id, name: k.name },
+        time: new Date(),
+        address: "127.0.0.1",
+        userAgent: "test",
+        details: { provider: "openai" },
+      });
+      expect(await store.keys.recordUse(user.id, k.id, new Date(), event(user.id))).toBe(1);
+      const stranger = newId();
+      expect(await store.keys.recordUse(stranger, k.id, new Date(), event(stranger))).toBe(0);
+      const events = await store.audit.list(user.id, "key.retrieved", 10);
+      expect(events.items.map((e) => e.target.id)).toEqual([k.id]);
+      expect((await store.audit.list(stranger, undefined, 10)).items).toEqual([]);
+    });
+
     it("keys: validation results are stored and drive the due list", async () => {
       const old = key();
       const fresh = key();

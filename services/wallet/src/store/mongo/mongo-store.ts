@@ -331,7 +331,7 @@ function keys(m: WalletModels): KeyStore {
       if (r.deletedCount > 0) await m.usage.deleteMany({ keyId: id });
       return r.deletedCount > 0;
     },
-    async recordUse(userId, id, at) {
+    async recordUse(userId, id, at, event) {
       const d = await m.keys
         .findOneAndUpdate(
           { _id: id, userId },
@@ -352,6 +352,10 @@ function keys(m: WalletModels): KeyStore {
         // Two first uses of a day can both try to insert; the loser's retry finds the document.
         if (!isDuplicate(error)) throw error;
         await bumpDay();
+      }
+      if (event) {
+        const { id: eventId, ...rest } = event;
+        await m.audit.create({ _id: eventId, ...rest });
       }
       return d.usageCount;
     },

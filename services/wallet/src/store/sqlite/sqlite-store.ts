@@ -48,13 +48,14 @@ function rethrowDuplicate(error: unknown): never {
 
 export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
   const db = openSqlite(dataDir === ":memory:" ? ":memory:" : join(dataDir, file), MIGRATIONS);
+  const auditStore = audit(db);
   return {
     kind: "sqlite",
     users: users(db),
     sessions: sessions(db),
     tokens: tokens(db),
-    keys: keys(db),
-    audit: audit(db),
+    keys: keys(db, auditStore.insert),
+    audit: auditStore,
     ping: async () => {
       db.prepare("SELECT 1").get();
     },
@@ -216,7 +217,7 @@ function parseValidation(text: string): ValidationRecord {
   return { ...v, checkedAt: v.checkedAt ? new Date(v.checkedAt) : undefined };
 }
 
-function keys(db: DatabaseSync): KeyStore {
+function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore {
   const insert = db.prepare(
     `INSERT INTO api_keys (id, user_id, provider, name, ciphertext, key_version, last4, base_url, expires_at,
        is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at)
@@ -250,6 +251,47 @@ function keys(db: DatabaseSync): KeyStore {
      ORDER BY COALESCE(validation_checked_at, 0), id LIMIT ?`,
   );
   const validationJson = (v: ValidationRecord | undefined) => (v ? JSON.stringify(v) : null);
+
+  // Group commit: the uses recorded in one turn of the event loop (concurrent retrievals)
+  // share one transaction, so the WAL is written once for all of them. Each caller is
+  // answered only after the commit; counters and audit events still commit together.
+  interface PendingUse {
+    userId: string;
+    id: string;
+    at: Date;
+    event?: AuditRecord | undefined;
+    resolve: (count: number) => void;
+    reject: (error: unknown) => void;
+  }
+  let pendingUses: PendingUse[] = [];
+  let useFlushScheduled = false;
+  const applyUse = (u: PendingUse): number => {
+    const r = bump.get(u.at.getTime(), u.userId, u.id) as Row | undefined;
+    if (!r) return 0;
+    bumpDay.run(u.id, utcDay(u.at));
+    if (u.event) insertEvent(u.event);
+    return Number(r.usage_count);
+  };
+  const flushUses = () => {
+    useFlushScheduled = false;
+    const batch = pendingUses;
+    pendingUses = [];
+    let counts: number[];
+    try {
+      counts = transaction(db, () => batch.map(applyUse));
+    } catch {
+      // One bad item must not fail the others: fall back to one transaction each.
+      for (const u of batch) {
+        try {
+          u.resolve(transaction(db, () => applyUse(u)));
+        } catch (error) {
+          u.reject(error);
+        }
+      }
+      return;
+    }
+    for (const [i, u] of batch.entries()) u.resolve(counts[i]!);
+  };
 
   return {
     async create(k) {
@@ -339,12 +381,13 @@ function keys(db: DatabaseSync): KeyStore {
     async delete(userId, id) {
       return Number(del.run(userId, id).changes) > 0;
     },
-    async recordUse(userId, id, at) {
-      return transaction(db, () => {
-        const r = bump.get(at.getTime(), userId, id) as Row | undefined;
-        if (!r) return 0;
-        bumpDay.run(id, utcDay(at));
-        return Number(r.usage_count);
+    recordUse(userId, id, at, event) {
+      return new Promise<number>((resolve, reject) => {
+        pendingUses.push({ userId, id, at, event, resolve, reject });
+        if (!useFlushScheduled) {
+          useFlushScheduled = true;
+          setImmediate(flushUses);
+        }
       });
     },
     async usage(userId, id, fromDay, toDay) {
@@ -385,7 +428,7 @@ function page<T>(items: T[], pageSize: number, cursorOf: (item: T) => string): P
   return { items: kept, next: cursorOf(kept[kept.length - 1]!) };
 }
 
-function audit(db: DatabaseSync): AuditStore {
+function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => void } {
   const insert = db.prepare(
     `INSERT INTO audit_events (id, user_id, action, actor_type, actor_id, actor_name, target_type, target_id,
        target_name, time, address, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -401,23 +444,27 @@ function audit(db: DatabaseSync): AuditStore {
     userAgent: String(r.user_agent),
     details: JSON.parse(String(r.details)) as Record<string, string>,
   });
+  const insertEvent = (e: AuditRecord) => {
+    insert.run(
+      e.id,
+      e.userId,
+      e.action,
+      e.actor.type,
+      e.actor.id,
+      e.actor.name,
+      e.target.type,
+      e.target.id,
+      e.target.name,
+      e.time.getTime(),
+      e.address,
+      e.userAgent,
+      JSON.stringify(e.details),
+    );
+  };
   return {
+    insert: insertEvent,
     async append(e) {
-      insert.run(
-        e.id,
-        e.userId,
-        e.action,
-        e.actor.type,
-        e.actor.id,
-        e.actor.name,
-        e.target.type,
-        e.target.id,
-        e.target.name,
-        e.time.getTime(),
-        e.address,
-        e.userAgent,
-        JSON.stringify(e.details),
-      );
+      insertEvent(e);
     },
     async list(userId, action, pageSize, cursorText) {
       const cursor = decodeCursor(cursorText);
