@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { unnamedControls } from "./ui.ts";
 
 export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const haveChromium = existsSync(chromiumPath);
@@ -22,6 +23,9 @@ export const NARROW = { width: 375, height: 812 };
 
 /** `<name>-1440.png` and `<name>-375.png` (full page), then back to the wide viewport. */
 export async function screenshots(page: Page, name: string): Promise<void> {
+  // Every page photographed is also checked: each control has an accessible name.
+  const unnamed = await unnamedControls(page);
+  if (unnamed.length > 0) throw new Error(`controls without an accessible name on ${name}: ${unnamed.join(" | ")}`);
   mkdirSync(resultsDir, { recursive: true });
   await page.setViewportSize(WIDE);
   await page.screenshot({ path: resolve(resultsDir, `${name}-1440.png`), fullPage: true });
@@ -32,6 +36,8 @@ export async function screenshots(page: Page, name: string): Promise<void> {
 
 /** A screenshot of what is on screen now (e.g. an open dialog), at the current width. */
 export async function screenshot(page: Page, name: string): Promise<void> {
+  const unnamed = await unnamedControls(page);
+  if (unnamed.length > 0) throw new Error(`controls without an accessible name on ${name}: ${unnamed.join(" | ")}`);
   mkdirSync(resultsDir, { recursive: true });
   await page.screenshot({ path: resolve(resultsDir, `${name}.png`) });
 }

@@ -55,3 +55,28 @@ export async function countBecomes(locator: Locator, n: number, timeoutMs = 10_0
   }
   throw new Error(`expected ${n} matching elements, last saw ${last}`);
 }
+
+/**
+ * Every visible control (button, link, input, select, textarea) that has no accessible name:
+ * no text, no associated <label>, no aria-label(ledby), no title. Empty on a good page.
+ */
+export function unnamedControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const visible = (el: Element) => {
+      const r = el.getBoundingClientRect();
+      return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
+    };
+    const named = (el: Element) => {
+      if (el.getAttribute("aria-label")?.trim() || el.getAttribute("title")?.trim()) return true;
+      const by = el.getAttribute("aria-labelledby");
+      if (by?.split(/\s+/).some((id) => document.getElementById(id)?.textContent?.trim())) return true;
+      if (el instanceof HTMLInputElement || el instanceof HTMLSelectElement || el instanceof HTMLTextAreaElement) {
+        return [...(el.labels ?? [])].some((l) => l.textContent?.trim());
+      }
+      return Boolean(el.textContent?.trim());
+    };
+    return [...document.querySelectorAll("button, a[href], input, select, textarea, summary")]
+      .filter((el) => visible(el) && !named(el))
+      .map((el) => el.outerHTML.slice(0, 120));
+  });
+}
