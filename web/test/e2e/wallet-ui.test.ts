@@ -116,7 +116,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await addDialog.getByLabel("Provider", { exact: true }).selectOption("openai");
     await addDialog.getByLabel("API key", { exact: true }).fill("sk-ant-api03-somethingelse");
     await textMatching(addDialog.locator(".warning"), /looks like an Anthropic key/);
-    await screenshot(page, "add-key-dialog-1440");
+    await screenshot(page, "add-key-dialog", true);
     await addDialog.getByRole("button", { name: "Cancel" }).click();
     await addDialog.waitFor({ state: "hidden" });
 
@@ -135,7 +135,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     const reveal = page.getByRole("dialog", { name: "Key “openai-work”" });
     await textMatching(reveal.getByTestId("revealed-key"), new RegExp(`^${openai}$`));
     await reveal.getByRole("button", { name: "Copy key" }).waitFor();
-    await screenshot(page, "reveal-dialog-1440");
+    await screenshot(page, "reveal-dialog", true);
     await reveal.getByRole("button", { name: "Done" }).click();
 
     // Usage before cv-git fetches anything (the wallet may count the reveal as a retrieval).
@@ -153,7 +153,7 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     const token = await textMatching(shown.getByTestId("token-secret"), /^cvw_\S+$/);
     const curl = await textMatching(shown.getByTestId("token-curl"), /^curl /);
     expect(curl).toBe(`curl -H "Authorization: Bearer ${token}" ${stack.origin}/api/keys/provider/openai`);
-    await screenshot(page, "token-dialog-1440");
+    await screenshot(page, "token-dialog", true);
     await shown.getByRole("button", { name: "Done" }).click();
     await textMatching(page.locator('tr[data-token-name="laptop cv-git"]'), /never/);
     await screenshots(page, "tokens");

@@ -34,10 +34,18 @@ export async function screenshots(page: Page, name: string): Promise<void> {
   await page.setViewportSize(WIDE);
 }
 
-/** A screenshot of what is on screen now (e.g. an open dialog), at the current width. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** What is on screen now (e.g. an open dialog): `<name>.png`, or at both widths with `both`. */
+export async function screenshot(page: Page, name: string, both = false): Promise<void> {
   const unnamed = await unnamedControls(page);
   if (unnamed.length > 0) throw new Error(`controls without an accessible name on ${name}: ${unnamed.join(" | ")}`);
   mkdirSync(resultsDir, { recursive: true });
-  await page.screenshot({ path: resolve(resultsDir, `${name}.png`) });
+  if (!both) {
+    await page.screenshot({ path: resolve(resultsDir, `${name}.png`) });
+    return;
+  }
+  await page.setViewportSize(WIDE);
+  await page.screenshot({ path: resolve(resultsDir, `${name}-1440.png`) });
+  await page.setViewportSize(NARROW);
+  await page.screenshot({ path: resolve(resultsDir, `${name}-375.png`) });
+  await page.setViewportSize(WIDE);
 }
