@@ -271,7 +271,9 @@ function buildExpressApp(parts: AppParts): express.Express {
 
 /** REST under /api: JSON bodies are parsed there only (Connect reads its own). */
 function mountRest(app: express.Express, parts: AppParts): void {
-  app.use("/api", express.json({ limit: parts.config.bodyLimitBytes, strict: true }));
+  const json = express.json({ limit: parts.config.bodyLimitBytes, strict: true });
+  // GETs carry no body; skipping the parser for them saves a stream read per retrieval.
+  app.use("/api", (req, res, next) => (req.method === "GET" || req.method === "HEAD" ? next() : json(req, res, next)));
   app.use(
     restRouter(parts.ops, parts.validator, (req: Request, res: Response) =>
       makeCall(
