@@ -214,8 +214,15 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await page.getByLabel("Password").fill("not the password at all");
     await page.getByRole("button", { name: "Sign in" }).click();
     await textMatching(page.getByRole("alert"), /Wrong email or password/);
-    await page.goto("/");
-    await page.waitForURL("**/signin");
+
+    // Signed out, a page sends you to sign in and back to it afterwards.
+    await page.goto("/tokens");
+    await page.waitForURL("**/signin?next=%2Ftokens");
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL("**/tokens");
+    await page.getByRole("heading", { name: "Access tokens" }).waitFor();
   });
 
   it("shows a key valid, then invalid after Check now once the provider revokes it, under Needs attention", async () => {

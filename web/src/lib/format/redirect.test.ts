@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { safeNext, signInUrl } from "./redirect.ts";
+
+describe("safeNext", () => {
+  it("returns to a page of this site", () => {
+    expect(safeNext("/tokens")).toBe("/tokens");
+    expect(safeNext("/keys/abc?x=1")).toBe("/keys/abc?x=1");
+  });
+  it("never leaves the site", () => {
+    for (const bad of ["//evil.example", "/\\evil.example", "https://evil.example", "javascript:alert(1)", "evil"]) {
+      expect(safeNext(bad)).toBe("/");
+    }
+  });
+  it("never loops back to the sign-in pages, and defaults home", () => {
+    expect(safeNext("/signin")).toBe("/");
+    expect(safeNext("/signup?next=/x")).toBe("/");
+    expect(safeNext(null)).toBe("/");
+    expect(safeNext("")).toBe("/");
+  });
+});
+
+describe("signInUrl", () => {
+  it("carries the page to come back to", () => {
+    expect(signInUrl("/audit", "?page=2")).toBe("/signin?next=%2Faudit%3Fpage%3D2");
+    expect(signInUrl("/")).toBe("/signin");
+  });
+});
