@@ -19,7 +19,15 @@ try {
 }
 
 const logger = createLogger({ service: "wallet", level: config.logLevel });
-const wallet = await startWallet({ ...config, logger });
+let wallet: Awaited<ReturnType<typeof startWallet>>;
+try {
+  wallet = await startWallet({ ...config, logger });
+} catch (err) {
+  // e.g. MONGODB_URI set but MongoDB unreachable: say so and stop, never fall back to SQLite.
+  logger.fatal({ err }, "wallet failed to start");
+  logger.flush?.();
+  process.exit(1);
+}
 const scheduler =
   config.providers.validateIntervalMs > 0
     ? startValidationScheduler({
