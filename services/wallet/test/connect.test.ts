@@ -193,6 +193,18 @@ describe("WalletService over Connect", () => {
     expect(ConnectError.from(error).message).not.toContain("SECRET VALUE");
   });
 
+  it("answers RPCs with the security headers and no caching", async () => {
+    const res = await fetch(`${base}/cvwallet.wallet.v1.WalletService/GetProviderKey`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ provider: "openai" }),
+    });
+    expect(await res.json()).toEqual({ key: keyValue });
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+  });
+
   it("speaks the binary Connect protocol and gRPC-Web on the same port", async () => {
     const binary = connectClient(base, { token }, true);
     expect((await binary.getProviderKey({ provider: "openai" })).key).toBe(keyValue);
@@ -225,6 +237,24 @@ describe("WalletService over Connect", () => {
         createClient(WalletService, createGrpcTransport({ baseUrl: `http://${wallet.grpcAddress}` })).listKeys({}),
       ),
     ).toBe(Code.Unauthenticated);
+  });
+
+  it("works the same when Connect is served as Express middleware (connect-express)", async () => {
+    const wallet = await stack.startAnotherWallet({ httpMode: "connect-express" });
+    const c = connectClient(wallet.url, { token });
+    expect((await c.getProviderKey({ provider: "openai" })).key).toBe(keyValue);
+    expect(await codeOf(c.getKey({ id: ZERO_ID }))).toBe(Code.NotFound);
+    expect(await codeOf(connectClient(wallet.url).listKeys({}))).toBe(Code.Unauthenticated);
+    const b = await signUp(wallet.url);
+    const session = connectClient(wallet.url, { cookie: b.cookie });
+    expect((await session.getCurrentUser({})).authMethod).toBe("session");
+    expect(
+      await codeOf(connectClient(wallet.url, { cookie: b.cookie, origin: "https://evil.example" }).listTokens({})),
+    ).toBe(Code.PermissionDenied);
+    const rest = await fetch(`${wallet.url}/api/keys/provider/openai`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(await rest.json()).toEqual({ key: keyValue });
   });
 
   it("deletes the account over Connect with the session and its password", async () => {
