@@ -163,6 +163,14 @@ describe("crypto service outage", () => {
     expect([create.status, create.body.error.code]).toEqual([503, "unavailable"]);
     const update = await rest(base, "PATCH", `/api/keys/${k.id}`, { key: "sk-proj-during-outage-2" }, { token });
     expect(update.status).toBe(503);
+    const recheck = await rest(
+      base,
+      "PATCH",
+      `/api/keys/${k.id}`,
+      { name: "renamed-in-outage", validate: true },
+      { token },
+    );
+    expect(recheck.status).toBe(503);
     const fetchKey = await rest(base, "GET", "/api/keys/provider/openai", undefined, { token });
     expect([fetchKey.status, fetchKey.body.error.code]).toEqual([503, "unavailable"]);
     expect((await rest(base, "POST", `/api/keys/${k.id}/reveal`, undefined, { token })).status).toBe(503);
@@ -174,7 +182,7 @@ describe("crypto service outage", () => {
     // Nothing was written: no new record, no changed record, no usage, no audit event; the account is intact.
     const keys = (await rest(base, "GET", "/api/keys", undefined, { token })).body.keys;
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatchObject({ id: k.id, last4: "e-01", usageCount: 0 });
+    expect(keys[0]).toMatchObject({ id: k.id, last4: "e-01", usageCount: 0, name: k.body.key.name });
     expect((await rest(base, "GET", "/api/audit", undefined, { token })).body.events).toHaveLength(auditBefore);
     expect((await rest(base, "GET", "/api/auth/me", undefined, a)).status).toBe(200);
 

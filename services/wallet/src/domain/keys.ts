@@ -168,6 +168,11 @@ export async function updateKey(
     patch.validation = NOT_CHECKED;
     changed.push("key");
   }
+  // The secret a requested check will use, read before anything is written: with the crypto
+  // service down the update then fails whole (503) instead of half-applying.
+  const toCheck = req.validate
+    ? (req.key ?? (await deps.crypto.decrypt(p.user.id, current.id, KEY_FIELD, current.ciphertext)))
+    : undefined;
   const updated = await deps.store.keys.update(p.user.id, current.id, patch);
   if (!updated) throw notFound("no such key");
   await audit(
@@ -181,9 +186,8 @@ export async function updateKey(
     },
     call,
   );
-  if (req.validate) {
-    const plaintext = req.key ?? (await deps.crypto.decrypt(p.user.id, updated.id, KEY_FIELD, updated.ciphertext));
-    updated.validation = (await checkOnSave(deps, updated, plaintext, actorOf(p), call)) ?? updated.validation;
+  if (toCheck !== undefined) {
+    updated.validation = (await checkOnSave(deps, updated, toCheck, actorOf(p), call)) ?? updated.validation;
   }
   return { key: keyMessage(updated), warnings: req.key === undefined ? [] : prefixWarnings(updated.provider, req.key) };
 }
