@@ -597,6 +597,7 @@ describe("scopes", () => {
     expect((await rest(base, "GET", "/api/keys/provider/openrouter", undefined, { token: onlyGroq })).status).toBe(403);
     expect((await rest(base, "GET", `/api/keys/${k.id}`, undefined, { token: onlyGroq })).status).toBe(404);
     expect((await rest(base, "GET", "/api/keys", undefined, { token: onlyGroq })).body.keys).toEqual([]);
+    expect((await rest(base, "GET", "/api/audit", undefined, { token: onlyGroq })).status).toBe(403);
     const other = await rest(
       base,
       "POST",

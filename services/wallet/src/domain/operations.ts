@@ -1,6 +1,7 @@
 // The WalletService operations, keyed by method: the one implementation both edges (REST
 // routes and the Connect service) call with a validated request message and a Call.
 import type { DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { permissionDenied } from "@cv-wallet/common/errors";
 import type { WalletService } from "@cv-wallet/proto/wallet/v1";
 import { PROVIDERS, toProviderMessage } from "../providers/registry.ts";
 import { currentUser, deleteAccount, signIn, signOut, signUp } from "./accounts.ts";
@@ -52,6 +53,8 @@ export function walletOperations(deps: WalletDeps): WalletOps {
     revokeToken: (req, call) => revokeToken(deps, req, call),
     listAuditEvents: async (req, call) => {
       const p = await requireScope(deps, call, "keys:read");
+      // The log covers every provider's keys; a token limited to some may not read it.
+      if (p.providers.length > 0) throw permissionDenied("a token limited to some providers cannot read the audit log");
       const page = await deps.store.audit.list(
         p.user.id,
         req.action || undefined,
