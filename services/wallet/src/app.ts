@@ -15,7 +15,7 @@ import { hostOf, requestFactsKey, walletRoutes } from "./connect/service.ts";
 import { type CryptoClient, createCryptoClient } from "./crypto-client.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { scheduledCheck } from "./domain/keys.ts";
-import { FailureThrottle, RateLimiter } from "./domain/limits.ts";
+import { FailureThrottle, OncePer, RateLimiter } from "./domain/limits.ts";
 import { walletOperations } from "./domain/operations.ts";
 import type { KeyChecker } from "./domain/validation.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "./http/call.ts";
@@ -115,6 +115,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
       retrievals: new RateLimiter(config.retrievalRateLimitPerMinute),
       signInPerAccount: new FailureThrottle(5, 15 * 60_000),
       signInPerAddress: new FailureThrottle(30, 15 * 60_000),
+      metadataAudit: new OncePer(60 * 60_000),
     },
     onRetrieval: metrics.retrieval,
   };

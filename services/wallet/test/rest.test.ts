@@ -382,6 +382,28 @@ describe("keys", () => {
     expect((await rest(base, "GET", `/api/keys/${k.id}/usage?days=400`, undefined, a)).status).toBe(400);
   });
 
+  it("audits metadata reads once an hour per actor and record, and every plaintext read", async () => {
+    const b = await signUp(base);
+    const t = await createToken(base, b);
+    const k = await createKey(base, { token: t.secret });
+    for (let i = 0; i < 3; i++) {
+      await rest(base, "GET", "/api/keys", undefined, { token: t.secret });
+      await rest(base, "GET", `/api/keys/${k.id}`, undefined, { token: t.secret });
+      await rest(base, "POST", `/api/keys/${k.id}/reveal`, undefined, { token: t.secret });
+    }
+    await rest(base, "GET", "/api/keys", undefined, b); // another actor: its own event
+    const events = (await rest(base, "GET", "/api/audit", undefined, b)).body.events as {
+      action: string;
+      actor: { type: string };
+    }[];
+    const count = (action: string, actor?: string) =>
+      events.filter((e) => e.action === action && (!actor || e.actor.type === actor)).length;
+    expect(count("keys.listed", "token")).toBe(1);
+    expect(count("keys.listed", "session")).toBe(1);
+    expect(count("key.viewed")).toBe(1);
+    expect(count("key.revealed")).toBe(3);
+  });
+
   it("100 concurrent retrievals raise usageCount by exactly 100", async () => {
     const b = await signUp(base);
     const t = (await createToken(base, b)).secret;

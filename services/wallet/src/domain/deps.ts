@@ -2,7 +2,7 @@
 import type { Logger } from "@cv-wallet/common/logger";
 import type { CryptoClient } from "../crypto-client.ts";
 import type { Store } from "../store/ports.ts";
-import type { FailureThrottle, RateLimiter } from "./limits.ts";
+import type { FailureThrottle, OncePer, RateLimiter } from "./limits.ts";
 import type { KeyChecker } from "./validation.ts";
 
 export interface WalletDeps {
@@ -21,6 +21,8 @@ export interface WalletDeps {
     retrievals: RateLimiter;
     signInPerAccount: FailureThrottle;
     signInPerAddress: FailureThrottle;
+    /** Metadata reads are audited once per actor and record per window, not on every read. */
+    metadataAudit: OncePer;
   };
   /** Counts plaintext retrievals for /metrics (labels: provider, kind). */
   onRetrieval?: (provider: string, kind: "provider" | "reveal") => void;

@@ -50,6 +50,22 @@ async function ownedKey(deps: WalletDeps, p: Principal, id: string): Promise<Key
   return record;
 }
 
+/**
+ * Metadata reads are audited differently from plaintext reads: `keys.listed` / `key.viewed`,
+ * at most once an hour per actor and record, so browsing does not drown the log.
+ */
+async function auditMetadataRead(
+  deps: WalletDeps,
+  p: Principal,
+  call: Call,
+  action: "keys.listed" | "key.viewed",
+  target: { type: string; id: string; name: string },
+): Promise<void> {
+  const actor = actorOf(p);
+  if (!deps.limits.metadataAudit.due(`${actor.type}:${actor.id}:${action}:${target.id}`)) return;
+  await audit(deps, { userId: p.user.id, action, actor, target }, call);
+}
+
 async function checkBaseUrl(deps: WalletDeps, provider: string, baseUrl: string): Promise<string | undefined> {
   if (provider !== "custom") {
     if (baseUrl !== "") throw invalidArgument("base_url: only keys of the custom provider have a base URL");
@@ -74,6 +90,7 @@ export async function listKeys(
     needsAttentionBefore: req.needsAttention ? new Date(now.getTime() + ATTENTION_DAYS * DAY_MS) : undefined,
   };
   const page = await deps.store.keys.list(p.user.id, filter, req.pageSize || 100, req.pageToken || undefined);
+  await auditMetadataRead(deps, p, call, "keys.listed", { type: "user", id: p.user.id, name: p.user.email });
   return { keys: page.items.map((k) => keyMessage(k, now)), nextPageToken: page.next ?? "" };
 }
 
@@ -128,7 +145,9 @@ export async function getKey(
   call: Call,
 ): Promise<MessageInitShape<typeof GetKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  return { key: keyMessage(await ownedKey(deps, p, req.id)) };
+  const record = await ownedKey(deps, p, req.id);
+  await auditMetadataRead(deps, p, call, "key.viewed", { type: "key", id: record.id, name: record.name });
+  return { key: keyMessage(record) };
 }
 
 export async function updateKey(
@@ -281,6 +300,7 @@ export async function getKeyUsage(
 ): Promise<MessageInitShape<typeof GetKeyUsageResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   const record = await ownedKey(deps, p, req.id);
+  await auditMetadataRead(deps, p, call, "key.viewed", { type: "key", id: record.id, name: record.name });
   const days = req.days || 30;
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(today - (days - 1 - i) * DAY_MS)));

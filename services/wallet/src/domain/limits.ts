@@ -64,3 +64,22 @@ export class FailureThrottle {
     this.#entries.delete(key);
   }
 }
+
+/** Says yes once per `windowMs` per key: how often a metadata read is worth an audit event. */
+export class OncePer {
+  readonly #windowMs: number;
+  readonly #last = new Map<string, number>();
+
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs;
+  }
+
+  due(key: string, now = Date.now()): boolean {
+    const last = this.#last.get(key);
+    if (last !== undefined && now - last < this.#windowMs) return false;
+    this.#last.delete(key);
+    this.#last.set(key, now);
+    if (this.#last.size > MAX_ENTRIES) this.#last.delete(this.#last.keys().next().value!);
+    return true;
+  }
+}
