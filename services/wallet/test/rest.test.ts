@@ -418,6 +418,39 @@ describe("keys", () => {
     expect(usage.body.days[0].count).toBe(100);
   });
 
+  it("two wallet instances over one SQLite file count exactly and keep names and defaults unique", async () => {
+    const other = await stack.startAnotherWallet({});
+    const b = await signUp(base);
+    const t = (await createToken(base, b)).secret;
+    const k = await createKey(base, { token: t }, { provider: "mistral", name: "shared" });
+    const replies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        rest(i % 2 ? other.url : base, "GET", "/api/keys/provider/mistral", undefined, { token: t }),
+      ),
+    );
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    expect((await rest(other.url, "GET", `/api/keys/${k.id}`, undefined, { token: t })).body.key.usageCount).toBe(60);
+
+    const same = { provider: "cohere", name: "race", key: "cohere-race-0123456789" };
+    const race = await Promise.all([base, other.url].map((url) => rest(url, "POST", "/api/keys", same, { token: t })));
+    expect(race.map((r) => r.status).sort()).toEqual([201, 409]);
+
+    const defaults = await Promise.all(
+      [base, other.url, base, other.url].map((url, i) =>
+        rest(
+          url,
+          "POST",
+          "/api/keys",
+          { provider: "together", name: `d${i}`, key: `together-${i}-0123456789`, isDefault: true },
+          { token: t },
+        ),
+      ),
+    );
+    expect(defaults.every((r) => r.status === 201 || r.status === 409)).toBe(true);
+    const listed = (await rest(base, "GET", "/api/keys?provider=together", undefined, { token: t })).body.keys;
+    expect(listed.filter((x: { isDefault: boolean }) => x.isDefault)).toHaveLength(1);
+  });
+
   it("answers not_found for a provider without keys and for an unknown name", async () => {
     const b = await signUp(base);
     const t = (await createToken(base, b)).secret;
