@@ -9,6 +9,7 @@ import {
   connectClient,
   createKey,
   createToken,
+  expectNoSecretsInLogs,
   PASSWORD,
   type Stack,
   signUp,
@@ -22,6 +23,7 @@ beforeAll(async () => {
   base = stack.url;
 });
 afterAll(async () => {
+  if (stack) expectNoSecretsInLogs(stack);
   await stack?.stop();
 });
 

@@ -9,6 +9,7 @@ import {
   type Account,
   createKey,
   createToken,
+  expectNoSecretsInLogs,
   fakeOpenAi,
   PASSWORD,
   rest,
@@ -28,6 +29,7 @@ beforeAll(async () => {
   base = stack.url;
 });
 afterAll(async () => {
+  if (stack) expectNoSecretsInLogs(stack);
   await stack?.stop();
   await openai?.close();
 });

@@ -86,6 +86,29 @@ export async function startStack(options: Partial<StartWalletOptions> = {}): Pro
   };
 }
 
+/**
+ * Every secret the helpers below sent or received (keys, passwords, token secrets, session
+ * cookies). Suites assert at the end that none of them reached a log line.
+ */
+export const secretsSeen = new Set<string>();
+
+function noteSecrets(value: unknown): void {
+  if (typeof value !== "object" || value === null) return;
+  for (const [field, v] of Object.entries(value)) {
+    if (typeof v === "string" && ["key", "password", "secret"].includes(field) && v.length >= 8) secretsSeen.add(v);
+    else if (typeof v === "object") noteSecrets(v);
+  }
+}
+
+/** Fails when a log line of the stack holds any secret the helpers saw. */
+export function expectNoSecretsInLogs(stack: Stack): void {
+  const logs = stack.logs();
+  // A check over nothing proves nothing.
+  if (secretsSeen.size === 0 || !logs.includes('"level"')) throw new Error("no secrets or no log lines to check");
+  const leaked = [...secretsSeen].filter((s) => logs.includes(s));
+  if (leaked.length > 0) throw new Error(`${leaked.length} secret(s) found in the logs`);
+}
+
 export interface Reply {
   status: number;
   headers: Headers;
@@ -118,7 +141,12 @@ export async function rest(
     headers["content-type"] = "application/json";
     payload = typeof body === "string" ? body : JSON.stringify(body);
   }
+  if (auth.token) secretsSeen.add(auth.token);
+  if (auth.cookie) secretsSeen.add(auth.cookie.split("=")[1] ?? auth.cookie);
+  if (typeof body === "object") noteSecrets(body);
   const res = await fetch(`${base}${path}`, { method, headers, body: payload });
+  const cookie = res.headers.get("set-cookie")?.split(";")[0]?.split("=")[1];
+  if (cookie) secretsSeen.add(cookie);
   const text = await res.text();
   let parsed: unknown;
   try {
@@ -126,6 +154,7 @@ export async function rest(
   } catch {
     parsed = undefined;
   }
+  noteSecrets(parsed);
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
 
@@ -170,12 +199,16 @@ export async function createKey(
 
 /** A Connect client (Connect protocol, JSON, HTTP/1.1) sending the given credentials. */
 export function connectClient(base: string, auth: Auth = {}, useBinary = false) {
-  const credentials: Interceptor = (next) => (req) => {
+  const credentials: Interceptor = (next) => async (req) => {
+    if (auth.token) secretsSeen.add(auth.token);
+    if (!req.stream) noteSecrets(req.message);
     if (auth.token !== undefined) req.header.set("authorization", `Bearer ${auth.token}`);
     if (auth.cookie) req.header.set("cookie", auth.cookie);
     const origin = auth.origin ?? (auth.cookie ? base : undefined);
     if (origin) req.header.set("origin", origin);
-    return next(req);
+    const res = await next(req);
+    if (!res.stream) noteSecrets(res.message);
+    return res;
   };
   return createClient(
     WalletService,
