@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -26,6 +26,7 @@ const CONCURRENCY = [1, 16, 64];
 const PLAINTEXT = randomBytes(100);
 const CONTEXT = Buffer.from("record-0123456789abcdef/key");
 const TOKEN = randomBytes(32).toString("base64url");
+const LOAD_AT_START = loadavg().map((l) => Number(l.toFixed(2)));
 
 interface Result {
   name: string;
@@ -35,35 +36,79 @@ interface Result {
   p50Ms: number;
   p99Ms: number;
   rssMiB: number;
+  /** Server CPU time (user + system) per call: steadier than throughput on a busy machine. */
+  serverCpuUsPerOp?: number;
 }
 
 /** Runs `call` from `concurrency` loops for SECONDS; latency per call. */
-async function measure(name: string, concurrency: number, call: () => Promise<unknown>): Promise<Result> {
-  for (let i = 0; i < 200; i++) await call(); // warm up
-  const latencies: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
+interface Samples {
+  latencies: number[];
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/** Runs `call` from `concurrency` loops for `seconds`, adding to `into`. */
+async function sample(
+  into: Samples,
+  concurrency: number,
+  seconds: number,
+  call: () => Promise<unknown>,
+): Promise<void> {
+  const end = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
         const t = performance.now();
         await call();
-        latencies.push(performance.now() - t);
+        into.latencies.push(performance.now() - t);
       }
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+  into.seconds += (performance.now() - started) / 1000;
+}
+
+function summarize(name: string, concurrency: number, s: Samples): Result {
+  const sorted = s.latencies.sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
   return {
     name,
     concurrency,
-    ops: latencies.length,
-    opsPerSec: latencies.length / elapsed,
+    ops: sorted.length,
+    opsPerSec: sorted.length / s.seconds,
     p50Ms: pct(0.5),
     p99Ms: pct(0.99),
     rssMiB: process.memoryUsage().rss / 2 ** 20,
   };
+}
+
+async function measure(name: string, concurrency: number, call: () => Promise<unknown>): Promise<Result> {
+  for (let i = 0; i < 200; i++) await call(); // warm up
+  const s: Samples = { latencies: [], seconds: 0, cpuSeconds: 0 };
+  await sample(s, concurrency, SECONDS, call);
+  return summarize(name, concurrency, s);
+}
+
+/**
+ * Measures several cases in short alternating rounds, so that load from elsewhere on the
+ * machine drifting during the run weighs on every case alike (the ratios are what matter).
+ */
+async function interleaved(concurrency: number, cases: [string, Child, () => Promise<unknown>][]): Promise<Result[]> {
+  const ROUNDS = 6;
+  const samples: Samples[] = cases.map(() => ({ latencies: [], seconds: 0, cpuSeconds: 0 }));
+  for (const [, , call] of cases) for (let i = 0; i < 200; i++) await call();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, [, child, call]] of cases.entries()) {
+      const cpu = child.cpuSeconds();
+      await sample(samples[i]!, concurrency, SECONDS / ROUNDS, call);
+      samples[i]!.cpuSeconds += child.cpuSeconds() - cpu;
+    }
+  }
+  return cases.map(([name, child], i) => ({
+    ...summarize(name, concurrency, samples[i]!),
+    rssMiB: child.rssMiB(),
+    serverCpuUsPerOp: (samples[i]!.cpuSeconds * 1e6) / samples[i]!.latencies.length,
+  }));
 }
 
 /** A synchronous loop, for the in-process cipher. */
@@ -93,6 +138,8 @@ interface Child {
   address: string;
   metricsAddress?: string;
   rssMiB(): number;
+  /** User + system CPU seconds the process has used. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -119,6 +166,11 @@ function spawnServer(args: string[], env: Record<string, string>, ready: string)
           rssMiB: () => {
             const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
             return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+          },
+          cpuSeconds: () => {
+            // /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+            const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+            return (Number(fields[11]) + Number(fields[12])) / 100;
           },
           stop: async () => {
             child.kill("SIGTERM");
@@ -163,7 +215,7 @@ async function main() {
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${TOKEN}`);
   const opts = { metadata, timeoutMs: 30_000 };
-  const sample = await client.encrypt({ keyName: "user/bench", plaintext: PLAINTEXT, context: CONTEXT }, opts);
+  const sealed = await client.encrypt({ keyName: "user/bench", plaintext: PLAINTEXT, context: CONTEXT }, opts);
 
   // Echo: the request and response bytes an Encrypt call puts on the wire.
   const requestBytes = Buffer.from(
@@ -172,7 +224,7 @@ async function main() {
       create(EncryptRequestSchema, { keyName: "user/bench", plaintext: PLAINTEXT, context: CONTEXT }),
     ),
   );
-  const responseBytes = Buffer.from(toBinary(EncryptResponseSchema, sample));
+  const responseBytes = Buffer.from(toBinary(EncryptResponseSchema, sealed));
   const echo = await spawnServer(["bench/echo-server.ts", responseBytes.toString("base64")], {}, "echo listening");
   const echoChannel = new grpc.Client(echo.address, grpc.credentials.createInsecure());
   const echoCall = () =>
@@ -189,22 +241,20 @@ async function main() {
     );
 
   for (const c of CONCURRENCY) {
-    results.push(withRss(await measure("grpc echo (transport limit)", c, echoCall), echo));
     results.push(
-      withRss(
-        await measure("Encrypt (warm DEK cache)", c, () =>
-          client.encrypt({ keyName: "user/bench", plaintext: PLAINTEXT, context: CONTEXT }, opts),
-        ),
-        crypto,
-      ),
-    );
-    results.push(
-      withRss(
-        await measure("Decrypt (warm DEK cache)", c, () =>
-          client.decrypt({ keyName: "user/bench", ciphertext: sample.ciphertext, context: CONTEXT }, opts),
-        ),
-        crypto,
-      ),
+      ...(await interleaved(c, [
+        ["grpc echo (transport limit)", echo, echoCall],
+        [
+          "Encrypt (warm DEK cache)",
+          crypto,
+          () => client.encrypt({ keyName: "user/bench", plaintext: PLAINTEXT, context: CONTEXT }, opts),
+        ],
+        [
+          "Decrypt (warm DEK cache)",
+          crypto,
+          () => client.decrypt({ keyName: "user/bench", ciphertext: sealed.ciphertext, context: CONTEXT }, opts),
+        ],
+      ])),
     );
     console.error(`concurrency ${c} done`);
   }
@@ -329,17 +379,20 @@ function report(results: Result[], notes: Record<string, unknown>) {
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
     secondsPerCell: SECONDS,
+    // Other work on the machine skews every row; the ratios are only as good as this is low.
+    loadAverageAtStart: LOAD_AT_START,
+    loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))),
     plaintextBytes: PLAINTEXT.length,
     harness:
       "servers in their own processes (node src/main.ts, bench/echo-server.ts); load from one client process over one HTTP/2 channel on loopback; RSS is the server's (the client's for in-process rows)",
   };
   const f = (n: number | undefined, d = 0) => (n === undefined || Number.isNaN(n) ? "" : n.toFixed(d));
   const table = [
-    "| case | conc. | ops/s | p50 ms | p99 ms | vs echo | vs cipher | RSS MiB |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| case | conc. | ops/s | p50 ms | p99 ms | vs echo | vs cipher | RSS MiB | server CPU µs/op |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.concurrency} | ${f(r.opsPerSec)} | ${f(r.p50Ms, 3)} | ${f(r.p99Ms, 3)} | ${f(r.vsEcho, 2)} | ${f(r.vsCipher, 4)} | ${f(r.rssMiB)} |`,
+        `| ${r.name} | ${r.concurrency} | ${f(r.opsPerSec)} | ${f(r.p50Ms, 3)} | ${f(r.p99Ms, 3)} | ${f(r.vsEcho, 2)} | ${f(r.vsCipher, 4)} | ${f(r.rssMiB)} | ${f(r.serverCpuUsPerOp)} |`,
     ),
   ].join("\n");
   const kms = `KMS calls per 10,000 decrypts across 100 tenants (cold instance): ${notes.kmsCallsPer10000DecryptsAcross100Tenants}`;
@@ -351,6 +404,7 @@ function report(results: Result[], notes: Record<string, unknown>) {
     join(docs, "benchmark.md"),
     `# Crypto service benchmark\n\nCommand: \`npm run bench -w services/crypto\` (BENCH_SECONDS=${SECONDS} per cell).\n\n` +
       `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.platform}; ${machine.date}.\n` +
+      `Load average (1/5/15 min) at start ${machine.loadAverageAtStart.join(" / ")}, at end ${machine.loadAverageAtEnd.join(" / ")}.\n` +
       `Harness: ${machine.harness}; ${PLAINTEXT.length}-byte plaintext.\n\n${table}\n\n${kms}\n`,
   );
 }
