@@ -1,7 +1,7 @@
 // Who is calling: a bearer access token (cv-git) or the browser session cookie. Also the
 // authorization checks every operation uses: scope, provider allow-list, session-only, and
 // the CSRF origin rule for cookie-authenticated writes.
-import { AppError, permissionDenied, unauthenticated } from "@cv-wallet/common/errors";
+import { permissionDenied, unauthenticated } from "@cv-wallet/common/errors";
 import { secretsEqual } from "@cv-wallet/common/secrets";
 import type { Call, Principal, RequestInfo, Scope } from "./context.ts";
 import { SCOPES } from "./context.ts";
@@ -92,8 +92,4 @@ export function mayUseProvider(p: Principal, provider: string): boolean {
 /** A stable key for per-caller limits: the token or the session, never the secret. */
 export function limitKey(p: Principal): string {
   return p.method === "token" ? `token:${p.token!.id}` : `session:${p.session!.id}`;
-}
-
-export function isAppError(error: unknown): error is AppError {
-  return error instanceof AppError;
 }
