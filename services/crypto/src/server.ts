@@ -111,9 +111,31 @@ export async function startCryptoServer(options: CryptoServerOptions): Promise<R
   health.addToServer(server);
   reflection().addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.address, credentials(config), (error, p) => (error ? reject(error) : resolve(p))),
-  );
+  let port: number;
+  try {
+    let serverCredentials: grpc.ServerCredentials;
+    try {
+      serverCredentials = credentials(config);
+    } catch (error) {
+      throw new Error(
+        `CRYPTO_TLS_CERT_FILE / CRYPTO_TLS_KEY_FILE / CRYPTO_TLS_CLIENT_CA_FILE: ${(error as Error).message}`,
+      );
+    }
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(config.address, serverCredentials, (error, p) =>
+        error
+          ? reject(new Error(`CRYPTO_GRPC_ADDR: cannot listen on ${config.address}: ${error.message}`))
+          : resolve(p),
+      ),
+    );
+  } catch (error) {
+    // Release what was opened before reporting it.
+    server.forceShutdown();
+    await keyring.close();
+    await store.close();
+    provider.close?.();
+    throw error;
+  }
   const address = `${config.address.slice(0, config.address.lastIndexOf(":"))}:${port}`;
   const metricsServer = config.metricsAddress ? await serveMetrics(config.metricsAddress, metrics) : undefined;
   const metricsBound = metricsServer?.address();

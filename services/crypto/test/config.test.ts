@@ -83,3 +83,29 @@ describe("crypto configuration", () => {
     expect(mtls.tls).toEqual({ certFile: "/c", keyFile: "/k", clientCaFile: "/ca" });
   });
 });
+
+describe("startCryptoServer start-up failures", () => {
+  it("names CRYPTO_GRPC_ADDR when the address is taken, and releases the store", async () => {
+    const { startCryptoServer } = await import("../src/server.ts");
+    const { captureLogs } = await import("@cv-wallet/common/testing/logs");
+    const dataDir = mkdtempSync(join(tmpdir(), "cvw-crypto-bind-"));
+    const logger = captureLogs("crypto").logger;
+    const first = await startCryptoServer({ address: "127.0.0.1:0", dataDir, serviceToken: TOKEN, logger });
+    try {
+      await expect(startCryptoServer({ address: first.address, dataDir, serviceToken: TOKEN, logger })).rejects.toThrow(
+        /^CRYPTO_GRPC_ADDR: cannot listen/,
+      );
+      await expect(
+        startCryptoServer({
+          address: "127.0.0.1:0",
+          dataDir,
+          serviceToken: TOKEN,
+          logger,
+          tls: { certFile: join(dataDir, "absent.pem"), keyFile: join(dataDir, "absent.key") },
+        }),
+      ).rejects.toThrow(/^CRYPTO_TLS_CERT_FILE/);
+    } finally {
+      await first.stop();
+    }
+  });
+});
