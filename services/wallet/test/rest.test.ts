@@ -216,6 +216,33 @@ describe("authentication", () => {
   });
 });
 
+describe("sessions behind a public HTTPS origin, and expiry", () => {
+  it("with WALLET_PUBLIC_URL on https: Secure cookie, HSTS, and Origin checked against it", async () => {
+    const publicUrl = "https://wallet.example.com";
+    const w = await stack.startAnotherWallet({ publicUrl });
+    const email = `public-${Date.now()}@example.com`;
+    const refused = await rest(w.url, "POST", "/api/auth/signup", { email, password: PASSWORD }, { origin: w.url });
+    expect(refused.status).toBe(403);
+    const r = await rest(w.url, "POST", "/api/auth/signup", { email, password: PASSWORD }, { origin: publicUrl });
+    expect(r.status).toBe(201);
+    expect(r.headers.get("set-cookie")).toMatch(/; Secure/);
+    expect(r.headers.get("strict-transport-security")).toMatch(/max-age=\d+/);
+    const cookie = r.headers.get("set-cookie")!.split(";")[0]!;
+    const body = { name: "x", scopes: ["keys:read"] };
+    expect((await rest(w.url, "POST", "/api/tokens", body, { cookie, origin: w.url })).status).toBe(403);
+    expect((await rest(w.url, "POST", "/api/tokens", body, { cookie, origin: publicUrl })).status).toBe(201);
+  });
+
+  it("a session stops working when it expires", async () => {
+    const w = await stack.startAnotherWallet({ sessionTtlMs: 1000 });
+    const a = await signUp(w.url);
+    expect((await rest(w.url, "GET", "/api/auth/me", undefined, a)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1200));
+    const expired = await rest(w.url, "GET", "/api/auth/me", undefined, a);
+    expect([expired.status, expired.body.error.code]).toEqual([401, "unauthenticated"]);
+  });
+});
+
 describe("CSRF", () => {
   it("refuses cookie-authenticated writes without our Origin; bearer writes need none", async () => {
     const a = await signUp(base);
