@@ -231,6 +231,8 @@ function reflection(): ReflectionService {
 function shutdownGrpc(server: grpc.Server, graceMs: number, inFlight: () => number, logger: Logger): Promise<void> {
   return new Promise((resolve) => {
     const deadline = Date.now() + graceMs;
+    // Health watchers get a moment to receive NOT_SERVING before their streams are closed.
+    const earliestForce = Date.now() + Math.min(200, graceMs);
     let done = false;
     server.tryShutdown(() => {
       done = true;
@@ -238,7 +240,7 @@ function shutdownGrpc(server: grpc.Server, graceMs: number, inFlight: () => numb
     });
     const poll = setInterval(() => {
       if (done) return clearInterval(poll);
-      if (inFlight() > 0 && Date.now() < deadline) return;
+      if ((inFlight() > 0 || Date.now() < earliestForce) && Date.now() < deadline) return;
       if (inFlight() > 0) logger.warn({ graceMs }, "in-flight calls did not finish in time: closing connections");
       clearInterval(poll);
       server.forceShutdown();
