@@ -20,7 +20,17 @@ for (const ws of workspaces) rmSync(join(root, ws, ".reports"), { recursive: tru
 say("lint, typecheck and test every workspace (turbo)");
 const turbo = spawnSync(
   "turbo",
-  ["run", "lint", "lint:root", "typecheck", "typecheck:root", "test", "--concurrency=2", "--output-logs=new-only"],
+  [
+    "run",
+    "lint",
+    "lint:root",
+    "typecheck",
+    "typecheck:root",
+    "test",
+    "--concurrency=2",
+    "--continue",
+    "--output-logs=errors-only",
+  ],
   {
     cwd: root,
     stdio: "inherit",
@@ -40,9 +50,11 @@ for (const ws of workspaces) {
     continue;
   }
   const r = JSON.parse(readFileSync(report, "utf8")) as VitestReport;
+  const wsSkipped = r.numPendingTests + r.numTodoTests;
+  say(`${ws}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${wsSkipped} skipped`);
   passed += r.numPassedTests;
   failed += r.numFailedTests;
-  skipped += r.numPendingTests + r.numTodoTests;
+  skipped += wsSkipped;
   const skipFile = join(root, ws, ".reports", "skipped.txt");
   if (existsSync(skipFile)) skips.push(...new Set(readFileSync(skipFile, "utf8").split("\n").filter(Boolean)));
 }
