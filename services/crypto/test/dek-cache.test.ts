@@ -12,7 +12,7 @@ describe("DekCache", () => {
       await new Promise((r) => setTimeout(r, 10));
       return key(7);
     };
-    const seen = await Promise.all(Array.from({ length: 1000 }, () => cache.use("k", load, (dek) => dek[0])));
+    const seen = await Promise.all(Array.from({ length: 1000 }, () => cache.use("k", load, (_k, dek) => dek[0])));
     expect(loads).toBe(1);
     expect(new Set(seen)).toEqual(new Set([7]));
   });
@@ -25,7 +25,7 @@ describe("DekCache", () => {
       loads++;
       return key(1);
     };
-    const held = await cache.use("k", load, (dek) => dek);
+    const held = await cache.use("k", load, (_k, dek) => dek);
     now = 999;
     await cache.use("k", load, () => undefined);
     expect(loads).toBe(1);
@@ -40,12 +40,12 @@ describe("DekCache", () => {
     const a = await cache.use(
       "a",
       async () => key(1),
-      (d) => d,
+      (_k, d) => d,
     );
     const b = await cache.use(
       "b",
       async () => key(2),
-      (d) => d,
+      (_k, d) => d,
     );
     await cache.use(
       "a",
@@ -68,7 +68,7 @@ describe("DekCache", () => {
     const held = await cache.use(
       "a",
       async () => source,
-      (d) => d,
+      (_k, d) => d,
     );
     expect(source.every((x) => x === 0)).toBe(true);
     expect(held[0]).toBe(5);
@@ -84,7 +84,7 @@ describe("DekCache", () => {
         cache.use(
           `k${i % 5}`,
           async () => key(1 + (i % 5)),
-          (d) => d[0],
+          (_k, d) => d[0],
         ),
       ),
     );
@@ -96,7 +96,7 @@ describe("DekCache", () => {
     const gone = await cache.use(
       "user/a\u00001",
       async () => key(1),
-      (d) => d,
+      (_k, d) => d,
     );
     await cache.use(
       "user/ab\u00001",

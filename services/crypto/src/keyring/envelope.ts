@@ -3,7 +3,7 @@
 // a ciphertext moved to another key, version, record or field no longer authenticates.
 //
 //   cvw:v<version>:<base64url(nonce ‖ ciphertext ‖ tag)>
-import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
+import { createCipheriv, createDecipheriv, type KeyObject, randomFillSync } from "node:crypto";
 import { invalidArgument } from "@cv-wallet/common/errors";
 
 export const NONCE_BYTES = 12;
@@ -53,7 +53,7 @@ export function associatedData(keyName: string, version: number, context: Uint8A
 
 /** Seals `plaintext`; `dek` is read synchronously and not kept. */
 export function seal(
-  dek: Uint8Array,
+  dek: Uint8Array | KeyObject,
   keyName: string,
   version: number,
   plaintext: Uint8Array,
@@ -87,7 +87,12 @@ export function parseCiphertext(text: string): ParsedCiphertext {
 }
 
 /** Opens a parsed ciphertext; a failed tag check is INVALID_ARGUMENT with no detail to leak. */
-export function open(dek: Uint8Array, keyName: string, parsed: ParsedCiphertext, context: Uint8Array): Buffer {
+export function open(
+  dek: Uint8Array | KeyObject,
+  keyName: string,
+  parsed: ParsedCiphertext,
+  context: Uint8Array,
+): Buffer {
   const decipher = createDecipheriv("aes-256-gcm", dek, parsed.nonce, { authTagLength: TAG_BYTES });
   decipher.setAAD(associatedData(keyName, parsed.version, context));
   decipher.setAuthTag(parsed.tag);

@@ -2,7 +2,7 @@
 // the key provider; plaintext DEKs exist only inside the DekCache. Version 1 is made on first
 // encrypt, new encryptions use the latest version, decryption is refused below the key's
 // minimum, and a version is rotated automatically once its encryption budget is spent.
-import { randomUUID } from "node:crypto";
+import { type KeyObject, randomUUID } from "node:crypto";
 import { AppError, failedPrecondition, invalidArgument, notFound } from "@cv-wallet/common/errors";
 import type { Logger } from "@cv-wallet/common/logger";
 import { dekContext, type KeyProvider } from "../kms/provider.ts";
@@ -185,7 +185,7 @@ export class Keyring {
     this.#cache.clear();
   }
 
-  #withDek<T>(version: KeyVersionRecord, fn: (dek: Buffer) => T): Promise<T> {
+  #withDek<T>(version: KeyVersionRecord, fn: (dek: KeyObject) => T): Promise<T> {
     return this.#cache.use(
       cacheId(version),
       () =>
