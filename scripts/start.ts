@@ -25,7 +25,11 @@ if (!env.CRYPTO_SERVICE_TOKEN && !existsSync(env.CRYPTO_SERVICE_TOKEN_FILE)) {
 }
 
 say("building (turbo; cached when nothing changed)");
-const build = spawnSync("turbo", ["run", "build", "--output-logs=errors-only"], { cwd: root, stdio: "inherit", env });
+const build = spawnSync("turbo", ["run", "build", "--output-logs=errors-only"], {
+  cwd: root,
+  stdio: ["ignore", "inherit", "inherit"],
+  env,
+});
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const services = ["crypto", "wallet"].filter((name) => existsSync(join(root, "services", name, "src", "main.ts")));
@@ -34,7 +38,11 @@ let stopping = false;
 
 for (const name of services) {
   say(`starting the ${name} service`);
-  const child = spawn(process.execPath, ["src/main.ts"], { cwd: join(root, "services", name), stdio: "inherit", env });
+  const child = spawn(process.execPath, ["src/main.ts"], {
+    cwd: join(root, "services", name),
+    stdio: ["ignore", "inherit", "inherit"],
+    env,
+  });
   children.set(name, child);
   child.on("exit", (code, signal) => {
     children.delete(name);
