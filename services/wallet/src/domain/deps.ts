@@ -1,9 +1,9 @@
 // Everything the domain operations need, built once by app.ts and passed in (no globals).
 import type { Logger } from "@cv-wallet/common/logger";
 import type { CryptoClient } from "../crypto-client.ts";
+import type { KeyChecker } from "../providers/validate.ts";
 import type { Store } from "../store/ports.ts";
 import type { FailureThrottle, OncePer, RateLimiter } from "./limits.ts";
-import type { KeyChecker } from "./validation.ts";
 
 export interface WalletDeps {
   store: Store;

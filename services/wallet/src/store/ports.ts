@@ -3,6 +3,9 @@
 // the same id works as a MongoDB _id and a SQLite primary key. Uniqueness and atomic
 // counters are the store's job (several wallet processes may share it), so a lost race
 // surfaces as an already_exists AppError, never as a half-applied write.
+import type { ProviderCredits, ValidationStatus } from "../providers/validate.ts";
+
+export type { ValidationStatus };
 
 export interface UserRecord {
   id: string;
@@ -36,21 +39,11 @@ export interface TokenRecord {
   revokedAt?: Date | undefined;
 }
 
-export type ValidationStatus = "valid" | "invalid" | "rate_limited" | "quota_exceeded" | "unreachable" | "unverified";
-
-export interface CreditsRecord {
-  label: string;
-  limit?: number | undefined;
-  limitRemaining?: number | undefined;
-  usage: number;
-  isFreeTier: boolean;
-}
-
 export interface ValidationRecord {
   status: ValidationStatus;
   checkedAt?: Date | undefined;
   detail: string;
-  credits?: CreditsRecord | undefined;
+  credits?: ProviderCredits | undefined;
   retryAfterSeconds?: number | undefined;
 }
 
