@@ -1,8 +1,9 @@
 // Who is signed in. The session itself is an HttpOnly cookie the browser never reads; this
 // only remembers what GetCurrentUser answered.
 import type { User } from "@cv-wallet/proto/wallet/v1";
+import { goto } from "$app/navigation";
 import { wallet } from "./api/client.ts";
-import { isUnauthenticated } from "./api/errors.ts";
+import { errorMessage, isUnauthenticated } from "./api/errors.ts";
 
 class Session {
   user = $state<User | undefined>(undefined);
@@ -35,3 +36,14 @@ export const session = new Session();
 
 /** Routes anyone may see; every other route sends a signed-out visitor to /signin. */
 export const PUBLIC_ROUTES = ["/signin", "/signup"];
+
+/**
+ * What a page shows when loading failed: a lapsed session forgets the user and goes to
+ * /signin (answering ""), anything else becomes a sentence for the page.
+ */
+export async function loadFailed(err: unknown): Promise<string> {
+  if (!isUnauthenticated(err)) return errorMessage(err);
+  session.signedOut();
+  await goto("/signin");
+  return "";
+}

@@ -1,4 +1,5 @@
 // Times as people read them: "3 h ago", "in 5 min", "never".
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -47,4 +48,9 @@ export function expiryFromDateInput(value: string): Date | undefined {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return undefined;
   const date = new Date(`${value}T23:59:59.000Z`);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** A protobuf Timestamp as a Date; unset stays undefined. */
+export function toDate(ts: Timestamp | undefined): Date | undefined {
+  return ts ? timestampDate(ts) : undefined;
 }
