@@ -50,6 +50,20 @@ export class CryptoMetrics {
     registers: [this.registry],
   });
 
+  readonly #rpcChildren = new Map<string, { calls: { inc(): void }; seconds: { observe(v: number): void } }>();
+
+  /** Records one finished RPC; the labelled children are cached (resolving labels per call showed in profiles). */
+  observeRpc(method: string, code: string, seconds: number): void {
+    const key = `${method} ${code}`;
+    let child = this.#rpcChildren.get(key);
+    if (!child) {
+      child = { calls: this.rpcCalls.labels(method, code), seconds: this.rpcSeconds.labels(method, code) };
+      this.#rpcChildren.set(key, child);
+    }
+    child.calls.inc();
+    child.seconds.observe(seconds);
+  }
+
   /** Total KMS calls of one operation (tests and the benchmark read it). */
   async kmsCallCount(operation?: string): Promise<number> {
     const metric = await this.kmsCalls.get();

@@ -103,9 +103,7 @@ export async function startCryptoServer(options: CryptoServerOptions): Promise<R
     },
     onCallEnd: (method, code, seconds) => {
       inFlight--;
-      const labels = { method: method.slice(method.lastIndexOf("/") + 1), code: grpc.status[code] ?? String(code) };
-      metrics.rpcCalls.inc(labels);
-      metrics.rpcSeconds.observe(labels, seconds);
+      metrics.observeRpc(method.slice(method.lastIndexOf("/") + 1), grpc.status[code] ?? String(code), seconds);
     },
   });
   health.addToServer(server);
