@@ -5,7 +5,8 @@
 //   - the AWS Encryption SDK for JavaScript with a caching materials manager (the alternative).
 // The crypto service and the echo service each run as their own process (`node src/main.ts`,
 // as deployed); the load generator is this process, so client cost is the same for both.
-// Writes docs/benchmark.json and docs/benchmark.md. Not a test: nothing here asserts timing.
+// Writes .reports/benchmark.json and .reports/benchmark.md (a recorded run is committed in
+// docs/). Not a test: nothing here asserts timing.
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -156,6 +157,8 @@ function spawnServer(args: string[], env: Record<string, string>, ready: string)
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  // A bench stopped half-way (Ctrl-C, turbo cancelling) must not leave servers behind.
+  process.once("exit", () => child.kill("SIGTERM"));
   let address = "";
   let metricsAddress: string | undefined;
   return new Promise((resolve, reject) => {
@@ -427,7 +430,7 @@ function report(results: Result[], notes: Record<string, unknown>) {
   ].join("\n");
   const kms = `KMS calls per 10,000 decrypts across 100 tenants (cold instance): ${notes.kmsCallsPer10000DecryptsAcross100Tenants}`;
   console.log(`${table}\n\n${kms}`);
-  const docs = join(import.meta.dirname, "../docs");
+  const docs = join(import.meta.dirname, "../.reports");
   mkdirSync(docs, { recursive: true });
   writeFileSync(join(docs, "benchmark.json"), `${JSON.stringify({ machine, results: rows, notes }, null, 2)}\n`);
   writeFileSync(

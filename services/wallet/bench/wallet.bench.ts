@@ -8,10 +8,10 @@
 //
 // Each server is its own process (the crypto service too), so RSS is per service and
 // autocannon does not share an event loop with what it measures. Concurrency 64, fixed
-// duration (BENCH_DURATION seconds, default 8). Prints a table and writes bench/results.json.
+// duration (BENCH_DURATION seconds, default 8). Prints a table and writes .reports/bench.json.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -299,8 +299,9 @@ try {
   console.log(
     JSON.stringify({ date: new Date().toISOString(), machine, durationSeconds: DURATION, connections: CONNECTIONS }),
   );
+  mkdirSync(join(here, "..", ".reports"), { recursive: true });
   writeFileSync(
-    join(here, "results.json"),
+    join(here, "..", ".reports", "bench.json"),
     `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench -w services/wallet", machine, durationSeconds: DURATION, connections: CONNECTIONS, fasterMode: bestMode, results: rows }, null, 2)}\n`,
   );
 } finally {
