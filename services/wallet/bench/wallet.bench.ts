@@ -8,7 +8,7 @@
 //
 // Each server is its own process (the crypto service too), so RSS is per service and
 // autocannon does not share an event loop with what it measures. Concurrency 64, fixed
-// duration (BENCH_DURATION seconds, default 8). Prints a table and writes .reports/bench.json.
+// duration (BENCH_SECONDS seconds, default 8). Prints a table and writes .reports/bench.json.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -23,7 +23,7 @@ import { openSqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 const here = dirname(fileURLToPath(import.meta.url));
 const walletDir = join(here, "..");
 const cryptoDir = join(walletDir, "..", "crypto");
-const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 64;
 const tmp = mkdtempSync(join(tmpdir(), "wallet-bench-"));
 const token = randomBytes(24).toString("base64url");
