@@ -12,6 +12,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, type DescFile, toBinary } from "@bufbuild/protobuf";
@@ -19,6 +20,7 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const healthProtoRoot = join(dirname(createRequire(import.meta.url).resolve("grpc-health-check/package.json")), "proto");
 const check = process.argv.includes("--check");
 const say = (line: string) => console.log(`[proto] ${line}`);
 
@@ -65,8 +67,12 @@ function build(outDir: string): void {
       "--proto_path=.",
       "--include_imports",
       "--include_source_info",
+      `--proto_path=${healthProtoRoot}`,
       `--descriptor_set_out=${image}`,
       ...protoFiles(join(root, "cvwallet")),
+      // The standard health service rides along in the image (not in gen/ code) so the crypto
+      // service's reflection can serve a faithful descriptor of it to grpcurl and buf curl.
+      "health/v1/health.proto",
     ]);
     const template = join(work, "buf.gen.yaml");
     writeFileSync(template, readFileSync(join(root, "buf.gen.yaml"), "utf8").replace("out: gen", `out: ${outDir}`));

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fromBinary } from "@bufbuild/protobuf";
+import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -26,6 +26,28 @@ describe("health and reflection (no credentials needed)", () => {
       );
       const crypto = decoded.find((f) => f.name === "cvwallet/crypto/v1/crypto.proto")!;
       expect(crypto.service[0]!.method.map((m) => m.name)).toContain("Encrypt");
+
+      // What a client such as grpcurl or buf curl does next: fetch every import it was not
+      // sent, then link the lot. Linking fails on dropped imports or unresolvable type names.
+      const linked = new Map(decoded.map((f) => [f.name, f]));
+      const missing = () => [...linked.values()].flatMap((f) => f.dependency).find((d) => !linked.has(d));
+      for (let name = missing(); name; name = missing()) {
+        const answer = await reflect(h.server.address, { file_by_filename: name });
+        for (const b of answer.file_descriptor_response!.file_descriptor_proto) {
+          const file = fromBinary(FileDescriptorProtoSchema, b);
+          linked.set(file.name, file);
+        }
+      }
+      const registry = createFileRegistry(linked.get(crypto.name)!, (name) => linked.get(name));
+      expect(registry.getService(SERVICE)?.methods.map((m) => m.name)).toContain("RotateKey");
+
+      const health = await reflect(h.server.address, { file_containing_symbol: "grpc.health.v1.Health" });
+      const healthFile = fromBinary(
+        FileDescriptorProtoSchema,
+        health.file_descriptor_response!.file_descriptor_proto[0]!,
+      );
+      const healthRegistry = createFileRegistry(healthFile, () => undefined);
+      expect(healthRegistry.getService("grpc.health.v1.Health")?.methods.map((m) => m.name)).toContain("Check");
     } finally {
       await h.stop();
     }
