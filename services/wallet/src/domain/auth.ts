@@ -24,11 +24,13 @@ async function resolve(deps: WalletDeps, call: Call): Promise<Principal | undefi
     // Checksum first: a made-up or truncated token costs no store lookup.
     if (!isWellFormedToken(bearer)) throw unauthenticated("the access token is not valid");
     const hash = hashSecret(bearer);
-    const token = await deps.store.tokens.byHash(hash);
+    // Token and owner in one read: this runs on every token-authenticated request.
+    const found = await deps.store.tokens.byHashWithUser(hash);
+    const token = found?.token;
     if (!token || !secretsEqual(token.hash, hash)) throw unauthenticated("the access token is not valid");
     if (token.revokedAt) throw unauthenticated("the access token has been revoked");
     if (token.expiresAt <= now) throw unauthenticated("the access token has expired");
-    const user = await deps.store.users.byId(token.userId);
+    const user = found.user;
     if (!user) throw unauthenticated("the access token is not valid");
     if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
       await deps.store.tokens.touch(token.id, now);

@@ -127,6 +127,8 @@ export interface SessionStore {
 export interface TokenStore {
   create(token: TokenRecord): Promise<void>;
   byHash(hash: string): Promise<TokenRecord | undefined>;
+  /** byHash and its owner (undefined if gone) together: one store read on every token-authenticated request. */
+  byHashWithUser(hash: string): Promise<{ token: TokenRecord; user: UserRecord | undefined } | undefined>;
   list(userId: string): Promise<TokenRecord[]>;
   get(userId: string, id: string): Promise<TokenRecord | undefined>;
   /** False when no unrevoked token of this user has the id. */

@@ -103,6 +103,11 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.tokens.revoke(user.id, t.id, at)).toBe(true);
       expect(await store.tokens.revoke(user.id, t.id, at)).toBe(false);
       expect((await store.tokens.byHash(t.hash))?.revokedAt).toBeInstanceOf(Date);
+      const found = await store.tokens.byHashWithUser(t.hash);
+      expect(found?.token).toMatchObject({ id: t.id, userId: user.id, scopes: ["keys:read"] });
+      expect(found?.token.revokedAt).toBeInstanceOf(Date);
+      expect(found?.user).toEqual(user);
+      expect(await store.tokens.byHashWithUser("f".repeat(64))).toBeUndefined();
     });
 
     it("keys: (owner, provider, name) is unique; another owner may reuse the name", async () => {
@@ -199,7 +204,9 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const k = key();
       await store.keys.create(k);
       const at = new Date();
-      await Promise.all(Array.from({ length: 50 }, () => store.keys.recordUse(user.id, k.id, at)));
+      const counts = await Promise.all(Array.from({ length: 50 }, () => store.keys.recordUse(user.id, k.id, at)));
+      // Each caller gets its own count (in whatever order the store serialised them).
+      expect([...counts].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       const after = await store.keys.get(user.id, k.id);
       expect(after?.usageCount).toBe(50);
       expect(after?.lastUsedAt?.getTime()).toBe(at.getTime());
@@ -227,6 +234,46 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.keys.recordUse(stranger, k.id, new Date(), event(stranger))).toBe(0);
       const events = await store.audit.list(user.id, "key.retrieved", 10);
       expect(events.items.map((e) => e.target.id)).toEqual([k.id]);
+      expect((await store.audit.list(stranger, undefined, 10)).items).toEqual([]);
+    });
+
+    it("keys: uses of several keys (and a stranger's) at once: exact counts, per-day counters, one event each", async () => {
+      const a = key({ name: "a" });
+      const b = key({ name: "b" });
+      await store.keys.create(a);
+      await store.keys.create(b);
+      const stranger = newId();
+      const today = new Date();
+      const yesterday = new Date(today.getTime() - DAY);
+      const event = (userId: string, id: string) => ({
+        id: newId(),
+        userId,
+        action: "key.retrieved",
+        actor: { type: "token", id: newId(), name: "cli" },
+        target: { type: "key", id, name: "x" },
+        time: new Date(),
+        address: "127.0.0.1",
+        userAgent: "test",
+        details: { provider: "openai" },
+      });
+      const uses: [string, string, Date][] = [
+        [user.id, a.id, yesterday],
+        [user.id, b.id, today],
+        [stranger, a.id, today],
+        [user.id, a.id, today],
+        [user.id, a.id, today],
+        [user.id, b.id, today],
+      ];
+      const counts = await Promise.all(uses.map(([u, id, at]) => store.keys.recordUse(u, id, at, event(u, id))));
+      const sorted = (ix: number[]) => ix.map((i) => counts[i]).sort();
+      expect([sorted([0, 3, 4]), sorted([1, 5]), counts[2]]).toEqual([[1, 2, 3], [1, 2], 0]);
+      expect((await store.keys.get(user.id, a.id))?.usageCount).toBe(3);
+      expect((await store.keys.get(user.id, a.id))?.lastUsedAt?.getTime()).toBe(today.getTime());
+      expect((await store.keys.get(user.id, b.id))?.usageCount).toBe(2);
+      const [d0, d1] = [yesterday.toISOString().slice(0, 10), today.toISOString().slice(0, 10)];
+      const usage = await store.keys.usage(user.id, a.id, d0, d1);
+      expect([usage.get(d0), usage.get(d1)]).toEqual([1, 2]);
+      expect((await store.audit.list(user.id, "key.retrieved", 10)).items).toHaveLength(5);
       expect((await store.audit.list(stranger, undefined, 10)).items).toEqual([]);
     });
 

@@ -187,6 +187,16 @@ function tokens(m: WalletModels): TokenStore {
       const d = await m.tokens.findOne({ hash }).lean();
       return d ? toToken(d) : undefined;
     },
+    async byHashWithUser(hash) {
+      // Two reads here (the SQLite store joins them).
+      const d = await m.tokens.findOne({ hash }).lean();
+      if (!d) return undefined;
+      const u = await m.users.findById(d.userId).lean();
+      return {
+        token: toToken(d),
+        user: u ? { id: u._id, email: u.email, passwordHash: u.passwordHash, createdAt: u.createdAt } : undefined,
+      };
+    },
     async list(userId) {
       return (await m.tokens.find({ userId }).sort({ createdAt: -1, _id: -1 }).lean()).map(toToken);
     },

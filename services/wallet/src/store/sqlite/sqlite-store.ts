@@ -65,13 +65,14 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
   };
 }
 
+const toUser = (r: Row): UserRecord => ({
+  id: String(r.id),
+  email: String(r.email),
+  passwordHash: String(r.password_hash),
+  createdAt: date(r.created_at)!,
+});
+
 function users(db: DatabaseSync): UserStore {
-  const toUser = (r: Row): UserRecord => ({
-    id: String(r.id),
-    email: String(r.email),
-    passwordHash: String(r.password_hash),
-    createdAt: date(r.created_at)!,
-  });
   const insert = db.prepare("INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)");
   const byEmail = db.prepare("SELECT * FROM users WHERE email = ?");
   const byId = db.prepare("SELECT * FROM users WHERE id = ?");
@@ -148,6 +149,11 @@ function tokens(db: DatabaseSync): TokenStore {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const byHash = db.prepare("SELECT * FROM access_tokens WHERE hash = ?");
+  // The owner's columns under prefixed names; user_email is NULL when the user is gone.
+  const byHashWithUser = db.prepare(
+    `SELECT t.*, u.email AS user_email, u.password_hash AS user_password_hash, u.created_at AS user_created_at
+       FROM access_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.hash = ?`,
+  );
   const list = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC");
   const get = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? AND id = ?");
   const revoke = db.prepare(
@@ -175,6 +181,20 @@ function tokens(db: DatabaseSync): TokenStore {
     async byHash(hash) {
       const r = byHash.get(hash) as Row | undefined;
       return r && toToken(r);
+    },
+    async byHashWithUser(hash) {
+      const r = byHashWithUser.get(hash) as Row | undefined;
+      if (!r) return undefined;
+      const user =
+        r.user_email === null
+          ? undefined
+          : toUser({
+              id: r.user_id,
+              email: r.user_email,
+              password_hash: r.user_password_hash,
+              created_at: r.user_created_at,
+            });
+      return { token: toToken(r), user };
     },
     async list(userId) {
       return (list.all(userId) as Row[]).map(toToken);
@@ -239,6 +259,13 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
   const bumpDay = db.prepare(
     "INSERT INTO key_usage (key_id, day, count) VALUES (?, ?, 1) ON CONFLICT (key_id, day) DO UPDATE SET count = count + 1",
   );
+  // The same two counters for n uses of one key at once (a group commit's uses of that key).
+  const bumpBy = db.prepare(
+    "UPDATE api_keys SET usage_count = usage_count + ?, last_used_at = ? WHERE user_id = ? AND id = ? RETURNING usage_count",
+  );
+  const bumpDayBy = db.prepare(
+    "INSERT INTO key_usage (key_id, day, count) VALUES (?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count",
+  );
   const usage = db.prepare(
     `SELECT u.day, u.count FROM key_usage u JOIN api_keys k ON k.id = u.key_id
      WHERE k.user_id = ? AND u.key_id = ? AND u.day >= ? AND u.day <= ?`,
@@ -272,13 +299,47 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     if (u.event) insertEvent(u.event);
     return Number(r.usage_count);
   };
+  /**
+   * The whole batch, each key's counters bumped once by its number of uses (concurrent
+   * retrievals of one key are the common case): the counts each caller gets are exactly
+   * what one-at-a-time bumps in batch order would have returned. Every use keeps its own
+   * audit event.
+   */
+  const applyBatch = (batch: PendingUse[]): number[] => {
+    const counts = new Array<number>(batch.length).fill(0);
+    const groups = new Map<string, number[]>();
+    for (const [i, u] of batch.entries()) {
+      const key = `${u.userId}\u0000${u.id}`;
+      const group = groups.get(key);
+      if (group) group.push(i);
+      else groups.set(key, [i]);
+    }
+    const found: boolean[] = new Array<boolean>(batch.length).fill(false);
+    for (const group of groups.values()) {
+      const first = batch[group[0]!]!;
+      const last = batch[group.at(-1)!]!;
+      const r = bumpBy.get(group.length, last.at.getTime(), first.userId, first.id) as Row | undefined;
+      if (!r) continue;
+      const final = Number(r.usage_count);
+      const perDay = new Map<string, number>();
+      for (const [j, i] of group.entries()) {
+        counts[i] = final - (group.length - 1 - j);
+        found[i] = true;
+        const day = utcDay(batch[i]!.at);
+        perDay.set(day, (perDay.get(day) ?? 0) + 1);
+      }
+      for (const [day, n] of perDay) bumpDayBy.run(first.id, day, n);
+    }
+    for (const [i, u] of batch.entries()) if (found[i] && u.event) insertEvent(u.event);
+    return counts;
+  };
   const flushUses = () => {
     useFlushScheduled = false;
     const batch = pendingUses;
     pendingUses = [];
     let counts: number[];
     try {
-      counts = transaction(db, () => batch.map(applyUse));
+      counts = transaction(db, () => (batch.length === 1 ? [applyUse(batch[0]!)] : applyBatch(batch)));
     } catch {
       // One bad item must not fail the others: fall back to one transaction each.
       for (const u of batch) {
