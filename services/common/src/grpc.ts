@@ -13,6 +13,7 @@ import {
   type DescMethodUnary,
   type DescService,
   fromBinary,
+  isMessage,
   type MessageInitShape,
   type MessageShape,
   toBinary,
@@ -79,7 +80,7 @@ export function addService<S extends DescService>(
       // Identity: the handler decodes, so malformed bytes become INVALID_ARGUMENT.
       requestSerialize: (bytes: Buffer) => bytes,
       requestDeserialize: (bytes: Buffer) => bytes,
-      responseSerialize: (message: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, message)),
+      responseSerialize: (message: MessageShape<DescMessage>) => asBuffer(toBinary(method.output, message)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
     };
     const handler = (impl as Record<string, UnaryHandler<DescMessage, DescMessage>>)[method.localName];
@@ -98,19 +99,34 @@ function wrapUnary(
   const name = `${method.parent.typeName}/${method.name}`;
   return (call, callback) => {
     const started = performance.now();
-    const abort = new AbortController();
     // grpc-js emits "cancelled" after every call, also once the status is sent; only a
     // cancellation before that is one (and building an error per call costs a stack trace).
     let settled = false;
+    let cancelled = false;
+    let abort: AbortController | undefined;
     call.on("cancelled", () => {
-      if (!settled) abort.abort(new AppError("deadline_exceeded", "call cancelled"));
+      if (settled) return;
+      cancelled = true;
+      abort?.abort(new AppError("deadline_exceeded", "call cancelled"));
     });
+    // Peer, certificate and signal are built only when a handler asks for them: most calls
+    // never do, and each costs an allocation (or a TLS lookup) per call.
     const context: CallContext = {
       method: name,
       metadata: call.metadata,
-      peer: call.getPeer(),
-      signal: abort.signal,
-      peerCertificate: call.getAuthContext()?.sslPeerCertificate,
+      get peer() {
+        return call.getPeer();
+      },
+      get signal() {
+        if (!abort) {
+          abort = new AbortController();
+          if (cancelled) abort.abort(new AppError("deadline_exceeded", "call cancelled"));
+        }
+        return abort.signal;
+      },
+      get peerCertificate() {
+        return call.getAuthContext()?.sslPeerCertificate;
+      },
     };
     const finish = (code: grpc.status) => options.onCallEnd?.(name, code, (performance.now() - started) / 1000);
 
@@ -147,7 +163,12 @@ async function run(
   }
   if (validator) assertValid(validator, method.input, request);
   const response = await handler(request, context);
-  return create(method.output, response);
+  return isMessage(response, method.output) ? response : create(method.output, response);
+}
+
+/** A Buffer over the same memory (Buffer.from(Uint8Array) would copy every message). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Throws invalid_argument listing every violated rule ("field: message; …"). */
@@ -212,7 +233,9 @@ export function createClient<S extends DescService>(service: S, channel: grpc.Cl
         const call = channel.makeUnaryRequest(
           path,
           (message: MessageInitShape<DescMessage>) =>
-            Buffer.from(toBinary(method.input, create(method.input, message))),
+            asBuffer(
+              toBinary(method.input, isMessage(message, method.input) ? message : create(method.input, message)),
+            ),
           (bytes: Buffer) => fromBinary(method.output, bytes),
           request,
           options.metadata ?? new grpc.Metadata(),

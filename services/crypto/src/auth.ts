@@ -1,7 +1,7 @@
 // Caller authentication for every CryptoService RPC (health and reflection stay open so
 // probes and grpcurl work). A bearer service token, compared in constant time, or, when
 // mTLS is configured, the client certificate that grpc-js already verified at the handshake.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { unauthenticated } from "@cv-wallet/common/errors";
 import type { CallContext } from "@cv-wallet/common/grpc";
 import type { Logger } from "@cv-wallet/common/logger";
@@ -35,8 +35,9 @@ export function authorizer(options: AuthOptions): (call: CallContext) => void {
   };
 }
 
+// One-shot hash: no Hash object per call (about half the cost of createHash().update().digest()).
 function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
+  return hash("sha256", text, "buffer");
 }
 
 function hasCertificate(certificate: unknown): boolean {

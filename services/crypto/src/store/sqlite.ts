@@ -43,6 +43,15 @@ interface KeyRow {
 const VERSION_COLUMNS =
   "v.name, v.version, v.dek_id, v.wrapped_dek, v.wrapping_key_id, v.created_at, v.encryption_count";
 
+// The two queries of every Encrypt / Decrypt, built once: a template literal in the method
+// made a new 250-character string per call, hashed again for the statement lookup.
+// MAX() on the primary key is one index probe; ORDER BY … LIMIT 1 across the join was not.
+const LATEST_VERSION = `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
+  JOIN crypto_keys k ON k.name = v.name
+  WHERE v.name = ?1 AND v.version = (SELECT MAX(version) FROM crypto_key_versions WHERE name = ?1)`;
+const GET_VERSION = `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
+  JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? AND v.version = ?`;
+
 export class SqliteKeyStore implements KeyStore {
   readonly kind = "sqlite" as const;
   readonly #db: DatabaseSync;
@@ -63,20 +72,12 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async latestVersion(name: string): Promise<VersionWithKey | undefined> {
-    const row = this.#stmt(
-      // MAX() on the primary key is one index probe; ORDER BY … LIMIT 1 across the join was not.
-      `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
-         JOIN crypto_keys k ON k.name = v.name
-         WHERE v.name = ?1 AND v.version = (SELECT MAX(version) FROM crypto_key_versions WHERE name = ?1)`,
-    ).get(name) as VersionRow | undefined;
+    const row = this.#stmt(LATEST_VERSION).get(name) as VersionRow | undefined;
     return row && withKey(row);
   }
 
   async getVersion(name: string, version: number): Promise<VersionWithKey | undefined> {
-    const row = this.#stmt(
-      `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
-         JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? AND v.version = ?`,
-    ).get(name, version) as VersionRow | undefined;
+    const row = this.#stmt(GET_VERSION).get(name, version) as VersionRow | undefined;
     return row && withKey(row);
   }
 
