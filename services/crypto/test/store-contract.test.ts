@@ -128,6 +128,41 @@ function storeContract(
       expect(Buffer.from(stored!.wrappedDek)).toEqual(Buffer.from([9, 9, 9]));
     });
 
+    it("sees at once what another instance wrote after it read (new version, counts, minimum, destroy)", async ({
+      skip,
+    }) => {
+      if (!store || !reopen) return skip();
+      const name = `${prefix}/shared`;
+      const other = await reopen();
+      try {
+        await store.insertVersion(version(name, 1));
+        // Read twice here first, so anything this instance keeps is warm.
+        for (let i = 0; i < 2; i++) {
+          expect((await store.latestVersion(name))?.version).toBe(1);
+          expect((await store.getVersion(name, 1))?.encryptionCount).toBe(0);
+        }
+        await other.insertVersion(version(name, 2));
+        expect((await store.latestVersion(name))?.version).toBe(2);
+        await other.addEncryptions([{ name, version: 1, count: 3 }]);
+        expect((await store.getVersion(name, 1))?.encryptionCount).toBe(3);
+        await other.raiseMinDecryptionVersion(name, 2);
+        expect((await store.getVersion(name, 1))?.minDecryptionVersion).toBe(2);
+        expect((await store.latestVersion(name))?.minDecryptionVersion).toBe(2);
+        await other.destroyKey(name);
+        expect(await store.getVersion(name, 2)).toBeUndefined();
+        expect(await store.latestVersion(name)).toBeUndefined();
+        // And its own writes, too.
+        await store.insertVersion(version(name, 1));
+        expect((await store.latestVersion(name))?.version).toBe(1);
+        await store.addEncryptions([{ name, version: 1, count: 2 }]);
+        expect((await store.latestVersion(name))?.encryptionCount).toBe(2);
+        await store.destroyKey(name);
+        expect(await store.getVersion(name, 1)).toBeUndefined();
+      } finally {
+        await other.close();
+      }
+    });
+
     it("keeps what it stored across a reopen", async ({ skip }) => {
       if (!store || !reopen) return skip();
       const name = `${prefix}/durable`;

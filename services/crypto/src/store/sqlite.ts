@@ -49,6 +49,7 @@ const VERSION_COLUMNS =
 const LATEST_VERSION = `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
   JOIN crypto_keys k ON k.name = v.name
   WHERE v.name = ?1 AND v.version = (SELECT MAX(version) FROM crypto_key_versions WHERE name = ?1)`;
+const MAX_REMEMBERED = 10_000;
 const GET_VERSION = `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
   JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? AND v.version = ?`;
 
@@ -57,6 +58,16 @@ export class SqliteKeyStore implements KeyStore {
   readonly #db: DatabaseSync;
   readonly #file: string;
   readonly #statements = new Map<string, StatementSync>();
+  /**
+   * Version rows read by Encrypt / Decrypt, valid only while no connection has written the
+   * file since they were read: every lookup first asks SQLite for `PRAGMA data_version`
+   * (which changes when any other connection — another instance — commits) and our own
+   * writes clear it. So a destroyed key, a new version or a raised minimum elsewhere is seen
+   * by the very next call, exactly as with a fresh SELECT. Key metadata and wrapped DEKs
+   * only; nothing here is secret.
+   */
+  readonly #versions = new Map<string, VersionWithKey>();
+  #dataVersion = -1;
 
   constructor(file: string) {
     this.#file = file;
@@ -72,13 +83,36 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async latestVersion(name: string): Promise<VersionWithKey | undefined> {
+    const id = `${name}\u0000latest`;
+    const cached = this.#cached(id);
+    if (cached) return cached;
     const row = this.#stmt(LATEST_VERSION).get(name) as VersionRow | undefined;
-    return row && withKey(row);
+    return row && this.#remember(id, withKey(row));
   }
 
   async getVersion(name: string, version: number): Promise<VersionWithKey | undefined> {
+    const id = `${name}\u0000${version}`;
+    const cached = this.#cached(id);
+    if (cached) return cached;
     const row = this.#stmt(GET_VERSION).get(name, version) as VersionRow | undefined;
-    return row && withKey(row);
+    return row && this.#remember(id, withKey(row));
+  }
+
+  /** A remembered row, if no connection has committed since (else forgets them all). */
+  #cached(id: string): VersionWithKey | undefined {
+    const { data_version } = this.#stmt("PRAGMA data_version").get() as { data_version: number };
+    if (data_version !== this.#dataVersion) {
+      this.#versions.clear();
+      this.#dataVersion = data_version;
+      return undefined;
+    }
+    return this.#versions.get(id);
+  }
+
+  #remember(id: string, version: VersionWithKey): VersionWithKey {
+    if (this.#versions.size >= MAX_REMEMBERED) this.#versions.clear();
+    this.#versions.set(id, Object.freeze(version));
+    return version;
   }
 
   async getKey(name: string): Promise<KeyWithVersions | undefined> {
@@ -95,6 +129,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async insertVersion(record: KeyVersionRecord): Promise<boolean> {
+    this.#versions.clear();
     return transaction(this.#db, () => {
       this.#stmt(
         "INSERT INTO crypto_keys (name, min_decryption_version, created_at) VALUES (?, 1, ?) ON CONFLICT DO NOTHING",
@@ -116,6 +151,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async raiseMinDecryptionVersion(name: string, version: number): Promise<KeyRecord | undefined> {
+    this.#versions.clear();
     this.#stmt("UPDATE crypto_keys SET min_decryption_version = MAX(min_decryption_version, ?) WHERE name = ?").run(
       version,
       name,
@@ -126,6 +162,7 @@ export class SqliteKeyStore implements KeyStore {
 
   async addEncryptions(increments: readonly { name: string; version: number; count: number }[]): Promise<void> {
     if (increments.length === 0) return;
+    this.#versions.clear();
     transaction(this.#db, () => {
       const update = this.#stmt(
         "UPDATE crypto_key_versions SET encryption_count = encryption_count + ? WHERE name = ? AND version = ?",
@@ -135,6 +172,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async destroyKey(name: string): Promise<number> {
+    this.#versions.clear();
     return transaction(this.#db, () => {
       const versions = this.#stmt("DELETE FROM crypto_key_versions WHERE name = ?").run(name).changes;
       this.#stmt("DELETE FROM crypto_keys WHERE name = ?").run(name);
@@ -160,6 +198,7 @@ export class SqliteKeyStore implements KeyStore {
     expected: Uint8Array,
     next: { wrappedDek: Uint8Array; wrappingKeyId: string },
   ): Promise<boolean> {
+    this.#versions.clear();
     const result = this.#stmt(
       "UPDATE crypto_key_versions SET wrapped_dek = ?, wrapping_key_id = ? WHERE name = ? AND version = ? AND wrapped_dek = ?",
     ).run(next.wrappedDek, next.wrappingKeyId, name, version, expected);
