@@ -4,15 +4,17 @@
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { join } from "node:path";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { AppError } from "@cv-wallet/common/errors";
 import { addService } from "@cv-wallet/common/grpc";
 import { createLogger, type Logger } from "@cv-wallet/common/logger";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import { readImage } from "@cv-wallet/proto/image";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { HealthImplementation } from "grpc-health-check";
 import { authorizer } from "./auth.ts";
 import { type CryptoConfig, DEFAULTS } from "./config.ts";
 import { DekCache } from "./keyring/dek-cache.ts";
@@ -214,14 +216,18 @@ function credentials(config: CryptoServerOptions): grpc.ServerCredentials {
   );
 }
 
-/** Reflection from the committed descriptor image (plus health), so no .proto is parsed at run time. */
+/**
+ * Reflection from the committed descriptor image (which carries the health service too), so
+ * no .proto is parsed at run time. The image's FileDescriptorProtos are served as protoc
+ * wrote them: proto-loader's re-encoding drops imports and leaves type names relative, and
+ * grpcurl / buf curl then cannot link what they receive.
+ */
 function reflection(): ReflectionService {
-  const contracts = protoLoader.loadFileDescriptorSetFromBuffer(readImage());
-  const healthDefinition = protoLoader.loadSync(healthProtoPath);
-  return new ReflectionService(
-    { ...contracts, ...healthDefinition },
-    { services: [SERVICE_NAME, "grpc.health.v1.Health"] },
-  );
+  const image = fromBinary(FileDescriptorSetSchema, readImage());
+  const fileDescriptorProtos = image.file.map((file) => toBinary(FileDescriptorProtoSchema, file));
+  // ReflectionService only reads `fileDescriptorProtos` from each entry of its package definition.
+  const definition = { image: { fileDescriptorProtos } } as unknown as PackageDefinition;
+  return new ReflectionService(definition, { services: [SERVICE_NAME, "grpc.health.v1.Health"] });
 }
 
 /**
