@@ -11,8 +11,8 @@
 // into one image (with source info, for comments), and hand that image to buf.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, type DescFile, toBinary } from "@bufbuild/protobuf";
@@ -20,7 +20,10 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const healthProtoRoot = join(dirname(createRequire(import.meta.url).resolve("grpc-health-check/package.json")), "proto");
+const healthProtoRoot = join(
+  dirname(createRequire(import.meta.url).resolve("grpc-health-check/package.json")),
+  "proto",
+);
 const check = process.argv.includes("--check");
 const say = (line: string) => console.log(`[proto] ${line}`);
 
