@@ -4,6 +4,7 @@
 // counter per key and day; sessions expire through a TTL index.
 import { Schema } from "mongoose";
 import { PROVIDER_IDS } from "../../providers/registry.ts";
+import type { AuditRecord } from "../ports.ts";
 
 const VALIDATION_STATUSES = ["valid", "invalid", "rate_limited", "quota_exceeded", "unreachable", "unverified"];
 const ID = { type: String, required: true, match: /^[0-9a-f]{24}$/ };
@@ -167,17 +168,8 @@ const partySchema = new Schema(
   { type: { type: String, required: true }, id: { type: String, default: "" }, name: { type: String, default: "" } },
   { _id: false, id: false },
 );
-export interface AuditDoc {
-  _id: string;
-  userId: string;
-  action: string;
-  actor: { type: string; id: string; name: string };
-  target: { type: string; id: string; name: string };
-  time: Date;
-  address: string;
-  userAgent: string;
-  details: Record<string, string>;
-}
+/** An audit event as stored: the port's record with its id as `_id`. */
+export type AuditDoc = Omit<AuditRecord, "id"> & { _id: string };
 export const auditSchema = new Schema<AuditDoc>(
   {
     _id: ID,
