@@ -4,7 +4,17 @@
 // dir): ListProviders, then GetProviderKey with an access token made through REST.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -63,29 +73,36 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 function start(name: keyof typeof SERVICE_ENTRIES, env: Record<string, string>): ChildProcess {
+  // Output to a file, not a pipe: the synchronous generator runs below would leave a pipe
+  // unread, and a service blocked on a full pipe would stop answering.
+  const log = join(work, `${name}.log`);
+  const fd = openSync(log, "a");
   const child = spawn(process.execPath, [join(repoRoot, SERVICE_ENTRIES[name])], {
     cwd: work,
     env: cleanEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", fd, fd],
   });
-  logs.set(child, "");
-  const keep = (chunk: Buffer) => logs.set(child, (logs.get(child)! + chunk.toString("utf8")).slice(-8000));
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  closeSync(fd);
+  logs.set(child, log);
   children.push(child);
   return child;
+}
+
+function logTail(child: ChildProcess): string {
+  const log = logs.get(child);
+  return log && existsSync(log) ? readFileSync(log, "utf8").slice(-8000) : "";
 }
 
 async function waitReady(url: string, children: ChildProcess[]): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const exited = children.find((c) => c.exitCode !== null);
-    if (exited) throw new Error(`a service exited (${exited.exitCode}):\n${logs.get(exited)}`);
+    if (exited) throw new Error(`a service exited (${exited.exitCode}):\n${logTail(exited)}`);
     const ok = await fetch(url)
       .then((r) => r.ok)
       .catch(() => false);
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`not ready: ${url}\n${children.map((c) => logs.get(c)).join("\n")}`);
+    if (Date.now() > deadline) throw new Error(`not ready: ${url}\n${children.map(logTail).join("\n")}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -227,6 +244,7 @@ describe("a client generated from gen/image.binpb", () => {
         return;
       }
     }
+    console.log(`[client-generation] Python client with ${PYTHON_PACKAGES.join(" ")} (${venv})`);
     const dir = join(work, "py-client");
     mkdirSync(dir);
     const files = ["account", "audit", "catalog", "key", "provider", "token", "wallet"].map(
@@ -257,4 +275,9 @@ describe("a client generated from gen/image.binpb", () => {
     expect(got.envVars).toEqual(providerCatalog.google.envVars);
     expect(got.key).toBe(storedKeys.google);
   }, 300_000);
+
+  it("left no token or key in the services' logs", () => {
+    const text = children.map(logTail).join("\n");
+    for (const secret of [token, ...Object.values(storedKeys)]) expect(text.includes(secret)).toBe(false);
+  });
 });
