@@ -44,7 +44,7 @@ function idsOf<T extends string>(e: DescEnum, scopes = false): { value: DescEnum
     });
 }
 
-export interface ProviderFacts {
+export interface ProviderEntry {
   readonly id: ProviderId;
   readonly displayName: string;
   readonly docsUrl: string;
@@ -92,13 +92,13 @@ export function envNameOfKeyName(keyName: string): string {
 }
 
 /** The provider catalog, by id, frozen. */
-export const providerCatalog: Readonly<Record<ProviderId, ProviderFacts>> = Object.freeze(
+export const providerCatalog: Readonly<Record<ProviderId, ProviderEntry>> = Object.freeze(
   Object.fromEntries(
     providerValues.map(({ value, id }) => {
       if (!hasOption(value, provider_facts)) throw new Error(`catalog: ${value.name} has no provider facts`);
       const f = getOption(value, provider_facts);
       const envVars = Object.freeze([...f.envVars]);
-      const facts: ProviderFacts = Object.freeze({
+      const facts: ProviderEntry = Object.freeze({
         id,
         displayName: f.displayName,
         docsUrl: f.docsUrl,
@@ -110,7 +110,7 @@ export const providerCatalog: Readonly<Record<ProviderId, ProviderFacts>> = Obje
       });
       return [id, facts];
     }),
-  ) as Record<ProviderId, ProviderFacts>,
+  ) as Record<ProviderId, ProviderEntry>,
 );
 
 export function isProviderId(id: string): id is ProviderId {
