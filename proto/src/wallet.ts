@@ -1,6 +1,7 @@
 // cvwallet.wallet.v1 in one import: the service and every message it uses.
 export * from "../gen/cvwallet/wallet/v1/account_pb.js";
 export * from "../gen/cvwallet/wallet/v1/audit_pb.js";
+export * from "../gen/cvwallet/wallet/v1/catalog_pb.js";
 export * from "../gen/cvwallet/wallet/v1/key_pb.js";
 export * from "../gen/cvwallet/wallet/v1/provider_pb.js";
 export * from "../gen/cvwallet/wallet/v1/token_pb.js";

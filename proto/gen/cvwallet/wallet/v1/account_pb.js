@@ -3,13 +3,14 @@
 /* eslint-disable */
 
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_cvwallet_wallet_v1_catalog } from "./catalog_pb.js";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file cvwallet/wallet/v1/account.proto.
  */
 export const file_cvwallet_wallet_v1_account = /*@__PURE__*/
-  fileDesc("CiBjdndhbGxldC93YWxsZXQvdjEvYWNjb3VudC5wcm90bxISY3Z3YWxsZXQud2FsbGV0LnYxIlEKBFVzZXISCgoCaWQYASABKAkSDQoFZW1haWwYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiBjdndhbGxldC93YWxsZXQvdjEvYWNjb3VudC5wcm90bxISY3Z3YWxsZXQud2FsbGV0LnYxIm4KBFVzZXISJwoCaWQYASABKAlCG7pIEnIQMg5eWzAtOWEtZl17MjR9JPK7GAIQARINCgVlbWFpbBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_cvwallet_wallet_v1_catalog, file_google_protobuf_timestamp]);
 
 /**
  * Describes the message cvwallet.wallet.v1.User.

@@ -23,6 +23,8 @@ export declare type ApiKey = Message<"cvwallet.wallet.v1.ApiKey"> & {
   id: string;
 
   /**
+   * A provider id (ProviderKind).
+   *
    * @generated from field: string provider = 2;
    */
   provider: string;
@@ -69,7 +71,10 @@ export declare type ApiKey = Message<"cvwallet.wallet.v1.ApiKey"> & {
   expiresInDays?: number | undefined;
 
   /**
-   * @generated from field: int64 usage_count = 10 [jstype = JS_NUMBER];
+   * Deprecated: a string in Connect JSON and a bigint in TypeScript; read retrievals.
+   *
+   * @generated from field: int64 usage_count = 10 [jstype = JS_NUMBER, deprecated = true];
+   * @deprecated
    */
   usageCount: bigint;
 
@@ -92,6 +97,14 @@ export declare type ApiKey = Message<"cvwallet.wallet.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 14;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * How often the key was retrieved (GetProviderKey), the same count as usage_count: a JSON
+   * number everywhere and a number in TypeScript. Saturates at 4294967295.
+   *
+   * @generated from field: uint32 retrievals = 15;
+   */
+  retrievals: number;
 };
 
 /**
@@ -107,7 +120,8 @@ export declare const ApiKeySchema: GenMessage<ApiKey>;
  */
 export declare type KeyValidation = Message<"cvwallet.wallet.v1.KeyValidation"> & {
   /**
-   * valid, invalid, rate_limited, quota_exceeded, unreachable or unverified.
+   * A validation status id (KeyValidationStatus): valid, invalid, rate_limited,
+   * quota_exceeded, unreachable or unverified.
    *
    * @generated from field: string status = 1;
    */
@@ -200,9 +214,19 @@ export declare type UsageDay = Message<"cvwallet.wallet.v1.UsageDay"> & {
   date: string;
 
   /**
-   * @generated from field: int64 count = 2 [jstype = JS_NUMBER];
+   * Deprecated: a string in Connect JSON and a bigint in TypeScript; read retrievals.
+   *
+   * @generated from field: int64 count = 2 [jstype = JS_NUMBER, deprecated = true];
+   * @deprecated
    */
   count: bigint;
+
+  /**
+   * Retrievals on that day, the same count as count: a JSON number everywhere.
+   *
+   * @generated from field: uint32 retrievals = 3;
+   */
+  retrievals: number;
 };
 
 /**

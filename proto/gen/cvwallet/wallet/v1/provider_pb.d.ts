@@ -11,7 +11,8 @@ import type { Message } from "@bufbuild/protobuf";
 export declare const file_cvwallet_wallet_v1_provider: GenFile;
 
 /**
- * Provider is one entry of the provider registry.
+ * Provider is one entry of the provider registry: the facts of a ProviderKind value
+ * (see catalog.proto) and how the wallet checks its keys.
  *
  * @generated from message cvwallet.wallet.v1.Provider
  */
@@ -41,7 +42,8 @@ export declare type Provider = Message<"cvwallet.wallet.v1.Provider"> & {
   keyPrefixes: string[];
 
   /**
-   * The environment variable tools expect, e.g. OPENAI_API_KEY.
+   * The environment variable tools expect, e.g. OPENAI_API_KEY (for custom: CUSTOM_API_KEY,
+   * what a key without a usable name gets).
    *
    * @generated from field: string env_var = 5;
    */
@@ -60,6 +62,21 @@ export declare type Provider = Message<"cvwallet.wallet.v1.Provider"> & {
    * @generated from field: string check_description = 7;
    */
   checkDescription: string;
+
+  /**
+   * Every conventional variable, env_var first, e.g. GEMINI_API_KEY and GOOGLE_API_KEY.
+   * Empty when env_vars_from_key_name is set.
+   *
+   * @generated from field: repeated string env_vars = 8;
+   */
+  envVars: string[];
+
+  /**
+   * The variables are derived from each key's name (custom): see ProviderFacts.
+   *
+   * @generated from field: bool env_vars_from_key_name = 9;
+   */
+  envVarsFromKeyName: boolean;
 };
 
 /**

@@ -3,12 +3,13 @@
 /* eslint-disable */
 
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_cvwallet_wallet_v1_catalog } from "./catalog_pb.js";
 
 /**
  * Describes the file cvwallet/wallet/v1/provider.proto.
  */
 export const file_cvwallet_wallet_v1_provider = /*@__PURE__*/
-  fileDesc("CiFjdndhbGxldC93YWxsZXQvdjEvcHJvdmlkZXIucHJvdG8SEmN2d2FsbGV0LndhbGxldC52MSKaAQoIUHJvdmlkZXISCgoCaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhAKCGRvY3NfdXJsGAMgASgJEhQKDGtleV9wcmVmaXhlcxgEIAMoCRIPCgdlbnZfdmFyGAUgASgJEhgKEGRlZmF1bHRfYmFzZV91cmwYBiABKAkSGQoRY2hlY2tfZGVzY3JpcHRpb24YByABKAliBnByb3RvMw");
+  fileDesc("CiFjdndhbGxldC93YWxsZXQvdjEvcHJvdmlkZXIucHJvdG8SEmN2d2FsbGV0LndhbGxldC52MSLJAgoIUHJvdmlkZXIShgEKAmlkGAEgASgJQnq6SFJyUFIGb3BlbmFpUglhbnRocm9waWNSBmdvb2dsZVIHbWlzdHJhbFIGY29oZXJlUgRncm9xUgh0b2dldGhlclIKb3BlbnJvdXRlclIGY3VzdG9t8rsYIQofY3Z3YWxsZXQud2FsbGV0LnYxLlByb3ZpZGVyS2luZBIUCgxkaXNwbGF5X25hbWUYAiABKAkSEAoIZG9jc191cmwYAyABKAkSFAoMa2V5X3ByZWZpeGVzGAQgAygJEg8KB2Vudl92YXIYBSABKAkSGAoQZGVmYXVsdF9iYXNlX3VybBgGIAEoCRIZChFjaGVja19kZXNjcmlwdGlvbhgHIAEoCRIQCghlbnZfdmFycxgIIAMoCRIeChZlbnZfdmFyc19mcm9tX2tleV9uYW1lGAkgASgIYgZwcm90bzM", [file_cvwallet_wallet_v1_catalog]);
 
 /**
  * Describes the message cvwallet.wallet.v1.Provider.

@@ -28,14 +28,14 @@ export declare type AccessToken = Message<"cvwallet.wallet.v1.AccessToken"> & {
   name: string;
 
   /**
-   * keys:read, keys:write, tokens:write.
+   * Token scope ids (TokenScope): keys:read, keys:write, tokens:write.
    *
    * @generated from field: repeated string scopes = 3;
    */
   scopes: string[];
 
   /**
-   * Provider ids the token may read; empty means all.
+   * Provider ids (ProviderKind) the token may read; empty means all.
    *
    * @generated from field: repeated string providers = 4;
    */

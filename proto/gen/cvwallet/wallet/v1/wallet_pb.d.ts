@@ -284,6 +284,8 @@ export declare const ListKeysResponseSchema: GenMessage<ListKeysResponse>;
  */
 export declare type CreateKeyRequest = Message<"cvwallet.wallet.v1.CreateKeyRequest"> & {
   /**
+   * A provider id (ProviderKind).
+   *
    * @generated from field: string provider = 1;
    */
   provider: string;
@@ -495,6 +497,8 @@ export declare const DeleteKeyResponseSchema: GenMessage<DeleteKeyResponse>;
  */
 export declare type GetProviderKeyRequest = Message<"cvwallet.wallet.v1.GetProviderKeyRequest"> & {
   /**
+   * A provider id (ProviderKind).
+   *
    * @generated from field: string provider = 1;
    */
   provider: string;
@@ -644,6 +648,8 @@ export declare type CreateTokenRequest = Message<"cvwallet.wallet.v1.CreateToken
   name: string;
 
   /**
+   * Token scope ids (TokenScope), at least one, each once.
+   *
    * @generated from field: repeated string scopes = 2;
    */
   scopes: string[];
