@@ -11,7 +11,6 @@ import type {
   SignUpRequest,
   SignUpResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import type { UserRecord } from "../store/ports.ts";
 import { actorOf, audit } from "./audit.ts";
 import { assertSameOrigin, requireAuth, requireSession } from "./auth.ts";
 import type { Call } from "./context.ts";
@@ -19,6 +18,7 @@ import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
 import { userMessage } from "./mappers.ts";
 import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from "./passwords.ts";
+import type { UserRecord } from "./ports/store.ts";
 import { hashSecret } from "./token-format.ts";
 
 const normalizeEmail = (email: string) => email.trim().toLowerCase();

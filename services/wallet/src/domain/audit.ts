@@ -1,9 +1,10 @@
 // Audit events: who did what to which record, from where. Details hold only non-secret
 // facts (provider, status, scopes); names are the owner's own labels.
-import type { AuditRecord } from "../store/ports.ts";
+
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
+import type { AuditRecord } from "./ports/store.ts";
 
 export type Actor = AuditRecord["actor"];
 export type Target = AuditRecord["target"];

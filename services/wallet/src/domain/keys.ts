@@ -23,15 +23,15 @@ import type {
   ValidateKeyRequest,
   ValidateKeyResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import { prefixWarnings } from "../providers/registry.ts";
+import { prefixWarnings } from "../checks/registry.ts";
 import { utcDay } from "../store/cursor.ts";
-import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "../store/ports.ts";
 import { type Actor, actorOf, audit, auditRecord, SYSTEM_ACTOR } from "./audit.ts";
 import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { keyMessage } from "./mappers.ts";
+import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
 import { checkAndStore, checkOnSave } from "./validation.ts";
 
 const DAY_MS = 86_400_000;

@@ -9,13 +9,13 @@ import type {
   ListTokensResponseSchema,
   RevokeTokenRequest,
 } from "@cv-wallet/proto/wallet/v1";
-import type { TokenRecord } from "../store/ports.ts";
 import { actorOf, audit } from "./audit.ts";
 import { requireScope } from "./auth.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { tokenMessage } from "./mappers.ts";
+import type { TokenRecord } from "./ports/store.ts";
 import { generateToken, hashSecret, tokenPrefix } from "./token-format.ts";
 
 const DAY_MS = 86_400_000;

@@ -1,11 +1,12 @@
 // Key validation as the wallet uses it: run the provider check (src/providers, issue 8),
 // store the result on the record, audit it. A check never fails a save: on save an outage
 // or a slow provider leaves the key `unverified` and the answer does not wait for it.
-import type { CheckResult } from "../providers/validate.ts";
-import type { KeyRecord, ValidationRecord } from "../store/ports.ts";
+
 import { type Actor, audit } from "./audit.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
+import type { CheckResult } from "./ports/key-check.ts";
+import type { KeyRecord, ValidationRecord } from "./ports/store.ts";
 
 /** How long a save waits for its check before answering `unverified`. */
 export const SAVE_CHECK_BUDGET_MS = 2500;

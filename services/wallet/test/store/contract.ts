@@ -2,7 +2,7 @@
 import { AppError } from "@cv-wallet/common/errors";
 import { beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.ts";
-import type { KeyRecord, Store, UserRecord } from "../../src/store/ports.ts";
+import type { KeyRecord, Store, UserRecord } from "../../src/store/port.ts";
 
 const DAY = 86_400_000;
 

@@ -18,7 +18,7 @@ import type {
   TokenStore,
   UserStore,
   ValidationRecord,
-} from "../ports.ts";
+} from "../port.ts";
 import {
   type ApiKeyDoc,
   type AuditDoc,

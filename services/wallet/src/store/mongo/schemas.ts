@@ -3,10 +3,10 @@
 // per key, at most one default per (owner, provider) (partial unique index), one usage
 // counter per key and day; sessions expire through a TTL index.
 import { Schema } from "mongoose";
-import { PROVIDER_IDS } from "../../providers/registry.ts";
-import type { AuditRecord } from "../ports.ts";
+import { VALIDATION_STATUSES } from "../../domain/ports/key-check.ts";
+import { PROVIDER_IDS } from "../../domain/provider-ids.ts";
+import type { AuditRecord } from "../port.ts";
 
-const VALIDATION_STATUSES = ["valid", "invalid", "rate_limited", "quota_exceeded", "unreachable", "unverified"];
 const ID = { type: String, required: true, match: /^[0-9a-f]{24}$/ };
 
 export interface UserDoc {

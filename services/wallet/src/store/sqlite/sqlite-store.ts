@@ -20,7 +20,7 @@ import type {
   UserRecord,
   UserStore,
   ValidationRecord,
-} from "../ports.ts";
+} from "../port.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 type Row = Record<string, unknown>;

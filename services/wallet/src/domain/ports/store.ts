@@ -3,7 +3,7 @@
 // the same id works as a MongoDB _id and a SQLite primary key. Uniqueness and atomic
 // counters are the store's job (several wallet processes may share it), so a lost race
 // surfaces as an already_exists AppError, never as a half-applied write.
-import type { ProviderCredits, ValidationStatus } from "../providers/validate.ts";
+import type { ProviderCredits, ValidationStatus } from "./key-check.ts";
 
 export type { ValidationStatus };
 
