@@ -1,4 +1,4 @@
-// Key validation as the wallet uses it: run the provider check (src/providers, issue 8),
+// Key validation as the wallet uses it: run the provider key check (a KeyChecker, src/checks),
 // store the result on the record, audit it. A check never fails a save: on save an outage
 // or a slow provider leaves the key `unverified` and the answer does not wait for it.
 
