@@ -159,7 +159,7 @@ async function openStore(env: RewrapEnv): Promise<Store> {
   const dataDir = resolve(env.WALLET_DATA_DIR ?? "./data/wallet");
   // Never create an empty database by mistake: a wrong WALLET_DATA_DIR must fail loudly.
   if (!existsSync(join(dataDir, "wallet.db"))) {
-    throw new UsageError(`WALLET_DATA_DIR: no wallet database at ${join(dataDir, "wallet.db")}`);
+    throw new Error(`WALLET_DATA_DIR: no wallet database at ${join(dataDir, "wallet.db")}`);
   }
   return openSqliteStore(dataDir);
 }
