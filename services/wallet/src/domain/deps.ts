@@ -1,4 +1,4 @@
-// Everything the domain operations need, built once by app.ts and passed in (no globals).
+// Everything the domain operations need, built once by start.ts (or a test) and passed in (no globals).
 import type { Logger } from "@cv-wallet/common/logger";
 import type { FailureThrottle, OncePer, RateLimiter } from "./limits.ts";
 import type { CryptoPort } from "./ports/crypto.ts";
