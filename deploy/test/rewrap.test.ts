@@ -12,12 +12,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@cv-wallet/common/grpc";
+import { createLogger } from "@cv-wallet/common/logger";
 import { mongoForTests } from "@cv-wallet/common/testing/mongo";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startKmsTestServer } from "../../services/crypto/test/support/kms-server.ts";
-import { openRecordStore, type RecordStore } from "../tools/record-store.ts";
+import { openMongoStore } from "../../services/wallet/src/store/mongo/mongo-store.ts";
+import type { Store } from "../../services/wallet/src/store/port.ts";
+import { openSqliteStore } from "../../services/wallet/src/store/sqlite/sqlite-store.ts";
 import { type KeyringSummary, type RecordsSummary, rewrapKeyring, rewrapRecords } from "../tools/rewrap.ts";
 import { repoRoot } from "./support/paths.ts";
 import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
@@ -107,11 +110,15 @@ for (const backend of backends) {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    const openStore = (): Promise<RecordStore> => openRecordStore(walletEnv);
+    // The wallet's own store, opened beside the running wallet (as the command opens it).
+    const openStore = async (): Promise<Store> =>
+      walletEnv.MONGODB_URI
+        ? openMongoStore(walletEnv.MONGODB_URI, createLogger({ service: "test", level: "silent" }))
+        : openSqliteStore(walletEnv.WALLET_DATA_DIR!);
     async function allRecords() {
       const store = await openStore();
       try {
-        return await store.page("", 10_000);
+        return await store.keys.pageCiphertexts("", 10_000);
       } finally {
         await store.close();
       }
@@ -250,11 +257,11 @@ for (const backend of backends) {
     test("a record changed meanwhile is left as its owner wrote it (compare-and-set)", async () => {
       const store = await openStore();
       try {
-        const [r] = await store.page("", 1);
+        const [r] = await store.keys.pageCiphertexts("", 1);
         expect(
-          await store.replaceCiphertext(r!.id, "cvw:v1:not-what-is-stored", { ciphertext: "x", keyVersion: 9 }),
+          await store.keys.replaceCiphertext(r!.id, "cvw:v1:not-what-is-stored", { ciphertext: "x", keyVersion: 9 }),
         ).toBe(false);
-        expect((await store.page("", 1))[0]).toEqual(r);
+        expect((await store.keys.pageCiphertexts("", 1))[0]).toEqual(r);
       } finally {
         await store.close();
       }

@@ -1,9 +1,9 @@
-// A child process for the benchmark: either the wallet (startWallet with the given HTTP mode)
+// A child process for the benchmark: either the wallet (startWallet with the given options)
 // or the bare Express baseline. Prints "READY <url>" when listening; SIGTERM stops it.
 // Usage: node bench/serve.ts wallet '<json options>' | node bench/serve.ts bare
 import { createLogger } from "@cv-wallet/common/logger";
 import express from "express";
-import { startWallet } from "../src/app.ts";
+import { startWallet } from "../src/start.ts";
 
 const [kind, json] = process.argv.slice(2);
 if (kind === "bare") {

@@ -2,8 +2,7 @@
 //
 //  1. the HTTP limit: a bare Express handler returning a fixed JSON body;
 //  2. GET /api/keys/provider/openai (REST) and WalletService/GetProviderKey (Connect JSON)
-//     with a bearer token, for each way of serving Connect beside Express
-//     (connect-express middleware, connectNodeAdapter with Express as its fallback);
+//     with a bearer token (Connect's Node adapter with Express as its fallback, as served);
 //  3. list latency (first page) for a user with 10 keys and one with 10,000.
 //
 // Each server is its own process (the crypto service too), so RSS is per service and
@@ -178,39 +177,34 @@ try {
   results.push(baseline);
   await stop(bare.child);
 
-  const modes = ["connect-express", "node-adapter"] as const;
-  let listWallet: { url: string; child: ChildProcess } | undefined;
-  let bestMode: (typeof modes)[number] = "connect-express";
-  let bestRps = 0;
-  for (const mode of modes) {
-    const options = {
-      httpAddr: "127.0.0.1:0",
-      dataDir: join(tmp, "wallet"),
-      crypto: { address: cryptoAddr, token },
-      retrievalRateLimitPerMinute: 100_000_000,
-      httpMode: mode,
-      webDir: join(tmp, "no-ui"),
-    };
-    // BENCH_PROFILE=<dir> writes a V8 CPU profile of each wallet process there.
-    const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    const w = await spawnUntil(
-      [...profile, "bench/serve.ts", "wallet", JSON.stringify(options)],
-      walletDir,
-      {},
-      /READY (\S+)/,
-    );
-    const url = w.line.split(" ")[1]!;
-    const bearer = await setUp(url, `bench-${mode}@example.com`);
-    const headers = { authorization: `Bearer ${bearer}` };
-    const d0 = await decryptMeanMs(url);
-    const restRun = await withCpu(
-      () => load(`REST GET /api/keys/provider/openai [${mode}]`, { url: `${url}/api/keys/provider/openai`, headers }),
+  const options = {
+    httpAddr: "127.0.0.1:0",
+    dataDir: join(tmp, "wallet"),
+    crypto: { address: cryptoAddr, token },
+    retrievalRateLimitPerMinute: 100_000_000,
+    webDir: join(tmp, "no-ui"),
+  };
+  // BENCH_PROFILE=<dir> writes a V8 CPU profile of the wallet process there.
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const w = await spawnUntil(
+    [...profile, "bench/serve.ts", "wallet", JSON.stringify(options)],
+    walletDir,
+    {},
+    /READY (\S+)/,
+  );
+  const url = w.line.split(" ")[1]!;
+  const bearer = await setUp(url, "bench@example.com");
+  const headers = { authorization: `Bearer ${bearer}` };
+  const d0 = await decryptMeanMs(url);
+  results.push(
+    await withCpu(
+      () => load("REST GET /api/keys/provider/openai", { url: `${url}/api/keys/provider/openai`, headers }),
       w.child,
       crypto.child,
-    );
-    const rpcRun = await withCpu(
+    ),
+    await withCpu(
       () =>
-        load(`Connect GetProviderKey [${mode}]`, {
+        load("Connect GetProviderKey", {
           url: `${url}/cvwallet.wallet.v1.WalletService/GetProviderKey`,
           method: "POST",
           headers: { ...headers, "content-type": "application/json" },
@@ -218,23 +212,15 @@ try {
         }),
       w.child,
       crypto.child,
-    );
-    const d1 = await decryptMeanMs(url);
-    console.log(
-      `[${mode}] crypto Decrypt as the wallet saw it: ${(((d1.sum - d0.sum) / Math.max(1, d1.count - d0.count)) * 1000).toFixed(2)} ms mean over ${d1.count - d0.count} calls`,
-    );
-    results.push(restRun, rpcRun);
-    if (restRun.rps + rpcRun.rps > bestRps) {
-      bestRps = restRun.rps + rpcRun.rps;
-      bestMode = mode;
-    }
-    if (mode === "connect-express") listWallet = { url, child: w.child };
-    else await stop(w.child);
-  }
+    ),
+  );
+  const d1 = await decryptMeanMs(url);
+  console.log(
+    `crypto Decrypt as the wallet saw it: ${(((d1.sum - d0.sum) / Math.max(1, d1.count - d0.count)) * 1000).toFixed(2)} ms mean over ${d1.count - d0.count} calls`,
+  );
 
   // List latency: one user with 10 keys, one with 10,000 (records written straight to the
   // store; listing never decrypts, so one real ciphertext serves them all).
-  const url = listWallet!.url;
   const small = await setUp(url, "list-10@example.com");
   const large = await setUp(url, "list-10000@example.com");
   const store = openSqliteStore(join(tmp, "wallet"));
@@ -271,7 +257,7 @@ try {
       }),
     );
   }
-  await stop(listWallet!.child);
+  await stop(w.child);
   await stop(crypto.child);
 
   const base = results[0]!.rps;
@@ -295,14 +281,13 @@ try {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
   };
-  console.log(`faster way to serve Connect beside Express here: ${bestMode}`);
   console.log(
     JSON.stringify({ date: new Date().toISOString(), machine, durationSeconds: DURATION, connections: CONNECTIONS }),
   );
   mkdirSync(join(here, "..", ".reports"), { recursive: true });
   writeFileSync(
     join(here, "..", ".reports", "bench.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench -w services/wallet", machine, durationSeconds: DURATION, connections: CONNECTIONS, fasterMode: bestMode, results: rows }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench -w services/wallet", machine, durationSeconds: DURATION, connections: CONNECTIONS, results: rows }, null, 2)}\n`,
   );
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");

@@ -3,9 +3,9 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, env, loadConfig } from "@cv-wallet/common/config";
+import { ConfigError, env, loadConfig as parseEnv } from "@cv-wallet/common/config";
 import { z } from "zod";
-import { type ProviderConfig, providerConfigFrom, providerConfigShape } from "./providers/config.ts";
+import { type ProviderConfig, providerConfigFrom, providerConfigShape } from "./checks/config.ts";
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -65,8 +65,8 @@ export interface WalletConfig {
 }
 
 /** Reads the environment; throws ConfigError naming each bad variable. */
-export function readConfig(source: Record<string, string | undefined> = process.env): WalletConfig {
-  const c = loadConfig(schema, source);
+export function loadConfig(source: Record<string, string | undefined> = process.env): WalletConfig {
+  const c = parseEnv(schema, source);
   const problems: { variable: string; message: string }[] = [];
   const readFile = (variable: string, path: string): Buffer | undefined => {
     try {
@@ -97,6 +97,21 @@ export function readConfig(source: Record<string, string | undefined> = process.
     if (ca) tls = { ca, cert, key };
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  return fromParsed(c, token!, tls);
+}
+
+/** The same name the web end-to-end support imports. */
+export const readConfig = loadConfig;
+
+/**
+ * Every setting at its default (what an empty environment gives), except the crypto token,
+ * which has none. Tests and benchmarks start wallets from these.
+ */
+export function configDefaults(): WalletConfig {
+  return fromParsed(parseEnv(schema, {}), "", undefined);
+}
+
+function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig["crypto"]["tls"]): WalletConfig {
   return Object.freeze({
     httpAddr: c.WALLET_HTTP_ADDR,
     grpcAddr: c.WALLET_GRPC_ADDR,
@@ -112,7 +127,7 @@ export function readConfig(source: Record<string, string | undefined> = process.
     retrievalRateLimitPerMinute: c.WALLET_RETRIEVAL_RATE_LIMIT,
     bodyLimitBytes: c.WALLET_BODY_LIMIT_BYTES,
     providers: providerConfigFrom(c as Record<string, unknown>),
-    crypto: { address: c.CRYPTO_GRPC_ADDR, token: token!, timeoutMs: c.CRYPTO_TIMEOUT, tls },
+    crypto: { address: c.CRYPTO_GRPC_ADDR, token, timeoutMs: c.CRYPTO_TIMEOUT, tls },
     mongodbUri: c.MONGODB_URI,
     logLevel: c.LOG_LEVEL,
   });

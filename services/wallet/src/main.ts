@@ -1,15 +1,15 @@
-// The wallet's composition root: read the configuration, start the service and the key
-// re-validation schedule, stop both gracefully on SIGTERM / SIGINT.
+// The wallet's composition root: read the configuration, start the service (start.ts) and the
+// key re-validation schedule, stop both gracefully on SIGTERM / SIGINT.
 import { ConfigError } from "@cv-wallet/common/config";
 import { createLogger } from "@cv-wallet/common/logger";
 import { onShutdown } from "@cv-wallet/common/shutdown";
-import { startWallet } from "./app.ts";
-import { readConfig } from "./config.ts";
-import { startValidationScheduler } from "./providers/scheduler.ts";
+import { startValidationScheduler } from "./checks/scheduler.ts";
+import { loadConfig } from "./config.ts";
+import { startWallet } from "./start.ts";
 
-let config: ReturnType<typeof readConfig>;
+let config: ReturnType<typeof loadConfig>;
 try {
-  config = readConfig();
+  config = loadConfig();
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(`wallet: ${error.message}`);

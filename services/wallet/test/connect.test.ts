@@ -241,24 +241,6 @@ describe("WalletService over Connect", () => {
     ).toBe(Code.Unauthenticated);
   });
 
-  it("works the same when Connect is served as Express middleware (connect-express)", async () => {
-    const wallet = await stack.startAnotherWallet({ httpMode: "connect-express" });
-    const c = connectClient(wallet.url, { token });
-    expect((await c.getProviderKey({ provider: "openai" })).key).toBe(keyValue);
-    expect(await codeOf(c.getKey({ id: ZERO_ID }))).toBe(Code.NotFound);
-    expect(await codeOf(connectClient(wallet.url).listKeys({}))).toBe(Code.Unauthenticated);
-    const b = await signUp(wallet.url);
-    const session = connectClient(wallet.url, { cookie: b.cookie });
-    expect((await session.getCurrentUser({})).authMethod).toBe("session");
-    expect(
-      await codeOf(connectClient(wallet.url, { cookie: b.cookie, origin: "https://evil.example" }).listTokens({})),
-    ).toBe(Code.PermissionDenied);
-    const rest = await fetch(`${wallet.url}/api/keys/provider/openai`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(await rest.json()).toEqual({ key: keyValue });
-  });
-
   it("deletes the account over Connect with the session and its password", async () => {
     const b = await signUp(base);
     const c = connectClient(base, { cookie: b.cookie });

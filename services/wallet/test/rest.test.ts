@@ -3,8 +3,8 @@
 // malformed input and limits.
 import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROUTES } from "../src/http/rest.ts";
-import { startValidationScheduler } from "../src/providers/scheduler.ts";
+import { startValidationScheduler } from "../src/checks/scheduler.ts";
+import { ROUTES } from "../src/edge/rest/rest.ts";
 import {
   type Account,
   createKey,
@@ -819,7 +819,7 @@ describe("providers, account deletion, service endpoints", () => {
     expect((await rest(base, "POST", "/api/auth/login", { email: a.email, password: PASSWORD })).status).toBe(401);
     expect(await stack.wallet.store.keys.get(a.userId, k.id)).toBeUndefined();
     // The ciphertext, had anyone kept a copy, no longer decrypts: its tenant key is gone.
-    const { createCryptoClient } = await import("../src/crypto-client.ts");
+    const { createCryptoClient } = await import("../src/clients/crypto.ts");
     const { captureLogs } = await import("@cv-wallet/common/testing/logs");
     const cc = createCryptoClient({
       address: stack.crypto()!.address,

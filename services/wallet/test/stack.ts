@@ -12,7 +12,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { type RunningCryptoServer, startCryptoServer } from "@cv-wallet/crypto";
 import { WalletService } from "@cv-wallet/proto/wallet/v1";
-import { type RunningWallet, type StartWalletOptions, startWallet } from "../src/app.ts";
+import { type RunningWallet, type StartWalletOptions, startWallet } from "../src/start.ts";
 
 export interface Stack {
   wallet: RunningWallet;

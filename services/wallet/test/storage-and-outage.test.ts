@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCryptoClient } from "../src/crypto-client.ts";
+import { createCryptoClient } from "../src/clients/crypto.ts";
 import { type Account, createKey, createToken, PASSWORD, rest, type Stack, signUp, startStack } from "./stack.ts";
 
 let stack: Stack;

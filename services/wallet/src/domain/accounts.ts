@@ -11,14 +11,14 @@ import type {
   SignUpRequest,
   SignUpResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import type { UserRecord } from "../store/ports.ts";
-import { actorOf, audit } from "./audit.ts";
+import { auditScope, recordAudit, userTarget } from "./audit.ts";
 import { assertSameOrigin, requireAuth, requireSession } from "./auth.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
 import { userMessage } from "./mappers.ts";
 import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from "./passwords.ts";
+import type { UserRecord } from "./ports/store.ts";
 import { hashSecret } from "./token-format.ts";
 
 const normalizeEmail = (email: string) => email.trim().toLowerCase();
@@ -48,15 +48,10 @@ export async function signUp(
   };
   await deps.store.users.create(user);
   const sessionId = await startSession(deps, call, user);
-  await audit(
-    deps,
-    {
-      userId: user.id,
-      action: "auth.signed_up",
-      actor: { type: "session", id: sessionId, name: user.email },
-      target: { type: "user", id: user.id, name: user.email },
-    },
-    call,
+  await recordAudit(
+    { deps, call, userId: user.id, actor: { type: "session", id: sessionId, name: user.email } },
+    "auth.signed_up",
+    userTarget(user),
   );
   return { user: userMessage(user) };
 }
@@ -89,15 +84,10 @@ export async function signIn(
   assertSameOrigin(deps, call.info, false);
   const user = await checkPassword(deps, call, normalizeEmail(req.email), req.password);
   const sessionId = await startSession(deps, call, user);
-  await audit(
-    deps,
-    {
-      userId: user.id,
-      action: "auth.signed_in",
-      actor: { type: "session", id: sessionId, name: user.email },
-      target: { type: "user", id: user.id, name: user.email },
-    },
-    call,
+  await recordAudit(
+    { deps, call, userId: user.id, actor: { type: "session", id: sessionId, name: user.email } },
+    "auth.signed_in",
+    userTarget(user),
   );
   return { user: userMessage(user) };
 }
@@ -106,16 +96,7 @@ export async function signOut(deps: WalletDeps, call: Call): Promise<Record<stri
   const p = await requireSession(deps, call, "signing out");
   await deps.store.sessions.delete(p.session!.id);
   call.cookie.clear();
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: "auth.signed_out",
-      actor: actorOf(p),
-      target: { type: "user", id: p.user.id, name: p.user.email },
-    },
-    call,
-  );
+  await recordAudit(auditScope(deps, call, p), "auth.signed_out", userTarget(p.user));
   return {};
 }
 

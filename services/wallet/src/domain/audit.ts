@@ -1,9 +1,10 @@
 // Audit events: who did what to which record, from where. Details hold only non-secret
 // facts (provider, status, scopes); names are the owner's own labels.
-import type { AuditRecord } from "../store/ports.ts";
+
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
+import type { AuditRecord } from "./ports/store.ts";
 
 export type Actor = AuditRecord["actor"];
 export type Target = AuditRecord["target"];
@@ -16,29 +17,49 @@ export function actorOf(p: Principal): Actor {
     : { type: "session", id: p.session!.id, name: p.user.email };
 }
 
-export interface AuditEntry {
+/** Whose log an event goes to, who acted, and the request it came with (none for the scheduler). */
+export interface AuditScope {
+  deps: WalletDeps;
+  call?: Call | undefined;
   userId: string;
-  action: string;
   actor: Actor;
-  target: Target;
-  details?: Record<string, string>;
 }
 
-export async function audit(deps: WalletDeps, entry: AuditEntry, call?: Call): Promise<void> {
-  await deps.store.audit.append(auditRecord(entry, call));
+/** The scope of an authenticated request: the principal's own log, the principal as actor. */
+export function auditScope(deps: WalletDeps, call: Call, p: Principal): AuditScope {
+  return { deps, call, userId: p.user.id, actor: actorOf(p) };
 }
 
-/** The stored form of an entry, stamped now, with the caller's address and user agent. */
-export function auditRecord(entry: AuditEntry, call?: Call): AuditRecord {
+export const userTarget = (u: { id: string; email: string }): Target => ({ type: "user", id: u.id, name: u.email });
+export const keyTarget = (k: { id: string; name: string }): Target => ({ type: "key", id: k.id, name: k.name });
+export const tokenTarget = (t: { id: string; name: string }): Target => ({ type: "token", id: t.id, name: t.name });
+
+/** Appends one event to the audit log. */
+export async function recordAudit(
+  scope: AuditScope,
+  action: string,
+  target: Target,
+  details?: Record<string, string>,
+): Promise<void> {
+  await scope.deps.store.audit.append(auditEvent(scope, action, target, details));
+}
+
+/** The stored form of an event, stamped now, with the caller's address and user agent. */
+export function auditEvent(
+  scope: AuditScope,
+  action: string,
+  target: Target,
+  details?: Record<string, string>,
+): AuditRecord {
   return {
     id: newId(),
-    userId: entry.userId,
-    action: entry.action,
-    actor: entry.actor,
-    target: entry.target,
+    userId: scope.userId,
+    action,
+    actor: scope.actor,
+    target,
     time: new Date(),
-    address: call?.info.address ?? "",
-    userAgent: (call?.info.userAgent ?? "").slice(0, 256),
-    details: entry.details ?? {},
+    address: scope.call?.info.address ?? "",
+    userAgent: (scope.call?.info.userAgent ?? "").slice(0, 256),
+    details: details ?? {},
   };
 }

@@ -1,7 +1,7 @@
 // What every operation receives besides its request: who is calling (resolved lazily, so
 // public operations never touch the store for it), where from, and how to set or clear the
 // browser session cookie. Both edges (REST and Connect) build one of these per request.
-import type { SessionRecord, TokenRecord, UserRecord } from "../store/ports.ts";
+import type { SessionRecord, TokenRecord, UserRecord } from "./ports/store.ts";
 
 export const SCOPES = ["keys:read", "keys:write", "tokens:write"] as const;
 export type Scope = (typeof SCOPES)[number];

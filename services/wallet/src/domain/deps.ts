@@ -1,13 +1,13 @@
-// Everything the domain operations need, built once by app.ts and passed in (no globals).
+// Everything the domain operations need, built once by start.ts (or a test) and passed in (no globals).
 import type { Logger } from "@cv-wallet/common/logger";
-import type { CryptoClient } from "../crypto-client.ts";
-import type { KeyChecker } from "../providers/validate.ts";
-import type { Store } from "../store/ports.ts";
 import type { FailureThrottle, OncePer, RateLimiter } from "./limits.ts";
+import type { CryptoPort } from "./ports/crypto.ts";
+import type { KeyChecker } from "./ports/key-check.ts";
+import type { Store } from "./ports/store.ts";
 
 export interface WalletDeps {
   store: Store;
-  crypto: CryptoClient;
+  crypto: CryptoPort;
   logger: Logger;
   checker: KeyChecker;
   /** Throws invalid_argument for a custom base URL the wallet must not call. */

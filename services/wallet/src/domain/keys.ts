@@ -23,15 +23,24 @@ import type {
   ValidateKeyRequest,
   ValidateKeyResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import { prefixWarnings } from "../providers/registry.ts";
+import { prefixWarnings } from "../checks/registry.ts";
 import { utcDay } from "../store/cursor.ts";
-import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "../store/ports.ts";
-import { type Actor, actorOf, audit, auditRecord, SYSTEM_ACTOR } from "./audit.ts";
+import {
+  type Actor,
+  actorOf,
+  auditEvent,
+  auditScope,
+  keyTarget,
+  recordAudit,
+  SYSTEM_ACTOR,
+  userTarget,
+} from "./audit.ts";
 import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { keyMessage } from "./mappers.ts";
+import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
 import { checkAndStore, checkOnSave } from "./validation.ts";
 
 const DAY_MS = 86_400_000;
@@ -63,7 +72,7 @@ async function auditMetadataRead(
 ): Promise<void> {
   const actor = actorOf(p);
   if (!deps.limits.metadataAudit.due(`${actor.type}:${actor.id}:${action}:${target.id}`)) return;
-  await audit(deps, { userId: p.user.id, action, actor, target }, call);
+  await recordAudit({ deps, call, userId: p.user.id, actor }, action, target);
 }
 
 async function checkBaseUrl(deps: WalletDeps, provider: string, baseUrl: string): Promise<string | undefined> {
@@ -90,7 +99,7 @@ export async function listKeys(
     needsAttentionBefore: req.needsAttention ? new Date(now.getTime() + ATTENTION_DAYS * DAY_MS) : undefined,
   };
   const page = await deps.store.keys.list(p.user.id, filter, req.pageSize || 100, req.pageToken || undefined);
-  await auditMetadataRead(deps, p, call, "keys.listed", { type: "user", id: p.user.id, name: p.user.email });
+  await auditMetadataRead(deps, p, call, "keys.listed", userTarget(p.user));
   return { keys: page.items.map((k) => keyMessage(k, now)), nextPageToken: page.next ?? "" };
 }
 
@@ -124,17 +133,7 @@ export async function createKey(
     updatedAt: now,
   };
   await deps.store.keys.create(record);
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: "key.created",
-      actor: actorOf(p),
-      target: { type: "key", id, name: record.name },
-      details: { provider: record.provider },
-    },
-    call,
-  );
+  await recordAudit(auditScope(deps, call, p), "key.created", keyTarget(record), { provider: record.provider });
   if (req.validate) record.validation = (await checkOnSave(deps, record, req.key, actorOf(p), call)) ?? NOT_CHECKED;
   return { key: keyMessage(record, now), warnings: prefixWarnings(req.provider, req.key) };
 }
@@ -146,7 +145,7 @@ export async function getKey(
 ): Promise<MessageInitShape<typeof GetKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   const record = await ownedKey(deps, p, req.id);
-  await auditMetadataRead(deps, p, call, "key.viewed", { type: "key", id: record.id, name: record.name });
+  await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record));
   return { key: keyMessage(record) };
 }
 
@@ -194,17 +193,10 @@ export async function updateKey(
     : undefined;
   const updated = await deps.store.keys.update(p.user.id, current.id, patch);
   if (!updated) throw notFound("no such key");
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: "key.updated",
-      actor: actorOf(p),
-      target: { type: "key", id: updated.id, name: updated.name },
-      details: { provider: updated.provider, fields: changed.join(" ") },
-    },
-    call,
-  );
+  await recordAudit(auditScope(deps, call, p), "key.updated", keyTarget(updated), {
+    provider: updated.provider,
+    fields: changed.join(" "),
+  });
   if (toCheck !== undefined) {
     updated.validation = (await checkOnSave(deps, updated, toCheck, actorOf(p), call)) ?? updated.validation;
   }
@@ -215,17 +207,7 @@ export async function deleteKey(deps: WalletDeps, req: DeleteKeyRequest, call: C
   const p = await requireScope(deps, call, "keys:write");
   const record = await ownedKey(deps, p, req.id);
   if (!(await deps.store.keys.delete(p.user.id, record.id))) throw notFound("no such key");
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: "key.deleted",
-      actor: actorOf(p),
-      target: { type: "key", id: record.id, name: record.name },
-      details: { provider: record.provider },
-    },
-    call,
-  );
+  await recordAudit(auditScope(deps, call, p), "key.deleted", keyTarget(record), { provider: record.provider });
   return {};
 }
 
@@ -242,16 +224,9 @@ async function retrieve(
     p.user.id,
     record.id,
     new Date(),
-    auditRecord(
-      {
-        userId: p.user.id,
-        action: kind === "provider" ? "key.retrieved" : "key.revealed",
-        actor: actorOf(p),
-        target: { type: "key", id: record.id, name: record.name },
-        details: { provider: record.provider },
-      },
-      call,
-    ),
+    auditEvent(auditScope(deps, call, p), kind === "provider" ? "key.retrieved" : "key.revealed", keyTarget(record), {
+      provider: record.provider,
+    }),
   );
   deps.onRetrieval?.(record.provider, kind);
   return plaintext;
@@ -300,7 +275,7 @@ export async function getKeyUsage(
 ): Promise<MessageInitShape<typeof GetKeyUsageResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   const record = await ownedKey(deps, p, req.id);
-  await auditMetadataRead(deps, p, call, "key.viewed", { type: "key", id: record.id, name: record.name });
+  await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record));
   const days = req.days || 30;
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(today - (days - 1 - i) * DAY_MS)));

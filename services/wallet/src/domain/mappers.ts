@@ -9,7 +9,7 @@ import type {
   KeyValidationSchema,
   UserSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import type { AuditRecord, KeyRecord, TokenRecord, UserRecord, ValidationRecord } from "../store/ports.ts";
+import type { AuditRecord, KeyRecord, TokenRecord, UserRecord, ValidationRecord } from "./ports/store.ts";
 
 const DAY_MS = 86_400_000;
 const ts = (d: Date | undefined) => (d ? timestampFromDate(d) : undefined);

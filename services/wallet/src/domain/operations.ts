@@ -3,7 +3,7 @@
 import type { DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { permissionDenied } from "@cv-wallet/common/errors";
 import type { WalletService } from "@cv-wallet/proto/wallet/v1";
-import { PROVIDERS, toProviderMessage } from "../providers/registry.ts";
+import { PROVIDERS, toProviderMessage } from "../checks/registry.ts";
 import { currentUser, deleteAccount, signIn, signOut, signUp } from "./accounts.ts";
 import { requireScope } from "./auth.ts";
 import type { Call } from "./context.ts";

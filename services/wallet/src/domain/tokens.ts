@@ -9,13 +9,13 @@ import type {
   ListTokensResponseSchema,
   RevokeTokenRequest,
 } from "@cv-wallet/proto/wallet/v1";
-import type { TokenRecord } from "../store/ports.ts";
-import { actorOf, audit } from "./audit.ts";
+import { auditScope, recordAudit, tokenTarget } from "./audit.ts";
 import { requireScope } from "./auth.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { tokenMessage } from "./mappers.ts";
+import type { TokenRecord } from "./ports/store.ts";
 import { generateToken, hashSecret, tokenPrefix } from "./token-format.ts";
 
 const DAY_MS = 86_400_000;
@@ -52,17 +52,10 @@ export async function createToken(
     expiresAt,
   };
   await deps.store.tokens.create(record);
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: "token.created",
-      actor: actorOf(p),
-      target: { type: "token", id: record.id, name: record.name },
-      details: { scopes: record.scopes.join(" "), providers: record.providers.join(" ") || "all" },
-    },
-    call,
-  );
+  await recordAudit(auditScope(deps, call, p), "token.created", tokenTarget(record), {
+    scopes: record.scopes.join(" "),
+    providers: record.providers.join(" ") || "all",
+  });
   return { token: tokenMessage(record), secret };
 }
 
@@ -86,15 +79,6 @@ export async function revokeToken(
   if (!token || !(await deps.store.tokens.revoke(p.user.id, req.id, new Date()))) {
     throw notFound("no such token");
   }
-  await audit(
-    deps,
-    {
-      userId: p.user.id,
-      action: "token.revoked",
-      actor: actorOf(p),
-      target: { type: "token", id: token.id, name: token.name },
-    },
-    call,
-  );
+  await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(token));
   return {};
 }

@@ -1,11 +1,12 @@
-// Key validation as the wallet uses it: run the provider check (src/providers, issue 8),
+// Key validation as the wallet uses it: run the provider key check (a KeyChecker, src/checks),
 // store the result on the record, audit it. A check never fails a save: on save an outage
 // or a slow provider leaves the key `unverified` and the answer does not wait for it.
-import type { CheckResult } from "../providers/validate.ts";
-import type { KeyRecord, ValidationRecord } from "../store/ports.ts";
-import { type Actor, audit } from "./audit.ts";
+
+import { type Actor, keyTarget, recordAudit } from "./audit.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
+import type { CheckResult } from "./ports/key-check.ts";
+import type { KeyRecord, ValidationRecord } from "./ports/store.ts";
 
 /** How long a save waits for its check before answering `unverified`. */
 export const SAVE_CHECK_BUDGET_MS = 2500;
@@ -50,17 +51,10 @@ export async function checkAndStore(
     validation.detail = `not verified yet: ${validation.detail}`.slice(0, 200);
   }
   await deps.store.keys.setValidation(record.userId, record.id, validation);
-  await audit(
-    deps,
-    {
-      userId: record.userId,
-      action: "key.validated",
-      actor,
-      target: { type: "key", id: record.id, name: record.name },
-      details: { provider: record.provider, status: validation.status },
-    },
-    call,
-  );
+  await recordAudit({ deps, call, userId: record.userId, actor }, "key.validated", keyTarget(record), {
+    provider: record.provider,
+    status: validation.status,
+  });
   return validation;
 }
 

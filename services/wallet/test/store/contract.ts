@@ -2,7 +2,7 @@
 import { AppError } from "@cv-wallet/common/errors";
 import { beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.ts";
-import type { KeyRecord, Store, UserRecord } from "../../src/store/ports.ts";
+import type { KeyRecord, Store, UserRecord } from "../../src/store/port.ts";
 
 const DAY = 86_400_000;
 
@@ -302,6 +302,52 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const ids = due.map((k) => k.id);
       expect(ids).toContain(old.id);
       expect(ids).not.toContain(fresh.id);
+    });
+
+    it("keys: re-wrap pages every user's records in id order, swaps a ciphertext only if unchanged, counts old versions", async () => {
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      const made = [
+        key({ keyVersion: 1 }),
+        key({ keyVersion: 2 }),
+        key({ keyVersion: 1, userId: other.id }),
+        key({ keyVersion: 3, userId: other.id }),
+      ];
+      for (const k of made) await store.keys.create(k);
+      const ids = new Set(made.map((k) => k.id));
+      const seen: string[] = [];
+      for (let after = ""; ; ) {
+        const page = await store.keys.pageCiphertexts(after, 3);
+        if (page.length === 0) break;
+        seen.push(...page.map((r) => r.id));
+        after = page.at(-1)!.id;
+      }
+      expect(seen).toEqual([...seen].sort());
+      const mine = seen.filter((id) => ids.has(id));
+      expect(mine).toEqual(made.map((k) => k.id).sort());
+      const [first] = await store.keys
+        .pageCiphertexts("", 10_000)
+        .then((all) => all.filter((r) => r.id === made[0]!.id));
+      expect(first).toEqual({ id: made[0]!.id, userId: user.id, ciphertext: "cvw:v1:AAAA", keyVersion: 1 });
+
+      expect(await store.keys.countBelowVersion(user.id, 2)).toBe(1);
+      expect(await store.keys.countBelowVersion(other.id, 3)).toBe(1);
+      expect(await store.keys.countBelowVersion(other.id, 4)).toBe(2);
+
+      const before = (await store.keys.get(user.id, made[0]!.id))!;
+      expect(await store.keys.replaceCiphertext(made[0]!.id, "cvw:v1:stale", { ciphertext: "x", keyVersion: 9 })).toBe(
+        false,
+      );
+      expect(
+        await store.keys.replaceCiphertext(made[0]!.id, "cvw:v1:AAAA", { ciphertext: "cvw:v2:BBBB", keyVersion: 2 }),
+      ).toBe(true);
+      const after = (await store.keys.get(user.id, made[0]!.id))!;
+      expect(after).toEqual({ ...before, ciphertext: "cvw:v2:BBBB", keyVersion: 2 });
+      expect(await store.keys.countBelowVersion(user.id, 2)).toBe(0);
+      expect(await store.keys.replaceCiphertext(newId(), "cvw:v1:AAAA", { ciphertext: "x", keyVersion: 9 })).toBe(
+        false,
+      );
+      await store.users.delete(other.id);
     });
 
     it("keys: delete only the owner's record", async () => {

@@ -18,7 +18,7 @@ import type {
   TokenStore,
   UserStore,
   ValidationRecord,
-} from "../ports.ts";
+} from "../port.ts";
 import {
   type ApiKeyDoc,
   type AuditDoc,
@@ -383,6 +383,24 @@ function keys(m: WalletModels): KeyStore {
         .limit(limit)
         .lean();
       return docs.map(toKey);
+    },
+    async pageCiphertexts(afterId, limit) {
+      const docs = await m.keys
+        .find(afterId ? { _id: { $gt: afterId } } : {}, { _id: 1, userId: 1, ciphertext: 1, keyVersion: 1 })
+        .sort({ _id: 1 })
+        .limit(limit)
+        .lean();
+      return docs.map((d) => ({ id: d._id, userId: d.userId, ciphertext: d.ciphertext, keyVersion: d.keyVersion }));
+    },
+    async replaceCiphertext(id, expected, next) {
+      const r = await m.keys.updateOne(
+        { _id: id, ciphertext: expected },
+        { $set: { ciphertext: next.ciphertext, keyVersion: next.keyVersion } },
+      );
+      return r.modifiedCount === 1;
+    },
+    async countBelowVersion(userId, version) {
+      return m.keys.countDocuments({ userId, keyVersion: { $lt: version } });
     },
   };
 }

@@ -3,18 +3,17 @@
 // per key, at most one default per (owner, provider) (partial unique index), one usage
 // counter per key and day; sessions expire through a TTL index.
 import { Schema } from "mongoose";
-import { PROVIDER_IDS } from "../../providers/registry.ts";
-import type { AuditRecord } from "../ports.ts";
+import { VALIDATION_STATUSES } from "../../domain/ports/key-check.ts";
+import { PROVIDER_IDS } from "../../domain/provider-ids.ts";
+import type { AuditRecord, KeyRecord, SessionRecord, TokenRecord, UserRecord } from "../port.ts";
 
-const VALIDATION_STATUSES = ["valid", "invalid", "rate_limited", "quota_exceeded", "unreachable", "unverified"];
+/** A port record as a document: the same fields, its id as `_id` (so one id works in both stores). */
+type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
+
 const ID = { type: String, required: true, match: /^[0-9a-f]{24}$/ };
 
-export interface UserDoc {
-  _id: string;
-  email: string;
-  passwordHash: string;
-  createdAt: Date;
-}
+/** An account as stored: the port's record with its id as `_id`. */
+export type UserDoc = Stored<UserRecord>;
 export const userSchema = new Schema<UserDoc>(
   {
     _id: ID,
@@ -26,13 +25,8 @@ export const userSchema = new Schema<UserDoc>(
 );
 userSchema.index({ email: 1 }, { unique: true });
 
-export interface SessionDoc {
-  _id: string;
-  secretHash: string;
-  userId: string;
-  createdAt: Date;
-  expiresAt: Date;
-}
+/** A session as stored: the port's record with its id as `_id`. */
+export type SessionDoc = Stored<SessionRecord>;
 export const sessionSchema = new Schema<SessionDoc>(
   {
     _id: ID,
@@ -47,19 +41,8 @@ sessionSchema.index({ secretHash: 1 }, { unique: true });
 sessionSchema.index({ expiresAt: 1 }, { expireAfterSeconds: 0 });
 sessionSchema.index({ userId: 1 });
 
-export interface TokenDoc {
-  _id: string;
-  userId: string;
-  name: string;
-  hash: string;
-  prefix: string;
-  scopes: string[];
-  providers: string[];
-  createdAt: Date;
-  expiresAt: Date;
-  lastUsedAt?: Date;
-  revokedAt?: Date;
-}
+/** An access token as stored: the port's record with its id as `_id`. */
+export type TokenDoc = Stored<TokenRecord>;
 export const tokenSchema = new Schema<TokenDoc>(
   {
     _id: ID,
@@ -94,29 +77,8 @@ const validationSchema = new Schema(
   { _id: false, id: false },
 );
 
-export interface ApiKeyDoc {
-  _id: string;
-  userId: string;
-  provider: string;
-  name: string;
-  ciphertext: string;
-  keyVersion: number;
-  last4: string;
-  baseUrl?: string;
-  expiresAt?: Date;
-  isDefault: boolean;
-  usageCount: number;
-  lastUsedAt?: Date;
-  validation?: {
-    status: string;
-    checkedAt?: Date;
-    detail: string;
-    credits?: { label: string; limit?: number; limitRemaining?: number; usage: number; isFreeTier: boolean };
-    retryAfterSeconds?: number;
-  };
-  createdAt: Date;
-  updatedAt: Date;
-}
+/** An API-key record as stored: the port's record with its id as `_id`. */
+export type ApiKeyDoc = Stored<KeyRecord>;
 export const apiKeySchema = new Schema<ApiKeyDoc>(
   {
     _id: ID,
@@ -169,7 +131,7 @@ const partySchema = new Schema(
   { _id: false, id: false },
 );
 /** An audit event as stored: the port's record with its id as `_id`. */
-export type AuditDoc = Omit<AuditRecord, "id"> & { _id: string };
+export type AuditDoc = Stored<AuditRecord>;
 export const auditSchema = new Schema<AuditDoc>(
   {
     _id: ID,

@@ -20,7 +20,7 @@ import type {
   UserRecord,
   UserStore,
   ValidationRecord,
-} from "../ports.ts";
+} from "../port.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 type Row = Record<string, unknown>;
@@ -277,6 +277,13 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     `SELECT * FROM api_keys WHERE validation_checked_at IS NULL OR validation_checked_at < ?
      ORDER BY COALESCE(validation_checked_at, 0), id LIMIT ?`,
   );
+  const pageCiphertexts = db.prepare(
+    "SELECT id, user_id AS userId, ciphertext, key_version AS keyVersion FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
+  );
+  const replaceCiphertext = db.prepare(
+    "UPDATE api_keys SET ciphertext = ?, key_version = ? WHERE id = ? AND ciphertext = ?",
+  );
+  const countBelow = db.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE user_id = ? AND key_version < ?");
   const validationJson = (v: ValidationRecord | undefined) => (v ? JSON.stringify(v) : null);
 
   // Group commit: the uses recorded in one turn of the event loop (concurrent retrievals)
@@ -460,6 +467,20 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     },
     async dueForValidation(before, limit) {
       return (due.all(before.getTime(), limit) as Row[]).map(toKey);
+    },
+    async pageCiphertexts(afterId, limit) {
+      return (pageCiphertexts.all(afterId, limit) as Row[]).map((r) => ({
+        id: String(r.id),
+        userId: String(r.userId),
+        ciphertext: String(r.ciphertext),
+        keyVersion: Number(r.keyVersion),
+      }));
+    },
+    async replaceCiphertext(id, expected, next) {
+      return replaceCiphertext.run(next.ciphertext, next.keyVersion, id, expected).changes === 1;
+    },
+    async countBelowVersion(userId, version) {
+      return Number((countBelow.get(userId, version) as Row).n);
     },
   };
 }

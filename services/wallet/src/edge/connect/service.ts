@@ -16,8 +16,8 @@ import { createValidateInterceptor } from "@connectrpc/validate";
 import { AppError, type ErrorCode } from "@cv-wallet/common/errors";
 import type { Logger } from "@cv-wallet/common/logger";
 import { WalletService } from "@cv-wallet/proto/wallet/v1";
-import type { Call, RequestInfo } from "../domain/context.ts";
-import type { WalletOps } from "../domain/operations.ts";
+import type { Call, RequestInfo } from "../../domain/context.ts";
+import type { WalletOps } from "../../domain/operations.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "../http/call.ts";
 
 /** What the adapter learns from the raw request (address, TLS) before the handler runs. */

@@ -1,22 +1,12 @@
 // The provider registry: what the wallet knows about each AI provider, and how a key for it is
 // checked. The checks are data (one row per provider), read by one generic checker in
-// validate.ts — not nine copies of the same request code.
+// checker.ts — not nine copies of the same request code.
 import { create } from "@bufbuild/protobuf";
 import { type Provider, ProviderSchema } from "@cv-wallet/proto/wallet/v1";
 
-export const PROVIDER_IDS = [
-  "openai",
-  "anthropic",
-  "google",
-  "mistral",
-  "cohere",
-  "groq",
-  "together",
-  "openrouter",
-  "custom",
-] as const;
+import { PROVIDER_IDS, type ProviderId } from "../domain/provider-ids.ts";
 
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+export { PROVIDER_IDS, type ProviderId };
 
 /** Where the key goes in the check request. Only this header ever carries it. */
 export type CheckAuth =

@@ -3,8 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { type CapturedLogs, captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type DueKey, startValidationScheduler, type ValidationScheduler } from "../../src/providers/scheduler.ts";
-import { type CheckResult, createKeyChecker, type KeyChecker } from "../../src/providers/validate.ts";
+import { type CheckResult, createKeyChecker, type KeyChecker } from "../../src/checks/checker.ts";
+import { type DueKey, startValidationScheduler, type ValidationScheduler } from "../../src/checks/scheduler.ts";
 import { type FakeServer, type Reply, send, startServer } from "./fake-provider.ts";
 
 interface StoredKey extends DueKey {

@@ -9,7 +9,7 @@ import {
   providerOfKeyPrefix,
   toProviderJson,
   toProviderMessage,
-} from "../../src/providers/registry.ts";
+} from "../../src/checks/registry.ts";
 
 describe("provider registry", () => {
   it("lists the nine providers in the documented order, each with a check", () => {

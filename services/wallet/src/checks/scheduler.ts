@@ -5,7 +5,7 @@
 // that run. The callbacks belong to the wallet: listDue reads the store, runCheck decrypts, checks,
 // persists the result and writes the audit event.
 import type { Logger } from "@cv-wallet/common/logger";
-import type { CheckResult, ValidationStatus } from "./validate.ts";
+import type { CheckResult, ValidationStatus } from "./checker.ts";
 
 export interface DueKey {
   id: string;

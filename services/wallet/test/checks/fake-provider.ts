@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ProviderId } from "../../src/providers/registry.ts";
+import type { ProviderId } from "../../src/checks/registry.ts";
 
 export interface RecordedRequest {
   method: string;

@@ -8,8 +8,8 @@ import { invalidArgument } from "@cv-wallet/common/errors";
 import { assertValid } from "@cv-wallet/common/grpc";
 import { WalletService } from "@cv-wallet/proto/wallet/v1";
 import { type Request, type Response, Router } from "express";
-import type { Call } from "../domain/context.ts";
-import type { MethodName, WalletOps } from "../domain/operations.ts";
+import type { Call } from "../../domain/context.ts";
+import type { MethodName, WalletOps } from "../../domain/operations.ts";
 
 type Json = Record<string, unknown>;
 

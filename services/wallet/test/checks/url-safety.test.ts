@@ -4,13 +4,13 @@ import { hostname } from "node:os";
 import { AppError } from "@cv-wallet/common/errors";
 import { type CapturedLogs, captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createKeyChecker } from "../../src/checks/checker.ts";
 import {
   assertSafeBaseUrl,
   classifyAddress,
   type HostResolver,
   type ResolvedAddress,
-} from "../../src/providers/url-safety.ts";
-import { createKeyChecker } from "../../src/providers/validate.ts";
+} from "../../src/checks/url-safety.ts";
 import { type FakeServer, send, startServer } from "./fake-provider.ts";
 
 /** A resolver with fixed answers; unknown names do not resolve (no real DNS in these tests). */

@@ -3,7 +3,7 @@
 // the same id works as a MongoDB _id and a SQLite primary key. Uniqueness and atomic
 // counters are the store's job (several wallet processes may share it), so a lost race
 // surfaces as an already_exists AppError, never as a half-applied write.
-import type { ProviderCredits, ValidationStatus } from "../providers/validate.ts";
+import type { ProviderCredits, ValidationStatus } from "./key-check.ts";
 
 export type { ValidationStatus };
 
@@ -96,6 +96,14 @@ export interface KeyPatch {
   updatedAt: Date;
 }
 
+/** A key record as the re-wrap command sees it: whose it is and what is stored. */
+export interface StoredCiphertext {
+  id: string;
+  userId: string;
+  ciphertext: string;
+  keyVersion: number;
+}
+
 export interface AuditRecord {
   id: string;
   userId: string;
@@ -158,6 +166,16 @@ export interface KeyStore {
   setValidation(userId: string, id: string, validation: ValidationRecord): Promise<void>;
   /** Keys whose last check is older than `before` (or never ran), oldest first. */
   dueForValidation(before: Date, limit: number): Promise<KeyRecord[]>;
+  /** Up to `limit` records of every user with id > `afterId` ("" for the start), in id order. */
+  pageCiphertexts(afterId: string, limit: number): Promise<StoredCiphertext[]>;
+  /**
+   * Compare-and-set: replaces ciphertext and keyVersion only if the stored ciphertext is still
+   * `expected`; false when the record changed or went. A re-encryption, not an edit: updatedAt
+   * keeps the user's last change.
+   */
+  replaceCiphertext(id: string, expected: string, next: { ciphertext: string; keyVersion: number }): Promise<boolean>;
+  /** How many of the user's records are below `version`. */
+  countBelowVersion(userId: string, version: number): Promise<number>;
 }
 
 export interface AuditStore {

@@ -15,39 +15,14 @@ import https from "node:https";
 import type { LookupFunction } from "node:net";
 import { AppError } from "@cv-wallet/common/errors";
 import type { Logger } from "@cv-wallet/common/logger";
+import type { CheckResult, KeyChecker, ProviderCredits, ValidationStatus } from "../domain/ports/key-check.ts";
 import { type ProviderCheck, type ProviderInfo, providerById } from "./registry.ts";
 import { type HostResolver, pinnedLookup, resolveSafeBaseUrl } from "./url-safety.ts";
 
+export type { CheckResult, KeyChecker, ProviderCredits, ValidationStatus } from "../domain/ports/key-check.ts";
+export { VALIDATION_STATUSES } from "../domain/ports/key-check.ts";
+
 export { baseUrlVariable, loadProviderConfig, type ProviderConfig, providerConfigShape } from "./config.ts";
-
-export const VALIDATION_STATUSES = [
-  "valid",
-  "invalid",
-  "rate_limited",
-  "quota_exceeded",
-  "unreachable",
-  "unverified",
-] as const;
-
-export type ValidationStatus = (typeof VALIDATION_STATUSES)[number];
-
-export interface ProviderCredits {
-  label: string;
-  /** Unset when the key has no credit limit. */
-  limit?: number;
-  limitRemaining?: number;
-  usage: number;
-  isFreeTier: boolean;
-}
-
-export interface CheckResult {
-  status: ValidationStatus;
-  /** Short and key-free, e.g. "HTTP 401 from api.openai.com" or "credits left: 4.90". */
-  detail: string;
-  checkedAt: Date;
-  credits?: ProviderCredits;
-  retryAfterSeconds?: number;
-}
 
 export interface KeyCheckerOptions {
   /** Provider id → operator base URL (WALLET_PROVIDER_<ID>_BASE_URL); trusted, may be loopback http. */
@@ -59,11 +34,6 @@ export interface KeyCheckerOptions {
   logger: Logger;
   /** How custom base URL host names are resolved (tests); default dns.lookup. */
   resolve?: HostResolver;
-}
-
-export interface KeyChecker {
-  /** Never throws: every failure is a CheckResult. `baseUrl` is used for the custom provider only. */
-  check(provider: string, key: string, baseUrl?: string): Promise<CheckResult>;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;

@@ -1,4 +1,4 @@
-// The wallet's only way to the crypto service: one long-lived grpc-js channel, a deadline on
+// The wallet's only way to the crypto service (the domain's CryptoPort over gRPC): one long-lived grpc-js channel, a deadline on
 // every call, and retries only for idempotent calls (Decrypt, GetKeyInfo, DestroyKey) when
 // the service is UNAVAILABLE. Encrypt is not retried: the caller decides, and nothing is
 // written before it succeeds. Failures become AppErrors whose messages hold no secret.
@@ -7,6 +7,8 @@ import { type CallOptions, createClient, type UnaryClient } from "@cv-wallet/com
 import type { Logger } from "@cv-wallet/common/logger";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
+import { encryptionContext, tenantKeyName } from "../domain/key-names.ts";
+import type { CryptoPort } from "../domain/ports/crypto.ts";
 
 export interface CryptoClientOptions {
   address: string;
@@ -16,22 +18,6 @@ export interface CryptoClientOptions {
   logger: Logger;
   /** Called once per finished call, for metrics. */
   onCall?: (method: string, code: string, seconds: number) => void;
-}
-
-export interface SealedSecret {
-  ciphertext: string;
-  keyVersion: number;
-}
-
-export interface CryptoClient {
-  /** Encrypts under `user/<userId>`, bound to the record id and field. */
-  encrypt(userId: string, recordId: string, field: string, plaintext: string): Promise<SealedSecret>;
-  decrypt(userId: string, recordId: string, field: string, ciphertext: string): Promise<string>;
-  /** Crypto-shreds a tenant: every ciphertext under its key becomes unrecoverable. */
-  destroyTenant(userId: string): Promise<number>;
-  /** Throws unless the crypto service answers an authenticated call. */
-  ping(): Promise<void>;
-  close(): void;
 }
 
 const RETRY_DELAYS_MS = [50, 200];
@@ -46,14 +32,11 @@ const UNAVAILABLE_CODES = new Set([
   grpc.status.CANCELLED,
 ]);
 
-export const tenantKeyName = (userId: string) => `user/${userId}`;
-const context = (recordId: string, field: string) => Buffer.from(`${recordId}/${field}`);
-
 function isServiceError(error: unknown): error is grpc.ServiceError {
   return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "number";
 }
 
-export function createCryptoClient(options: CryptoClientOptions): CryptoClient {
+export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
   const credentials = options.tls
     ? grpc.credentials.createSsl(options.tls.ca, options.tls.key ?? null, options.tls.cert ?? null)
     : grpc.credentials.createInsecure();
@@ -151,7 +134,11 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoClient {
       try {
         const r = await call("Encrypt", false, (o) =>
           client.encrypt(
-            { keyName: tenantKeyName(userId), plaintext: Buffer.from(plaintext), context: context(recordId, field) },
+            {
+              keyName: tenantKeyName(userId),
+              plaintext: Buffer.from(plaintext),
+              context: encryptionContext(recordId, field),
+            },
             o,
           ),
         );
@@ -163,7 +150,7 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoClient {
     decrypt(userId, recordId, field, ciphertext) {
       return new Promise<string>((resolve, reject) => {
         queue.push({
-          request: { keyName: tenantKeyName(userId), ciphertext, context: context(recordId, field) },
+          request: { keyName: tenantKeyName(userId), ciphertext, context: encryptionContext(recordId, field) },
           resolve,
           reject,
         });

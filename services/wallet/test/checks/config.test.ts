@@ -6,7 +6,7 @@ import {
   loadProviderConfig,
   providerConfigFrom,
   providerConfigShape,
-} from "../../src/providers/config.ts";
+} from "../../src/checks/config.ts";
 
 describe("key validation config", () => {
   it("defaults: no overrides, private base URLs refused, re-check every 24 h", () => {

@@ -1,6 +1,6 @@
 // Builds the domain's Call from an HTTP request (REST or Connect, which share headers):
 // credentials from the Authorization header or the session cookie, and the cookie writer.
-import type { Call, Credentials, RequestInfo, SessionCookie } from "../domain/context.ts";
+import type { Call, Credentials, RequestInfo, SessionCookie } from "../../domain/context.ts";
 
 export const SESSION_COOKIE = "cvw_session";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CapturedLogs, captureLogs } from "@cv-wallet/common/testing/logs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createKeyChecker, type KeyChecker } from "../../src/providers/validate.ts";
+import { createKeyChecker, type KeyChecker } from "../../src/checks/checker.ts";
 import {
   BODY_MARKER,
   CONTRACTS,

@@ -1,0 +1,17 @@
+// What the domain needs from the crypto service. clients/crypto.ts implements it over gRPC;
+// tests may pass any object with this shape. Failures are AppErrors whose messages hold no secret.
+export interface SealedSecret {
+  ciphertext: string;
+  keyVersion: number;
+}
+
+export interface CryptoPort {
+  /** Encrypts under the tenant key of `userId`, bound to the record id and field (domain/key-names.ts). */
+  encrypt(userId: string, recordId: string, field: string, plaintext: string): Promise<SealedSecret>;
+  decrypt(userId: string, recordId: string, field: string, ciphertext: string): Promise<string>;
+  /** Crypto-shreds a tenant: every ciphertext under its key becomes unrecoverable. */
+  destroyTenant(userId: string): Promise<number>;
+  /** Throws unless the crypto service answers an authenticated call. */
+  ping(): Promise<void>;
+  close(): void;
+}

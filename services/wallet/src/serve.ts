@@ -1,0 +1,69 @@
+// Puts a wallet handler on the network: the HTTP/1.1 listener (REST, Connect, gRPC-Web, UI)
+// and, when an address is given, the HTTP/2 cleartext listener for the gRPC protocol.
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { WalletHandler } from "./app.ts";
+
+export interface ServeOptions {
+  /** host:port; port 0 picks a free one. */
+  httpAddr: string;
+  grpcAddr?: string | undefined;
+}
+
+export interface Serving {
+  /** http://host:port of REST, Connect and the UI. */
+  url: string;
+  /** host:port of the gRPC (HTTP/2) listener, when grpcAddr was set. */
+  grpcAddress?: string | undefined;
+  /** Stops accepting and resolves once in-flight requests have finished. */
+  close(): Promise<void>;
+}
+
+export async function serve(handler: WalletHandler, options: ServeOptions): Promise<Serving> {
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
+  await listen(server, options.httpAddr);
+  let grpcServer: http2.Http2Server | undefined;
+  try {
+    if (options.grpcAddr) {
+      grpcServer = http2.createServer(handler.grpc);
+      await listen(grpcServer, options.grpcAddr);
+    }
+  } catch (error) {
+    await close(server);
+    throw error;
+  }
+  return {
+    url: `http://${hostPort(server, options.httpAddr)}`,
+    grpcAddress: grpcServer && options.grpcAddr ? hostPort(grpcServer, options.grpcAddr) : undefined,
+    close: async () => {
+      await Promise.all([close(server), grpcServer ? close(grpcServer) : undefined]);
+    },
+  };
+}
+
+function listen(server: http.Server | http2.Http2Server, address: string): Promise<void> {
+  const i = address.lastIndexOf(":");
+  const host = address.slice(0, i).replace(/^\[|\]$/g, "");
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(Number(address.slice(i + 1)), host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+function hostPort(server: http.Server | http2.Http2Server, asked: string): string {
+  const port = (server.address() as AddressInfo).port;
+  const host = asked.slice(0, asked.lastIndexOf(":"));
+  return `${host}:${port}`;
+}
+
+function close(server: http.Server | http2.Http2Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Idle keep-alive connections would hold close() open; in-flight requests still finish.
+    if ("closeIdleConnections" in server) server.closeIdleConnections();
+  });
+}

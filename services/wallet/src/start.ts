@@ -1,0 +1,123 @@
+// The wallet put together: stores → crypto client → key checker → handler → listeners. main.ts
+// runs this with the configuration it read; tests and other workspaces run it with a data dir,
+// the crypto service's address and whatever they override (every other setting is
+// config.ts's default), usually on port 0.
+import { createLogger, type Logger } from "@cv-wallet/common/logger";
+import { createWalletHandler } from "./app.ts";
+import { createKeyChecker } from "./checks/checker.ts";
+import type { ProviderConfig } from "./checks/config.ts";
+import { assertSafeBaseUrl } from "./checks/url-safety.ts";
+import { createCryptoClient } from "./clients/crypto.ts";
+import { configDefaults, type WalletConfig } from "./config.ts";
+import type { WalletDeps } from "./domain/deps.ts";
+import { scheduledCheck } from "./domain/keys.ts";
+import { FailureThrottle, OncePer, RateLimiter } from "./domain/limits.ts";
+import type { CheckResult, KeyChecker } from "./domain/ports/key-check.ts";
+import { createMetrics, type WalletMetrics } from "./metrics.ts";
+import { serve } from "./serve.ts";
+import { openMongoStore } from "./store/mongo/mongo-store.ts";
+import type { KeyRecord, Store } from "./store/port.ts";
+import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
+
+/** What startWallet needs: a data dir and the crypto service; everything else has a default. */
+export type StartWalletOptions = Partial<Omit<WalletConfig, "crypto" | "providers">> & {
+  dataDir: string;
+  crypto: { address: string; token: string; timeoutMs?: number; tls?: WalletConfig["crypto"]["tls"] };
+  providers?: Partial<ProviderConfig>;
+  /** Defaults to a JSON logger on stdout at logLevel. */
+  logger?: Logger;
+  /** Replaces the provider checker (the real one calls provider APIs or their base URL overrides). */
+  checker?: KeyChecker;
+};
+
+export interface RunningWallet {
+  /** http://host:port of REST, Connect and the UI. */
+  url: string;
+  /** host:port of the gRPC (HTTP/2) listener, when grpcAddr was set. */
+  grpcAddress?: string | undefined;
+  store: Store;
+  metrics: WalletMetrics;
+  /** For the validation scheduler (main.ts): keys due for a check, and one check. */
+  revalidation: {
+    listDue(olderThan: Date, limit: number): Promise<(KeyRecord & { ownerId: string })[]>;
+    runCheck(key: KeyRecord): Promise<CheckResult>;
+  };
+  /** Stops accepting, finishes in-flight requests, closes the crypto channel and the store. */
+  stop(): Promise<void>;
+}
+
+export async function startWallet(options: StartWalletOptions): Promise<RunningWallet> {
+  const defaults = configDefaults();
+  const config = {
+    ...defaults,
+    ...options,
+    crypto: { ...defaults.crypto, ...options.crypto },
+    providers: { ...defaults.providers, ...options.providers },
+  };
+  const logger = options.logger ?? createLogger({ service: "wallet", level: config.logLevel });
+  const metrics = createMetrics();
+  const store = config.mongodbUri ? await openMongoStore(config.mongodbUri, logger) : openSqliteStore(config.dataDir);
+  const crypto = createCryptoClient({ ...config.crypto, logger, onCall: metrics.cryptoCall });
+  const deps: WalletDeps = {
+    store,
+    crypto,
+    logger,
+    checker:
+      options.checker ??
+      createKeyChecker({
+        baseUrlOverrides: config.providers.baseUrlOverrides,
+        allowPrivateBaseUrls: config.providers.allowPrivateBaseUrls,
+        logger,
+      }),
+    assertSafeBaseUrl: (url) => assertSafeBaseUrl(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
+    settings: { publicUrl: config.publicUrl, sessionTtlMs: config.sessionTtlMs },
+    limits: {
+      retrievals: new RateLimiter(config.retrievalRateLimitPerMinute),
+      signInPerAccount: new FailureThrottle(5, 15 * 60_000),
+      signInPerAddress: new FailureThrottle(30, 15 * 60_000),
+      metadataAudit: new OncePer(60 * 60_000),
+    },
+    onRetrieval: metrics.retrieval,
+  };
+  const handler = createWalletHandler({ deps, metrics, settings: config });
+  let serving: Awaited<ReturnType<typeof serve>>;
+  try {
+    serving = await serve(handler, config);
+  } catch (error) {
+    crypto.close();
+    await store.close();
+    throw error;
+  }
+  const { url, grpcAddress } = serving;
+  logger.info({ url, grpcAddress, store: store.kind }, "wallet listening");
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    grpcAddress,
+    store,
+    metrics,
+    revalidation: {
+      listDue: async (olderThan, limit) =>
+        (await store.keys.dueForValidation(olderThan, limit)).map((k) => ({ ...k, ownerId: k.userId })),
+      runCheck: async (key) => {
+        const v = await scheduledCheck(deps, key);
+        return {
+          status: v.status,
+          detail: v.detail,
+          checkedAt: v.checkedAt ?? new Date(),
+          retryAfterSeconds: v.retryAfterSeconds,
+        };
+      },
+    },
+    stop: () => {
+      stopped ??= (async () => {
+        await serving.close();
+        crypto.close();
+        await store.close();
+        logger.info("wallet stopped");
+      })();
+      return stopped;
+    },
+  };
+}
