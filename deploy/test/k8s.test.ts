@@ -48,6 +48,15 @@ describe("base resource files (no kustomize needed)", () => {
     expect(unknownFieldErrors("base-broken", broken).join("\n")).toMatch(/readinesProbe/);
   });
 
+  test("custom resources are checked against their own models (the PrometheusRule)", async () => {
+    const broken = structuredClone(objects);
+    const rule = find(broken, "PrometheusRule", "cv-wallet");
+    rule.spec.groups[0].rules[0].forr = "5m";
+    expect(unknownFieldErrors("base-broken-rule", broken).join("\n")).toMatch(/forr/);
+    rule.spec.groups[0].rules[0].for = 5;
+    expect((await schemaErrors([rule])).join("\n")).toMatch(/PrometheusRule\/cv-wallet/);
+  });
+
   test("no Secret object and no inline secret value anywhere", () => {
     expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
     const text = JSON.stringify(objects);
