@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { beforeAll, describe, expect, test } from "vitest";
+import { parse as parseYaml } from "yaml";
 import {
   type K8sObject,
   kubectl,
@@ -245,6 +246,14 @@ for (const overlay of overlays) {
           });
         },
       );
+
+    test.runIf(Boolean(kubectl))("the alert rules: a PrometheusRule in prod (the rules file), none in dev", () => {
+      const rules = objects.filter((o) => o.kind === "PrometheusRule");
+      if (overlay === "prod") {
+        expect(rules).toHaveLength(1);
+        expect(rules[0]!.spec).toEqual(parseYaml(readFileSync(at("prometheus", "alerts.yaml"), "utf8")));
+      } else expect(rules).toEqual([]);
+    });
 
     test.runIf(Boolean(kubectl))("crypto: a KMS key (never the per-pod local key file), IRSA in prod", () => {
       const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("cv-wallet-crypto"))!;
