@@ -426,6 +426,21 @@ describe("a healthy scrape of the running services", () => {
     expect(missing).toEqual([]);
   });
 
+  test("the label values the rules match on: lower-case codes, numeric HTTP statuses", () => {
+    const values = (service: "crypto" | "wallet", label: string) =>
+      parseExposition(scrapes[service]).flatMap((s) => {
+        const m = new RegExp(`(?:^\\{|,)${label}="([^"]*)"`).exec(s.labels);
+        return m ? [`${s.name} ${m[1]}`] : [];
+      });
+    const codes = [...values("crypto", "code"), ...values("wallet", "code")];
+    expect(codes.length).toBeGreaterThan(0);
+    expect(codes.filter((c) => !/ [a-z_]+$/.test(c))).toEqual([]);
+    // CvWalletHttp5xx matches status=~"5..".
+    const statuses = values("wallet", "status").filter((s) => s.startsWith("wallet_http_request_duration_seconds"));
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.filter((s) => !/ \d{3}$/.test(s))).toEqual([]);
+  });
+
   test.runIf(Boolean(promtool))(
     "no alert fires on an hour of it",
     () => {
