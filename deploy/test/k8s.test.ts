@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { beforeAll, describe, expect, test } from "vitest";
+import { parse as parseYaml } from "yaml";
 import {
   type K8sObject,
   kubectl,
@@ -46,6 +47,15 @@ describe("base resource files (no kustomize needed)", () => {
     const d = find(broken, "Deployment", "cv-wallet-crypto");
     d.spec.template.spec.containers[0].readinesProbe = d.spec.template.spec.containers[0].readinessProbe;
     expect(unknownFieldErrors("base-broken", broken).join("\n")).toMatch(/readinesProbe/);
+  });
+
+  test("custom resources are checked against their own models (the PrometheusRule)", async () => {
+    const broken = structuredClone(objects);
+    const rule = find(broken, "PrometheusRule", "cv-wallet");
+    rule.spec.groups[0].rules[0].forr = "5m";
+    expect(unknownFieldErrors("base-broken-rule", broken).join("\n")).toMatch(/forr/);
+    rule.spec.groups[0].rules[0].for = 5;
+    expect((await schemaErrors([rule])).join("\n")).toMatch(/PrometheusRule\/cv-wallet/);
   });
 
   test("no Secret object and no inline secret value anywhere", () => {
@@ -116,13 +126,25 @@ for (const overlay of overlays) {
       },
     );
 
-    test.runIf(Boolean(kubectl))("crypto uses Kubernetes' native gRPC probes; the wallet /healthz and /readyz", () => {
-      const crypto = find(objects, "Deployment", "cv-wallet-crypto").spec.template.spec.containers[0];
-      for (const p of ["readinessProbe", "livenessProbe", "startupProbe"]) expect(crypto[p].grpc.port).toBe(50051);
-      const wallet = find(objects, "Deployment", "cv-wallet-wallet").spec.template.spec.containers[0];
-      expect(wallet.readinessProbe.httpGet.path).toBe("/readyz");
-      expect(wallet.livenessProbe.httpGet.path).toBe("/healthz");
-    });
+    test.runIf(Boolean(kubectl))(
+      "crypto's probes ask grpc.health.v1 (over mTLS in prod); the wallet /healthz and /readyz",
+      () => {
+        const crypto = find(objects, "Deployment", "cv-wallet-crypto").spec.template.spec.containers[0];
+        for (const p of ["readinessProbe", "livenessProbe", "startupProbe"]) {
+          if (overlay === "prod") {
+            // Kubernetes' native gRPC probe speaks no TLS: the image's probe, with the pod's certificate.
+            expect(crypto[p].grpc, p).toBeUndefined();
+            expect(crypto[p].exec.command.slice(0, 2), p).toEqual(["node", "deploy/probes/grpc-health.ts"]);
+            const args: string[] = crypto[p].exec.command;
+            for (const flag of ["--ca", "--cert", "--key"])
+              expect(args[args.indexOf(flag) + 1], `${p} ${flag}`).toMatch(/^\/var\/run\/secrets\/cv-wallet-tls\//);
+          } else expect(crypto[p].grpc.port).toBe(50051);
+        }
+        const wallet = find(objects, "Deployment", "cv-wallet-wallet").spec.template.spec.containers[0];
+        expect(wallet.readinessProbe.httpGet.path).toBe("/readyz");
+        expect(wallet.livenessProbe.httpGet.path).toBe("/healthz");
+      },
+    );
 
     test.runIf(Boolean(kubectl))("Services, PDBs, the wallet's HPA and Ingress", () => {
       expect(find(objects, "Service", "cv-wallet-crypto").spec.ports[0].port).toBe(50051);
@@ -182,6 +204,57 @@ for (const overlay of overlays) {
       }
     });
 
+    // Production only: the dev overlay keeps one plaintext ClusterIP Service (a laptop cluster).
+    if (overlay === "prod")
+      test.runIf(Boolean(kubectl))(
+        "prod: the wallet spreads over a headless crypto Service, over mTLS from operator Secrets",
+        () => {
+          const headless = find(objects, "Service", "cv-wallet-crypto-headless");
+          expect(headless.spec.clusterIP).toBe("None");
+          expect(headless.spec.selector).toEqual(find(objects, "Service", "cv-wallet-crypto").spec.selector);
+          expect(headless.spec.ports).toEqual([expect.objectContaining({ port: 50051, targetPort: "grpc" })]);
+          const config = (name: string) =>
+            objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith(name))!.data as Record<
+              string,
+              string
+            >;
+          const wallet = config("cv-wallet-wallet");
+          const crypto = config("cv-wallet-crypto");
+          // A target without a scheme resolves through DNS in grpc-js: every ready pod's address.
+          expect(wallet.CRYPTO_GRPC_ADDR).toBe("cv-wallet-crypto-headless:50051");
+          const mounted = (deployment: string) => {
+            const pod = find(objects, "Deployment", deployment).spec.template.spec;
+            const mount = pod.containers[0].volumeMounts.find(
+              (m: { mountPath: string }) => m.mountPath === "/var/run/secrets/cv-wallet-tls",
+            );
+            return pod.volumes.find((v: { name: string }) => v.name === mount.name).secret;
+          };
+          expect(mounted("cv-wallet-crypto").secretName).toBe("cv-wallet-crypto-server-tls");
+          expect(mounted("cv-wallet-wallet").secretName).toBe("cv-wallet-crypto-client-tls");
+          for (const secret of [mounted("cv-wallet-crypto"), mounted("cv-wallet-wallet")]) {
+            expect(secret.items.map((i: { key: string }) => i.key).sort()).toEqual(["ca.crt", "tls.crt", "tls.key"]);
+          }
+          expect(crypto).toMatchObject({
+            CRYPTO_TLS_CERT_FILE: "/var/run/secrets/cv-wallet-tls/tls.crt",
+            CRYPTO_TLS_KEY_FILE: "/var/run/secrets/cv-wallet-tls/tls.key",
+            CRYPTO_TLS_CLIENT_CA_FILE: "/var/run/secrets/cv-wallet-tls/ca.crt",
+          });
+          expect(wallet).toMatchObject({
+            WALLET_CRYPTO_TLS_CA_FILE: "/var/run/secrets/cv-wallet-tls/ca.crt",
+            WALLET_CRYPTO_TLS_CERT_FILE: "/var/run/secrets/cv-wallet-tls/tls.crt",
+            WALLET_CRYPTO_TLS_KEY_FILE: "/var/run/secrets/cv-wallet-tls/tls.key",
+          });
+        },
+      );
+
+    test.runIf(Boolean(kubectl))("the alert rules: a PrometheusRule in prod (the rules file), none in dev", () => {
+      const rules = objects.filter((o) => o.kind === "PrometheusRule");
+      if (overlay === "prod") {
+        expect(rules).toHaveLength(1);
+        expect(rules[0]!.spec).toEqual(parseYaml(readFileSync(at("prometheus", "alerts.yaml"), "utf8")));
+      } else expect(rules).toEqual([]);
+    });
+
     test.runIf(Boolean(kubectl))("crypto: a KMS key (never the per-pod local key file), IRSA in prod", () => {
       const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("cv-wallet-crypto"))!;
       expect(config.data.KMS_KEY_ID).toBeTruthy();
@@ -207,3 +280,58 @@ for (const overlay of overlays) {
     });
   });
 }
+
+describe("cert-manager: the certificates for mTLS between wallet and crypto", () => {
+  let objects: K8sObject[] = [];
+  let prod: K8sObject[] = [];
+  if (!kubectl) reportSkip(`${SUITE} (cert-manager)`, "kubectl (with its built-in kustomize) is not on PATH");
+  beforeAll(() => {
+    if (kubectl) {
+      objects = render(at("k8s", "cert-manager"));
+      prod = render(at("k8s", "overlays", "prod"));
+    }
+  });
+
+  test.runIf(Boolean(kubectl))("renders, valid against cert-manager's own schemas, field names included", async () => {
+    expect(objects.length).toBeGreaterThan(0);
+    expect(await schemaErrors(objects)).toEqual([]);
+    expect(unknownFieldErrors("cert-manager", objects)).toEqual([]);
+    for (const o of objects) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("cv-wallet");
+    expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
+  });
+
+  test.runIf(Boolean(kubectl))(
+    "self-signed Issuer → CA → CA Issuer → the server and client certificates the prod overlay mounts",
+    () => {
+      const issuer = (name: string) => find(objects, "Issuer", name);
+      const certificates = objects.filter((o) => o.kind === "Certificate");
+      const ca = certificates.filter((c) => c.spec.isCA);
+      expect(ca).toHaveLength(1);
+      expect(issuer(ca[0]!.spec.issuerRef.name).spec.selfSigned).toEqual({});
+      const caIssuers = objects.filter((o) => o.kind === "Issuer" && o.spec.ca);
+      expect(caIssuers.map((i) => i.spec.ca.secretName)).toEqual([ca[0]!.spec.secretName]);
+      const leaves = certificates.filter((c) => !c.spec.isCA);
+      for (const c of leaves) {
+        expect(c.spec.issuerRef, c.metadata.name).toMatchObject({ name: caIssuers[0]!.metadata.name, kind: "Issuer" });
+        expect(c.spec.privateKey.rotationPolicy, c.metadata.name).toBe("Always");
+      }
+      const bySecret = (name: string) => leaves.find((c) => c.spec.secretName === name)!;
+      const mountedSecret = (deployment: string) =>
+        find(prod, "Deployment", deployment).spec.template.spec.volumes.find(
+          (v: { name: string }) => v.name === "crypto-tls",
+        ).secret.secretName;
+      const server = bySecret(mountedSecret("cv-wallet-crypto"));
+      const client = bySecret(mountedSecret("cv-wallet-wallet"));
+      expect(server && client).toBeTruthy();
+      // The name the wallet dials is in crypto's certificate; 127.0.0.1 for the pod's own probe,
+      // which presents that certificate as a client.
+      const walletConfig = prod.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("cv-wallet-wallet"))!;
+      expect(server.spec.dnsNames).toContain(walletConfig.data.CRYPTO_GRPC_ADDR.split(":")[0]);
+      expect(server.spec.dnsNames).toContain("cv-wallet-crypto");
+      expect(server.spec.ipAddresses).toEqual(["127.0.0.1"]);
+      expect(server.spec.usages).toEqual(expect.arrayContaining(["server auth", "client auth"]));
+      expect(client.spec.usages).toContain("client auth");
+      expect(client.spec.usages).not.toContain("server auth");
+    },
+  );
+});

@@ -12,7 +12,8 @@ import { mongoForTests } from "@cv-wallet/common/testing/mongo";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
+import { hostsPreload } from "./support/hosts.ts";
+import { freePort, type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
 import { userWithToken, WalletHttp } from "./support/wallet-http.ts";
 
 const USERS = 6;
@@ -295,5 +296,81 @@ describe("scale-out: automatic rotation racing on two crypto instances", () => {
         expect(Buffer.from(r.plaintext).toString()).toBe(`secret-${s.i}`);
       }
     }
+  }, 120_000);
+});
+
+// The production overlay's spreading, on loopback: the wallet dials one name that resolves to
+// both crypto processes (as a headless Service's name resolves to every crypto pod; here a
+// per-process hosts table maps it to 127.0.0.1 and 127.0.0.2, one port), and its channel's
+// round_robin policy sends calls to both. Each crypto counts the calls it served.
+describe("scale-out: one wallet's calls reach both crypto processes (headless Service + round_robin)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cvw-spread-"));
+  const token = serviceToken();
+  const services: Service[] = [];
+  const headless = "cv-wallet-crypto-headless";
+
+  afterAll(async () => {
+    const codes = await Promise.all(services.map((s) => s.stop()));
+    expect(codes).toEqual(services.map(() => 0));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** CryptoService calls a crypto process served, from its /metrics. */
+  async function servedCalls(metricsAddress: string): Promise<number> {
+    const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    let total = 0;
+    for (const m of text.matchAll(
+      /^cvw_crypto_rpc_calls_total\{[^}]*method="(?:Encrypt|Decrypt|DecryptBatch)"[^}]*\} (\d+)/gm,
+    )) {
+      total += Number(m[1]);
+    }
+    return total;
+  }
+
+  test("retrievals through one wallet are served by both crypto processes", async () => {
+    const port = await freePort();
+    const metrics: string[] = [];
+    for (const [i, host] of ["127.0.0.1", "127.0.0.2"].entries()) {
+      const metricsAddress = `127.0.0.1:${await freePort()}`;
+      metrics.push(metricsAddress);
+      services.push(
+        await startCrypto(
+          `crypto-${"ab"[i]}`,
+          { CRYPTO_DATA_DIR: join(dir, "crypto"), CRYPTO_SERVICE_TOKEN: token, CRYPTO_METRICS_ADDR: metricsAddress },
+          { address: `${host}:${port}` },
+        ),
+      );
+    }
+    const wallet = await startWallet("wallet", {
+      WALLET_DATA_DIR: join(dir, "wallet"),
+      CRYPTO_GRPC_ADDR: `${headless}:${port}`,
+      CRYPTO_SERVICE_TOKEN: token,
+      WALLET_RETRIEVAL_RATE_LIMIT: "1000000",
+      ...hostsPreload({ [headless]: ["127.0.0.1", "127.0.0.2"] }),
+    });
+    services.push(wallet);
+    const http = new WalletHttp(`http://${wallet.address}`);
+    const user = await userWithToken(http, "spread@example.com");
+    const before = await Promise.all(metrics.map(servedCalls));
+    const CALLS = 40;
+    for (let i = 0; i < 4; i++) {
+      const r = await http.call("POST", "/api/keys", {
+        bearer: user.token,
+        body: { provider: "openai", name: `k${i}`, key: `sk-spread-${i}-${"x".repeat(24)}`, isDefault: i === 0 },
+      });
+      expect(r.status).toBe(201);
+    }
+    // One at a time, so each retrieval is its own Decrypt call.
+    for (let i = 0; i < CALLS; i++) {
+      const r = await http.call<{ key: string }>("GET", `/api/keys/provider/openai?name=k${i % 4}`, {
+        bearer: user.token,
+      });
+      expect(r.status).toBe(200);
+      expect(r.json.key).toBe(`sk-spread-${i % 4}-${"x".repeat(24)}`);
+    }
+    const served = (await Promise.all(metrics.map(servedCalls))).map((n, i) => n - before[i]!);
+    // Every call was served by one of them, and each took a fair share (round_robin alternates).
+    expect(served.reduce((a, b) => a + b, 0)).toBe(CALLS + 4);
+    for (const n of served) expect(n, `served per crypto: ${served.join(" / ")}`).toBeGreaterThanOrEqual(CALLS / 4);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 // Rendering and validating the Kubernetes manifests: kustomize (through kubectl's built-in
 // kustomize) renders an overlay; kubernetes-models (the Kubernetes OpenAPI schemas compiled to
-// validators) checks every object's values; its TypeScript interfaces, compiled with
+// validators, plus the models of the Prometheus Operator's and cert-manager's custom resources)
+// checks every object's values; their TypeScript interfaces, compiled with
 // excess-property checks, catch misspelt or misplaced fields the schemas let through.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -37,8 +38,16 @@ export function render(dir: string): K8sObject[] {
   return parseYamlDocuments(out);
 }
 
+/** Custom resources the manifests use, by API group: their models' packages. */
+const crdModels: Record<string, string> = {
+  "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "cert-manager.io": "@kubernetes-models/cert-manager",
+};
+
 function modelModule(apiVersion: string, kind: string): string {
-  return `kubernetes-models/${apiVersion === "v1" ? "v1" : apiVersion}/${kind}`;
+  const group = apiVersion.includes("/") ? apiVersion.split("/")[0]! : "";
+  const pkg = crdModels[group] ?? "kubernetes-models";
+  return `${pkg}/${apiVersion}/${kind}`;
 }
 
 /** Schema errors per object ("Deployment/x: data/spec/replicas must be integer"); empty when valid. */

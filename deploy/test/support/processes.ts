@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { checkGrpcHealth } from "../../probes/grpc-health.ts";
+import { checkGrpcHealth, type GrpcHealthOptions } from "../../probes/grpc-health.ts";
 import { checkHttpHealth } from "../../probes/http-health.ts";
 import { repoRoot } from "./paths.ts";
 
@@ -82,10 +82,18 @@ async function waitFor(service: Service, ready: () => Promise<boolean>, timeoutM
   }
 }
 
-export async function startCrypto(name: string, env: Record<string, string>): Promise<Service> {
-  const address = `127.0.0.1:${await freePort()}`;
+/**
+ * `options.address` binds somewhere else than a free loopback port (e.g. 127.0.0.2:<port>);
+ * `options.tls` is what the readiness check presents when the service requires TLS.
+ */
+export async function startCrypto(
+  name: string,
+  env: Record<string, string>,
+  options: { address?: string; tls?: GrpcHealthOptions["tls"] } = {},
+): Promise<Service> {
+  const address = options.address ?? `127.0.0.1:${await freePort()}`;
   const service = launch(name, "services/crypto/src/main.ts", { CRYPTO_GRPC_ADDR: address, ...env }, address);
-  await waitFor(service, async () => (await checkGrpcHealth(address, { timeoutMs: 1000 })).serving);
+  await waitFor(service, async () => (await checkGrpcHealth(address, { timeoutMs: 1000, tls: options.tls })).serving);
   return service;
 }
 

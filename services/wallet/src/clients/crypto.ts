@@ -48,6 +48,9 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     "grpc.keepalive_timeout_ms": 10_000,
     // Nothing reads channelz here; its per-call bookkeeping showed in the crypto service's profile.
     "grpc.enable_channelz": 0,
+    // Calls rotate over every address the name resolves to: behind a headless Service (one
+    // DNS record per crypto pod) they spread over all pods; one address works as before.
+    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
   });
   const client: UnaryClient<typeof CryptoService> = createClient(CryptoService, channel);
   const metadata = new grpc.Metadata();
