@@ -405,7 +405,7 @@ describe("keys", () => {
     expect(audit.body.events[0]).toMatchObject({ actor: { type: "session", name: a.email }, target: { id: k.id } });
     const usage = await rest(base, "GET", `/api/keys/${k.id}/usage?days=7`, undefined, a);
     expect(usage.body.days).toHaveLength(7);
-    expect(usage.body.days.at(-1)).toEqual({ date: new Date().toISOString().slice(0, 10), count: 1 });
+    expect(usage.body.days.at(-1)).toEqual({ date: new Date().toISOString().slice(0, 10), count: 1, retrievals: 1 });
     expect(usage.body.days[0].count).toBe(0);
     expect((await rest(base, "GET", `/api/keys/${k.id}/usage`, undefined, a)).body.days).toHaveLength(30);
     expect((await rest(base, "GET", `/api/keys/${k.id}/usage?days=400`, undefined, a)).status).toBe(400);

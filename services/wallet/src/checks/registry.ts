@@ -2,11 +2,16 @@
 // checked. The checks are data (one row per provider), read by one generic checker in
 // checker.ts — not nine copies of the same request code.
 import { create } from "@bufbuild/protobuf";
+import {
+  isProviderId,
+  PROVIDER_IDS,
+  type ProviderEntry,
+  type ProviderId,
+  providerCatalog,
+} from "@cv-wallet/proto/catalog";
 import { type Provider, ProviderSchema } from "@cv-wallet/proto/wallet/v1";
 
-import { PROVIDER_IDS, type ProviderId } from "../domain/provider-ids.ts";
-
-export { PROVIDER_IDS, type ProviderId };
+export { isProviderId, PROVIDER_IDS, type ProviderId };
 
 /** Where the key goes in the check request. Only this header ever carries it. */
 export type CheckAuth =
@@ -44,16 +49,8 @@ export interface ProviderCheck {
   readonly description: string;
 }
 
-export interface ProviderInfo {
-  readonly id: ProviderId;
-  readonly displayName: string;
-  readonly docsUrl: string;
-  /** Known key prefixes, most specific first. Empty when the provider's keys carry none. */
-  readonly keyPrefixes: readonly string[];
-  /** The environment variable the provider's own SDKs and docs use. */
-  readonly envVar: string;
-  /** The API origin the check's path is appended to. Empty for custom (set per key). */
-  readonly defaultBaseUrl: string;
+/** A provider's facts from the contract (proto's catalog) with the wallet's way of checking a key. */
+export interface ProviderInfo extends ProviderEntry {
   readonly check: ProviderCheck;
 }
 
@@ -63,179 +60,102 @@ const BEARER: CheckAuth = { kind: "bearer" };
 const OPENAI_STYLE_INVALID = ["invalid_api_key", "invalid_authentication", "account_deactivated"];
 const OPENAI_STYLE_QUOTA = ["insufficient_quota", "billing_hard_limit_reached", "billing_not_active"];
 
-export const PROVIDERS: readonly ProviderInfo[] = Object.freeze([
-  {
-    id: "openai",
-    displayName: "OpenAI",
-    docsUrl: "https://platform.openai.com/docs/api-reference/authentication",
-    // Project, service-account and admin keys, and the older user keys ("sk-" + random).
-    keyPrefixes: ["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"],
-    envVar: "OPENAI_API_KEY",
-    defaultBaseUrl: "https://api.openai.com",
-    check: {
-      method: "GET",
-      path: "/v1/models",
-      auth: BEARER,
-      response: "listing",
-      invalidKeyCodes: OPENAI_STYLE_INVALID,
-      quotaCodes: OPENAI_STYLE_QUOTA,
-      description: "GET /v1/models with Authorization: Bearer — lists models, spends no tokens",
-    },
+export const CHECKS: Readonly<Record<ProviderId, ProviderCheck>> = Object.freeze({
+  openai: {
+    method: "GET",
+    path: "/v1/models",
+    auth: BEARER,
+    response: "listing",
+    invalidKeyCodes: OPENAI_STYLE_INVALID,
+    quotaCodes: OPENAI_STYLE_QUOTA,
+    description: "GET /v1/models with Authorization: Bearer — lists models, spends no tokens",
   },
-  {
-    id: "anthropic",
-    displayName: "Anthropic",
-    docsUrl: "https://docs.anthropic.com/en/api/overview",
-    keyPrefixes: ["sk-ant-"],
-    envVar: "ANTHROPIC_API_KEY",
-    defaultBaseUrl: "https://api.anthropic.com",
-    check: {
-      method: "GET",
-      path: "/v1/models",
-      auth: { kind: "header", header: "x-api-key" },
-      headers: { "anthropic-version": "2023-06-01" },
-      response: "listing",
-      // {"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}
-      invalidKeyCodes: ["authentication_error", "permission_error"],
-      quotaCodes: ["billing_error"],
-      quotaMessages: [/credit balance is too low/i],
-      description: "GET /v1/models with x-api-key and anthropic-version: 2023-06-01 — lists models, spends no tokens",
-    },
+  anthropic: {
+    method: "GET",
+    path: "/v1/models",
+    auth: { kind: "header", header: "x-api-key" },
+    headers: { "anthropic-version": "2023-06-01" },
+    response: "listing",
+    // {"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}
+    invalidKeyCodes: ["authentication_error", "permission_error"],
+    quotaCodes: ["billing_error"],
+    quotaMessages: [/credit balance is too low/i],
+    description: "GET /v1/models with x-api-key and anthropic-version: 2023-06-01 — lists models, spends no tokens",
   },
-  {
-    id: "google",
-    displayName: "Google AI (Gemini)",
-    docsUrl: "https://ai.google.dev/gemini-api/docs/api-key",
-    keyPrefixes: ["AIza"],
-    // The Gemini API docs and the google-genai SDKs read GEMINI_API_KEY (GOOGLE_API_KEY also works there).
-    envVar: "GEMINI_API_KEY",
-    defaultBaseUrl: "https://generativelanguage.googleapis.com",
-    check: {
-      method: "GET",
-      path: "/v1beta/models",
-      auth: { kind: "header", header: "x-goog-api-key" },
-      response: "listing",
-      // A bad key is HTTP 400 INVALID_ARGUMENT with details[].reason API_KEY_INVALID.
-      invalidKeyCodes: ["api_key_invalid", "api_key_expired"],
-      quotaCodes: [],
-      description: "GET /v1beta/models with x-goog-api-key — lists models, spends no tokens",
-    },
+  google: {
+    method: "GET",
+    path: "/v1beta/models",
+    auth: { kind: "header", header: "x-goog-api-key" },
+    response: "listing",
+    // A bad key is HTTP 400 INVALID_ARGUMENT with details[].reason API_KEY_INVALID.
+    invalidKeyCodes: ["api_key_invalid", "api_key_expired"],
+    quotaCodes: [],
+    description: "GET /v1beta/models with x-goog-api-key — lists models, spends no tokens",
   },
-  {
-    id: "mistral",
-    displayName: "Mistral AI",
-    docsUrl: "https://docs.mistral.ai/api/",
-    keyPrefixes: [],
-    envVar: "MISTRAL_API_KEY",
-    defaultBaseUrl: "https://api.mistral.ai",
-    check: {
-      method: "GET",
-      path: "/v1/models",
-      auth: BEARER,
-      response: "listing",
-      invalidKeyCodes: [],
-      quotaCodes: [],
-      description: "GET /v1/models with Authorization: Bearer — lists models, spends no tokens",
-    },
+  mistral: {
+    method: "GET",
+    path: "/v1/models",
+    auth: BEARER,
+    response: "listing",
+    invalidKeyCodes: [],
+    quotaCodes: [],
+    description: "GET /v1/models with Authorization: Bearer — lists models, spends no tokens",
   },
-  {
-    id: "cohere",
-    displayName: "Cohere",
-    docsUrl: "https://docs.cohere.com/reference/check-api-key",
-    keyPrefixes: [],
-    // Cohere's SDKs read CO_API_KEY.
-    envVar: "CO_API_KEY",
-    defaultBaseUrl: "https://api.cohere.com",
-    check: {
-      method: "POST",
-      path: "/v1/check-api-key",
-      auth: BEARER,
-      response: "cohere-valid",
-      invalidKeyCodes: [],
-      quotaCodes: [],
-      description: 'POST /v1/check-api-key with Authorization: Bearer — answers { "valid": … }, spends no tokens',
-    },
+  cohere: {
+    method: "POST",
+    path: "/v1/check-api-key",
+    auth: BEARER,
+    response: "cohere-valid",
+    invalidKeyCodes: [],
+    quotaCodes: [],
+    description: 'POST /v1/check-api-key with Authorization: Bearer — answers { "valid": … }, spends no tokens',
   },
-  {
-    id: "groq",
-    displayName: "Groq",
-    docsUrl: "https://console.groq.com/docs/api-reference",
-    keyPrefixes: ["gsk_"],
-    envVar: "GROQ_API_KEY",
-    defaultBaseUrl: "https://api.groq.com",
-    check: {
-      method: "GET",
-      path: "/openai/v1/models",
-      auth: BEARER,
-      response: "listing",
-      invalidKeyCodes: [...OPENAI_STYLE_INVALID, "organization_restricted"],
-      quotaCodes: OPENAI_STYLE_QUOTA,
-      description: "GET /openai/v1/models with Authorization: Bearer — lists models, spends no tokens",
-    },
+  groq: {
+    method: "GET",
+    path: "/openai/v1/models",
+    auth: BEARER,
+    response: "listing",
+    invalidKeyCodes: [...OPENAI_STYLE_INVALID, "organization_restricted"],
+    quotaCodes: OPENAI_STYLE_QUOTA,
+    description: "GET /openai/v1/models with Authorization: Bearer — lists models, spends no tokens",
   },
-  {
-    id: "together",
-    displayName: "Together AI",
-    docsUrl: "https://docs.together.ai/docs/api-keys-authentication",
-    // Project keys as issued since 2025 (not a documented format; older keys are bare hex).
-    keyPrefixes: ["tgp_v1_"],
-    envVar: "TOGETHER_API_KEY",
-    defaultBaseUrl: "https://api.together.xyz",
-    check: {
-      method: "GET",
-      path: "/v1/models",
-      auth: BEARER,
-      response: "listing",
-      invalidKeyCodes: OPENAI_STYLE_INVALID,
-      quotaCodes: [...OPENAI_STYLE_QUOTA, "credit_limit"],
-      description: "GET /v1/models with Authorization: Bearer — lists models, spends no tokens",
-    },
+  together: {
+    method: "GET",
+    path: "/v1/models",
+    auth: BEARER,
+    response: "listing",
+    invalidKeyCodes: OPENAI_STYLE_INVALID,
+    quotaCodes: [...OPENAI_STYLE_QUOTA, "credit_limit"],
+    description: "GET /v1/models with Authorization: Bearer — lists models, spends no tokens",
   },
-  {
-    id: "openrouter",
-    displayName: "OpenRouter",
-    docsUrl: "https://openrouter.ai/docs/api-reference/api-keys/get-current-key",
-    keyPrefixes: ["sk-or-"],
-    envVar: "OPENROUTER_API_KEY",
-    defaultBaseUrl: "https://openrouter.ai",
-    check: {
-      method: "GET",
-      path: "/api/v1/key",
-      auth: BEARER,
-      response: "openrouter-key",
-      invalidKeyCodes: [],
-      quotaCodes: [],
-      description:
-        "GET /api/v1/key with Authorization: Bearer — reads the key's credit limit and usage, spends no tokens",
-    },
+  openrouter: {
+    method: "GET",
+    path: "/api/v1/key",
+    auth: BEARER,
+    response: "openrouter-key",
+    invalidKeyCodes: [],
+    quotaCodes: [],
+    description:
+      "GET /api/v1/key with Authorization: Bearer — reads the key's credit limit and usage, spends no tokens",
   },
-  {
-    id: "custom",
-    displayName: "Custom (OpenAI-compatible)",
-    docsUrl: "https://platform.openai.com/docs/api-reference/models/list",
-    keyPrefixes: [],
-    // Custom endpoints are OpenAI-compatible, but exporting the key as OPENAI_API_KEY would clash
-    // with a real OpenAI key; tools are pointed at it explicitly.
-    envVar: "CUSTOM_API_KEY",
-    defaultBaseUrl: "",
-    check: {
-      method: "GET",
-      path: "/models",
-      auth: BEARER,
-      response: "listing",
-      invalidKeyCodes: OPENAI_STYLE_INVALID,
-      quotaCodes: OPENAI_STYLE_QUOTA,
-      description:
-        "GET <base URL>/models with Authorization: Bearer (OpenAI-compatible) — lists models, spends no tokens",
-    },
+  custom: {
+    method: "GET",
+    path: "/models",
+    auth: BEARER,
+    response: "listing",
+    invalidKeyCodes: OPENAI_STYLE_INVALID,
+    quotaCodes: OPENAI_STYLE_QUOTA,
+    description:
+      "GET <base URL>/models with Authorization: Bearer (OpenAI-compatible) — lists models, spends no tokens",
   },
-] satisfies ProviderInfo[]);
+});
+
+/** Every provider: the contract's facts (from proto) with the wallet's check. */
+export const PROVIDERS: readonly ProviderInfo[] = Object.freeze(
+  PROVIDER_IDS.map((id) => ({ ...providerCatalog[id], check: CHECKS[id] })),
+);
 
 const BY_ID: ReadonlyMap<string, ProviderInfo> = new Map(PROVIDERS.map((p) => [p.id, p]));
-
-export function isProviderId(id: string): id is ProviderId {
-  return BY_ID.has(id);
-}
 
 /** The provider with that id, or undefined. */
 export function providerById(id: string): ProviderInfo | undefined {
@@ -278,6 +198,8 @@ export function toProviderMessage(provider: ProviderInfo): Provider {
     envVar: provider.envVar,
     defaultBaseUrl: provider.defaultBaseUrl,
     checkDescription: provider.check.description,
+    envVars: [...provider.envVars],
+    envVarsFromKeyName: provider.envVarsFromKeyName,
   });
 }
 
@@ -290,6 +212,8 @@ export function toProviderJson(provider: ProviderInfo): {
   envVar: string;
   defaultBaseUrl: string;
   checkDescription: string;
+  envVars: string[];
+  envVarsFromKeyName: boolean;
 } {
   return {
     id: provider.id,
@@ -299,5 +223,7 @@ export function toProviderJson(provider: ProviderInfo): {
     envVar: provider.envVar,
     defaultBaseUrl: provider.defaultBaseUrl,
     checkDescription: provider.check.description,
+    envVars: [...provider.envVars],
+    envVarsFromKeyName: provider.envVarsFromKeyName,
   };
 }

@@ -3,8 +3,7 @@
 // browser session cookie. Both edges (REST and Connect) build one of these per request.
 import type { SessionRecord, TokenRecord, UserRecord } from "./ports/store.ts";
 
-export const SCOPES = ["keys:read", "keys:write", "tokens:write"] as const;
-export type Scope = (typeof SCOPES)[number];
+export { TOKEN_SCOPES as SCOPES, type TokenScopeId as Scope } from "@cv-wallet/proto/catalog";
 
 export interface Principal {
   user: UserRecord;

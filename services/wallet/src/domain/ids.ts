@@ -2,6 +2,7 @@
 // so they sort roughly by creation and work as _id and as a SQLite key alike.
 import { randomBytes, randomInt } from "node:crypto";
 import { invalidArgument } from "@cv-wallet/common/errors";
+import { RECORD_ID_PATTERN } from "@cv-wallet/proto/catalog";
 
 const processRandom = randomBytes(5).toString("hex");
 let counter = randomInt(0, 0xffffff);
@@ -14,7 +15,9 @@ export function newId(): string {
   return `${seconds}${processRandom}${counter.toString(16).padStart(6, "0")}`;
 }
 
-const ID = /^[0-9a-f]{24}$/;
+// The contract's record id rule (proto's catalog), so ids the wallet issues and the API's
+// validation agree.
+const ID = RECORD_ID_PATTERN;
 
 /** Refuses an id this service cannot have issued before any store lookup. */
 export function assertId(id: string, what = "id"): string {

@@ -39,7 +39,7 @@ import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
-import { keyMessage } from "./mappers.ts";
+import { keyMessage, toUint32 } from "./mappers.ts";
 import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
 import { checkAndStore, checkOnSave } from "./validation.ts";
 
@@ -280,7 +280,12 @@ export async function getKeyUsage(
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(today - (days - 1 - i) * DAY_MS)));
   const counts = await deps.store.keys.usage(p.user.id, record.id, dayList[0]!, dayList.at(-1)!);
-  return { days: dayList.map((date) => ({ date, count: BigInt(counts.get(date) ?? 0) })) };
+  return {
+    days: dayList.map((date) => {
+      const n = counts.get(date) ?? 0;
+      return { date, count: BigInt(n), retrievals: toUint32(n) };
+    }),
+  };
 }
 
 /** For the scheduler: re-checks one due key as the system. */

@@ -16,6 +16,11 @@ const ts = (d: Date | undefined) => (d ? timestampFromDate(d) : undefined);
 
 export const MASK = "••••";
 
+/** Counts on the 32-bit fields clients rely on saturate rather than wrap. */
+export function toUint32(n: number): number {
+  return Math.min(n, 0xffff_ffff);
+}
+
 export function userMessage(u: UserRecord): MessageInitShape<typeof UserSchema> {
   return { id: u.id, email: u.email, createdAt: ts(u.createdAt) };
 }
@@ -54,6 +59,7 @@ export function keyMessage(k: KeyRecord, now = new Date()): MessageInitShape<typ
     expiresAt: ts(k.expiresAt),
     expiresInDays: expiresInDays(k.expiresAt, now),
     usageCount: BigInt(k.usageCount),
+    retrievals: toUint32(k.usageCount),
     lastUsedAt: ts(k.lastUsedAt),
     validation: validationMessage(k.validation),
     createdAt: ts(k.createdAt),

@@ -1,15 +1,9 @@
 // The domain's view of a provider key check: what a checker answers, not how it asks. The
 // HTTP checker in checks/ implements it; the domain and the stores use only these types.
-export const VALIDATION_STATUSES = [
-  "valid",
-  "invalid",
-  "rate_limited",
-  "quota_exceeded",
-  "unreachable",
-  "unverified",
-] as const;
+// The statuses are the contract's (proto's catalog), listed once there.
+export { ATTENTION_STATUSES, VALIDATION_STATUSES, type ValidationStatus } from "@cv-wallet/proto/catalog";
 
-export type ValidationStatus = (typeof VALIDATION_STATUSES)[number];
+import type { ValidationStatus } from "@cv-wallet/proto/catalog";
 
 export interface ProviderCredits {
   label: string;

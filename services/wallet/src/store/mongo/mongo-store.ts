@@ -2,6 +2,7 @@
 // between wallet processes are settled by unique indexes (E11000 → already_exists) and by
 // atomic updates ($inc, conditional $set), never by read-then-write in JavaScript.
 import type { Logger } from "@cv-wallet/common/logger";
+import { ATTENTION_STATUSES } from "@cv-wallet/proto/catalog";
 import mongoose, { type Connection, type Model, type QueryFilter } from "mongoose";
 import { decodeCursor, encodeCursor, utcDay } from "../cursor.ts";
 import { DUPLICATE, duplicate } from "../errors.ts";
@@ -253,7 +254,7 @@ function keyFilter(userId: string, filter: KeyListFilter): QueryFilter<ApiKeyDoc
   if (filter.needsAttentionBefore) {
     and.push({
       $or: [
-        { "validation.status": { $in: ["invalid", "quota_exceeded"] } },
+        { "validation.status": { $in: [...ATTENTION_STATUSES] } },
         { expiresAt: { $ne: null, $lte: filter.needsAttentionBefore } },
       ],
     });

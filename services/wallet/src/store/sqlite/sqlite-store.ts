@@ -3,6 +3,7 @@
 // counters are incremented in SQL, never read-modify-written in JavaScript.
 import { join } from "node:path";
 import { type DatabaseSync, openSqlite, transaction } from "@cv-wallet/common/sqlite";
+import { ATTENTION_STATUSES } from "@cv-wallet/proto/catalog";
 import { decodeCursor, encodeCursor, utcDay } from "../cursor.ts";
 import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
@@ -499,8 +500,9 @@ function addKeyFilter(filter: KeyListFilter, where: string[], params: Param[]): 
     params.push(filter.expiringBefore.getTime());
   }
   if (filter.needsAttentionBefore) {
-    where.push("(validation_status IN ('invalid', 'quota_exceeded') OR (expires_at IS NOT NULL AND expires_at <= ?))");
-    params.push(filter.needsAttentionBefore.getTime());
+    const statuses = ATTENTION_STATUSES.map(() => "?").join(", ");
+    where.push(`(validation_status IN (${statuses}) OR (expires_at IS NOT NULL AND expires_at <= ?))`);
+    params.push(...ATTENTION_STATUSES, filter.needsAttentionBefore.getTime());
   }
 }
 
