@@ -105,6 +105,13 @@ export declare type ApiKey = Message<"cvwallet.wallet.v1.ApiKey"> & {
    * @generated from field: uint32 retrievals = 15;
    */
   retrievals: number;
+
+  /**
+   * The team that owns the key; empty for a personal key.
+   *
+   * @generated from field: string team_id = 16;
+   */
+  teamId: string;
 };
 
 /**

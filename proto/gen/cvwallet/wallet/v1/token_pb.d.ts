@@ -62,6 +62,13 @@ export declare type AccessToken = Message<"cvwallet.wallet.v1.AccessToken"> & {
    * @generated from field: string prefix = 8;
    */
   prefix: string;
+
+  /**
+   * The team the token is scoped to; empty for a personal token.
+   *
+   * @generated from field: string team_id = 9;
+   */
+  teamId: string;
 };
 
 /**
