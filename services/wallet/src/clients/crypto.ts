@@ -132,7 +132,42 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     }
   }
 
+  async function encryptUnder(keyName: string, recordId: string, field: string, plaintext: string) {
+    try {
+      const r = await call("Encrypt", false, (o) =>
+        client.encrypt({ keyName, plaintext: Buffer.from(plaintext), context: encryptionContext(recordId, field) }, o),
+      );
+      return { ciphertext: r.ciphertext, keyVersion: r.keyVersion };
+    } catch (error) {
+      throw failure(error, "Encrypt", () => new AppError("internal", "the key could not be encrypted"));
+    }
+  }
+
+  function decryptUnder(keyName: string, recordId: string, field: string, ciphertext: string) {
+    return new Promise<string>((resolve, reject) => {
+      queue.push({ request: { keyName, ciphertext, context: encryptionContext(recordId, field) }, resolve, reject });
+      if (queue.length >= MAX_BATCH) void flush();
+      else if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(() => void flush());
+      }
+    });
+  }
+
+  async function destroyKey(keyName: string, what: string) {
+    try {
+      const r = await call("DestroyKey", true, (o) => client.destroyKey({ keyName }, o));
+      return r.versionsDestroyed;
+    } catch (error) {
+      if (isServiceError(error) && error.code === grpc.status.NOT_FOUND) return 0;
+      throw failure(error, "DestroyKey", () => new AppError("internal", `the ${what} key could not be destroyed`));
+    }
+  }
+
   return {
+    encryptUnder,
+    decryptUnder,
+    destroyKey: (keyName) => destroyKey(keyName, "team's"),
     async encrypt(userId, recordId, field, plaintext) {
       try {
         const r = await call("Encrypt", false, (o) =>

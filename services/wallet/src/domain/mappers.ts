@@ -64,6 +64,7 @@ export function keyMessage(k: KeyRecord, now = new Date()): MessageInitShape<typ
     validation: validationMessage(k.validation),
     createdAt: ts(k.createdAt),
     updatedAt: ts(k.updatedAt),
+    teamId: k.teamId ?? "",
   };
 }
 
@@ -77,6 +78,7 @@ export function tokenMessage(t: TokenRecord): MessageInitShape<typeof AccessToke
     createdAt: ts(t.createdAt),
     lastUsedAt: ts(t.lastUsedAt),
     prefix: t.prefix,
+    teamId: t.teamId ?? "",
   };
 }
 

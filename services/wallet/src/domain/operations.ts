@@ -20,6 +20,19 @@ import {
   validateKey,
 } from "./keys.ts";
 import { auditMessage } from "./mappers.ts";
+import {
+  acceptInvitation,
+  createInvitation,
+  createTeam,
+  deleteTeam,
+  listInvitations,
+  listTeamAuditEvents,
+  listTeamMembers,
+  listTeams,
+  removeTeamMember,
+  revokeInvitation,
+  updateTeamMember,
+} from "./teams.ts";
 import { createToken, listTokens, revokeToken } from "./tokens.ts";
 
 type Methods = (typeof WalletService)["method"];
@@ -55,6 +68,7 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       const p = await requireScope(deps, call, "keys:read");
       // The log covers every provider's keys; a token limited to some may not read it.
       if (p.providers.length > 0) throw permissionDenied("a token limited to some providers cannot read the audit log");
+      if (p.token?.teamId !== undefined) throw permissionDenied("a team token cannot read a personal audit log");
       const page = await deps.store.audit.list(
         p.user.id,
         req.action || undefined,
@@ -63,5 +77,16 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       );
       return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
     },
+    createTeam: (req, call) => createTeam(deps, req, call),
+    listTeams: (_req, call) => listTeams(deps, call),
+    deleteTeam: (req, call) => deleteTeam(deps, req, call),
+    listTeamMembers: (req, call) => listTeamMembers(deps, req, call),
+    updateTeamMember: (req, call) => updateTeamMember(deps, req, call),
+    removeTeamMember: (req, call) => removeTeamMember(deps, req, call),
+    createInvitation: (req, call) => createInvitation(deps, req, call),
+    listInvitations: (req, call) => listInvitations(deps, req, call),
+    revokeInvitation: (req, call) => revokeInvitation(deps, req, call),
+    acceptInvitation: (req, call) => acceptInvitation(deps, req, call),
+    listTeamAuditEvents: (req, call) => listTeamAuditEvents(deps, req, call),
   };
 }

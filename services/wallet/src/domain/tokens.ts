@@ -16,6 +16,7 @@ import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { tokenMessage } from "./mappers.ts";
 import type { TokenRecord } from "./ports/store.ts";
+import { teamMembership } from "./teams.ts";
 import { generateToken, hashSecret, tokenPrefix } from "./token-format.ts";
 
 const DAY_MS = 86_400_000;
@@ -39,6 +40,18 @@ export async function createToken(
     }
     if (expiresAt > parent.expiresAt) expiresAt = parent.expiresAt;
   }
+  // ── team scope: a token scoped to a team the caller belongs to; a token's child keeps the
+  // parent's team (and a personal token cannot mint a team token) ──
+  const teamId = req.teamId || undefined;
+  if (p.method === "token" && p.token!.teamId !== teamId) {
+    throw permissionDenied(
+      p.token!.teamId
+        ? "a team token creates tokens for its own team only"
+        : "a personal token cannot create a team token",
+    );
+  }
+  if (teamId !== undefined) await teamMembership(deps, p, teamId, "viewer");
+  // ── end team scope ──
   const secret = generateToken();
   const record: TokenRecord = {
     id: newId(),
@@ -50,11 +63,13 @@ export async function createToken(
     providers: [...req.providers],
     createdAt: now,
     expiresAt,
+    teamId,
   };
   await deps.store.tokens.create(record);
   await recordAudit(auditScope(deps, call, p), "token.created", tokenTarget(record), {
     scopes: record.scopes.join(" "),
     providers: record.providers.join(" ") || "all",
+    ...(teamId ? { team: teamId } : {}),
   });
   return { token: tokenMessage(record), secret };
 }

@@ -51,10 +51,15 @@ export async function checkAndStore(
     validation.detail = `not verified yet: ${validation.detail}`.slice(0, 200);
   }
   await deps.store.keys.setValidation(record.userId, record.id, validation);
-  await recordAudit({ deps, call, userId: record.userId, actor }, "key.validated", keyTarget(record), {
-    provider: record.provider,
-    status: validation.status,
-  });
+  await recordAudit(
+    { deps, call, userId: record.userId, teamId: record.teamId, actor },
+    "key.validated",
+    keyTarget(record),
+    {
+      provider: record.provider,
+      status: validation.status,
+    },
+  );
   return validation;
 }
 
