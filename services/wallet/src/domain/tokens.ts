@@ -40,9 +40,10 @@ export async function createToken(
     }
     if (expiresAt > parent.expiresAt) expiresAt = parent.expiresAt;
   }
-  // ── team scope: a token scoped to a team the caller belongs to; a token's child keeps the
-  // parent's team (and a personal token cannot mint a team token) ──
+  // ── team scope: a token scoped to a team the caller belongs to (404 otherwise, as every
+  // team route); a token's child keeps the parent's team, and a personal token mints no team token ──
   const teamId = req.teamId || undefined;
+  if (teamId !== undefined) await teamMembership(deps, p, teamId, "viewer");
   if (p.method === "token" && p.token!.teamId !== teamId) {
     throw permissionDenied(
       p.token!.teamId
@@ -50,7 +51,6 @@ export async function createToken(
         : "a personal token cannot create a team token",
     );
   }
-  if (teamId !== undefined) await teamMembership(deps, p, teamId, "viewer");
   // ── end team scope ──
   const secret = generateToken();
   const record: TokenRecord = {
