@@ -247,7 +247,7 @@ describe("a client generated from gen/image.binpb", () => {
     console.log(`[client-generation] Python client with ${PYTHON_PACKAGES.join(" ")} (${venv})`);
     const dir = join(work, "py-client");
     mkdirSync(dir);
-    const files = ["account", "audit", "catalog", "key", "provider", "token", "wallet"].map(
+    const files = ["account", "audit", "catalog", "key", "provider", "team", "token", "wallet"].map(
       (f) => `cvwallet/wallet/v1/${f}.proto`,
     );
     run(
