@@ -17,6 +17,7 @@ import {
   connectClient,
   createKey,
   expectNoSecretsInLogs,
+  PASSWORD,
   type Reply,
   rest,
   type Stack,
@@ -680,6 +681,32 @@ describe("teams: rules", () => {
     expect((await rest(base, "GET", "/api/keys/provider/openai", undefined, { token })).status).toBe(401);
     const personal = await ok(rest(base, "GET", "/api/audit?action=team.deleted", undefined, owner));
     expect(personal.events).toHaveLength(1);
+  });
+
+  it("deleting an account never leaves a team without an owner; its solo teams go with it", async () => {
+    const owner = await signUp(base);
+    const dev = await signUp(base);
+    const shared = await newTeam(owner);
+    const solo = await newTeam(owner);
+    await join_(shared, owner, dev, "member");
+    const key = await createKey(base, owner, { teamId: shared });
+    const devToken = await teamToken(dev, shared);
+    const refused = await rest(base, "DELETE", "/api/auth/account", { password: PASSWORD }, owner);
+    expect([refused.status, refused.body.error.code]).toEqual([409, "failed_precondition"]);
+    await ok(rest(base, "PATCH", `/api/teams/${shared}/members/${dev.userId}`, { role: "owner" }, owner));
+    await ok(rest(base, "DELETE", "/api/auth/account", { password: PASSWORD }, owner));
+    // The team and its key stay (they were never the person's); the solo team is gone.
+    const members = await ok(rest(base, "GET", `/api/teams/${shared}/members`, undefined, dev));
+    expect(members.members.map((m: { userId: string }) => m.userId)).toEqual([dev.userId]);
+    expect((await ok(rest(base, "GET", "/api/keys/provider/openai", undefined, { token: devToken }))).key).toBe(
+      key.key,
+    );
+    const db = new DatabaseSync(join(stack.dir, "wallet", "wallet.db"), { readOnly: true });
+    try {
+      expect(db.prepare("SELECT COUNT(*) AS n FROM teams WHERE id = ?").get(solo)).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
   });
 
   it("the Connect edge runs the same operations and rules", async () => {

@@ -357,3 +357,28 @@ export async function listTeamAuditEvents(
   );
   return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
 }
+
+/**
+ * Before an account is deleted: refuses (409) while the person is the only owner of a team
+ * that has other members, so no team is left without an owner; destroys the key and records
+ * of the teams the person is alone in, as deleting the account destroys the person's own.
+ */
+export async function prepareAccountDeletion(deps: WalletDeps, userId: string): Promise<void> {
+  const mine = await deps.store.teams.listForUser(userId);
+  const alone: string[] = [];
+  for (const { team, role, memberCount } of mine) {
+    if (role !== "owner") continue;
+    if (memberCount === 1) {
+      alone.push(team.id);
+      continue;
+    }
+    const owners = (await deps.store.teams.members(team.id)).filter((m) => m.role === "owner");
+    if (owners.length === 1) {
+      throw conflict(`you are the only owner of the team "${team.name}": make someone else owner, or delete it, first`);
+    }
+  }
+  for (const teamId of alone) {
+    await deps.crypto.destroyKey(teamKeyName(teamId));
+    await deps.store.teams.delete(teamId, new Date());
+  }
+}
