@@ -7,11 +7,15 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { createClient as createGrpcClient } from "@cv-wallet/common/grpc";
 import { captureLogs } from "@cv-wallet/common/testing/logs";
+import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCryptoClient } from "../src/clients/crypto.ts";
 import { teamKeyName } from "../src/domain/key-names.ts";
 import { ROUTES } from "../src/edge/rest/rest.ts";
+import { rewrapRecords } from "../src/rewrap/rewrap.ts";
 import {
   type Account,
   connectClient,
@@ -707,6 +711,42 @@ describe("teams: rules", () => {
     } finally {
       db.close();
     }
+  });
+
+  it("re-wrap moves a team's records onto the team key's latest version", async () => {
+    const owner = await signUp(base);
+    const team = await newTeam(owner);
+    const key = await createKey(base, owner, { teamId: team });
+    const token = await teamToken(owner, team);
+    const channel = new grpc.Client(stack.crypto()!.address, grpc.credentials.createInsecure());
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${stack.cryptoToken}`);
+    try {
+      await createGrpcClient(CryptoService, channel).rotateKey(
+        { keyName: teamKeyName(team) },
+        { metadata, timeoutMs: 5000 },
+      );
+    } finally {
+      channel.close();
+    }
+    const summary = await rewrapRecords({
+      env: {
+        CRYPTO_GRPC_ADDR: stack.crypto()!.address,
+        CRYPTO_SERVICE_TOKEN: stack.cryptoToken,
+        WALLET_DATA_DIR: join(stack.dir, "wallet"),
+      },
+      stateFile: join(stack.dir, "rewrap-state.json"),
+      restart: true,
+      log: () => {},
+    });
+    expect(summary.failed.filter((f) => f.id === key.id)).toEqual([]);
+    const db = new DatabaseSync(join(stack.dir, "wallet", "wallet.db"), { readOnly: true });
+    try {
+      expect(db.prepare("SELECT key_version FROM api_keys WHERE id = ?").get(key.id)).toEqual({ key_version: 2 });
+    } finally {
+      db.close();
+    }
+    expect((await ok(rest(base, "GET", "/api/keys/provider/openai", undefined, { token }))).key).toBe(key.key);
   });
 
   it("the Connect edge runs the same operations and rules", async () => {
