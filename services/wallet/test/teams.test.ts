@@ -21,6 +21,7 @@ import {
   connectClient,
   createKey,
   expectNoSecretsInLogs,
+  fakeOpenAi,
   PASSWORD,
   type Reply,
   rest,
@@ -32,13 +33,18 @@ import {
 let stack: Stack;
 let base: string;
 
+let openai: Awaited<ReturnType<typeof fakeOpenAi>>;
+
 beforeAll(async () => {
-  stack = await startStack();
+  // Key checks (validate) go to a loopback server speaking OpenAI's check, never the internet.
+  openai = await fakeOpenAi(new Set());
+  stack = await startStack({ providers: { baseUrlOverrides: { openai: openai.url } } });
   base = stack.url;
 });
 afterAll(async () => {
   if (stack) expectNoSecretsInLogs(stack);
   await stack?.stop();
+  await openai?.close();
 });
 
 interface Ev {
@@ -368,6 +374,16 @@ const CASES: RouteCase[] = [
       path: `/api/keys/${await keyFor(f, res, personalKey)}/reveal`,
     }),
     expected: keyAccess("member"),
+  },
+  {
+    route: "POST /api/keys/:id/validate",
+    resources: TEAM_RESOURCES,
+    mutates: false,
+    request: async ({ f, res, personalKey }) => ({
+      method: "POST",
+      path: `/api/keys/${await keyFor(f, res, personalKey)}/validate`,
+    }),
+    expected: keyAccess("admin"),
   },
   {
     route: "GET /api/keys/:id/usage",
