@@ -729,6 +729,27 @@ describe("teams: rules", () => {
     }
   });
 
+  it("a personal token reaches the person's own keys, never a team's", async () => {
+    const owner = await signUp(base);
+    const team = await newTeam(owner);
+    const teamKey = await createKey(base, owner, { teamId: team });
+    const own = await createKey(base, owner);
+    const personal = await teamToken(owner, undefined);
+    expect((await rest(base, "GET", `/api/keys?teamId=${team}`, undefined, { token: personal })).status).toBe(403);
+    expect((await rest(base, "GET", `/api/keys/${teamKey.id}`, undefined, { token: personal })).status).toBe(403);
+    expect((await ok(rest(base, "GET", "/api/keys/provider/openai", undefined, { token: personal }))).key).toBe(
+      own.key,
+    );
+    const child = await rest(
+      base,
+      "POST",
+      "/api/tokens",
+      { name: "c", scopes: ["keys:read"], teamId: team },
+      { token: personal },
+    );
+    expect(child.status).toBe(403);
+  });
+
   it("re-wrap moves a team's records onto the team key's latest version", async () => {
     const owner = await signUp(base);
     const team = await newTeam(owner);
