@@ -84,3 +84,20 @@ export function errorMessage(err: unknown, overrides: ErrorOverrides = {}): stri
 export function isUnauthenticated(err: unknown): boolean {
   return ConnectError.from(err).code === Code.Unauthenticated;
 }
+
+/**
+ * The form field an invalid-argument error is about ("key", "name", "base_url", …), read from
+ * the wallet's message ("base_url: …" or a protovalidate violation), so the form can mark it.
+ */
+export function errorField(err: unknown): string | undefined {
+  const e = ConnectError.from(err);
+  if (e.code !== Code.InvalidArgument && e.code !== Code.AlreadyExists) return undefined;
+  if (e.code === Code.AlreadyExists) return "name";
+  const first = e.rawMessage
+    .replace(/^validation error:?\s*/i, "")
+    .split(/\n/)
+    .map((l) => l.replace(/^\s*-\s*/, "").trim())
+    .find(Boolean);
+  const m = first ? /^([a-z_]+)(?:\[\d+\])?:/.exec(first) : null;
+  return m?.[1];
+}
