@@ -98,6 +98,8 @@ export function errorField(err: unknown): string | undefined {
     .split(/\n/)
     .map((l) => l.replace(/^\s*-\s*/, "").trim())
     .find(Boolean);
-  const m = first ? /^([a-z_]+)(?:\[\d+\])?:/.exec(first) : null;
-  return m?.[1];
+  if (!first) return undefined;
+  // "base URL refused: …" names its field in words.
+  if (/^base[ _]url\b/i.test(first)) return "base_url";
+  return /^([a-z_]+)(?:\[\d+\])?:/.exec(first)?.[1];
 }
