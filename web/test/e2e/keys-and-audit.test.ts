@@ -283,6 +283,7 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
     await page.getByLabel("Sort by").selectOption("expiry");
     expect((await rowNames(page)).slice(0, 2)).toEqual(["together-expired", "openai-old"]);
     await page.getByLabel("Sort by").selectOption("provider");
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await screenshots(page, "keys-grouped");
 
     // Make default from the row.

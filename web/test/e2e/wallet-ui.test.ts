@@ -154,6 +154,14 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     const curl = await textMatching(shown.getByTestId("token-curl"), /^curl /);
     expect(curl).toBe(`curl -H "Authorization: Bearer ${token}" ${stack.origin}/api/keys/provider/openai`);
     await screenshot(page, "token-dialog", true);
+    // For the README: the same dialog with the token swapped for an obviously fake one, so no
+    // live-looking token is published (this one dies with the test's wallet anyway).
+    await shown.evaluate((dialog, secret) => {
+      for (const el of dialog.querySelectorAll("code")) {
+        el.textContent = (el.textContent ?? "").replaceAll(secret, "cvw_TEST0example0not0a0real0token0000000");
+      }
+    }, token);
+    await screenshot(page, "docs-token-dialog", true);
     await shown.getByRole("button", { name: "Done" }).click();
     await textMatching(page.locator('tr[data-token-name="laptop cv-git"]'), /never/);
     await screenshots(page, "tokens");
@@ -252,7 +260,8 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await dialog.waitFor({ state: "hidden" });
     const row = keyRow(page, "checked");
     await row.waitFor();
-    await textMatching(row, /OpenAI/);
+    // Grouped by provider (the default order): the group's heading names it.
+    await textMatching(page.locator('tbody[data-provider-group="openai"]'), /OpenAI/);
     await textMatching(row.locator("[data-status]"), /^valid$/);
     await textMatching(row, /checked just now/);
     expect(providers.seen).toContain(key);
