@@ -156,9 +156,11 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await screenshot(page, "token-dialog", true);
     // For the README: the same dialog with the token swapped for an obviously fake one, so no
     // live-looking token is published (this one dies with the test's wallet anyway).
-    await shown.evaluate((dialog, secret) => {
-      for (const el of dialog.querySelectorAll("code")) {
-        el.textContent = (el.textContent ?? "").replaceAll(secret, "cvw_TEST0example0not0a0real0token0000000");
+    await page.evaluate((secret) => {
+      const fake = "cvw_TEST0example0not0a0real0token0000000";
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        n.textContent = (n.textContent ?? "").replaceAll(secret, fake).replaceAll(secret.slice(0, 8), fake.slice(0, 8));
       }
     }, token);
     await screenshot(page, "docs-token-dialog", true);
