@@ -101,8 +101,17 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
     expect(await edit.locator("#key-provider").evaluate((el) => el.tagName)).toBe("P");
     expect(await edit.locator("select, input#key-provider").count()).toBe(0);
     await textMatching(edit.locator("#key-provider-hint"), /stays with its provider/);
+    // Changing only the name does not ask the provider again: no check offered, none sent.
+    expect(await edit.getByLabel(/^Check the/).count()).toBe(0);
+    await edit.getByLabel("API key", { exact: true }).fill("sk-test-replacement0000");
+    await edit.getByLabel("Check the new key with OpenAI when saving").waitFor();
+    await edit.getByLabel("API key", { exact: true }).fill("");
     await screenshot(page, "edit-key-dialog", true);
-    await edit.getByRole("button", { name: "Cancel" }).click();
+    await edit.getByLabel("Name", { exact: true }).fill("misfiled-renamed");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await edit.waitFor({ state: "hidden" });
+    await textMatching(keyRow(page, "misfiled-renamed").locator(".c-status"), /^\s*not checked yet\s*$/);
+    await textMatching(keyRow(page, "misfiled-renamed").locator("[data-mismatch]"), /looks like Anthropic/);
   });
 
   it("marks the field in error and moves focus to it; custom endpoints: local URLs, docs, base URL, footer", async () => {
