@@ -39,15 +39,15 @@ describe("StatusBadge", () => {
     expect(text(render(StatusBadge, { props: { validation, now } }).body)).toContain("credits left: 4.90 of 10.00");
   });
 
-  it("reads a never-checked key as unverified", () => {
-    expect(text(render(StatusBadge, { props: { validation: undefined, now } }).body)).toBe("unverified never checked");
+  it("has one wording for a key never checked", () => {
+    expect(text(render(StatusBadge, { props: { validation: undefined, now } }).body)).toBe("not checked yet");
+    const server = create(KeyValidationSchema, { status: "unverified", detail: "not checked yet" });
+    expect(text(render(StatusBadge, { props: { validation: server, now } }).body)).toBe("not checked yet");
   });
 
   it("says how long a rate-limited check must wait", () => {
     const validation = create(KeyValidationSchema, { status: "rate_limited", retryAfterSeconds: 30 });
-    expect(text(render(StatusBadge, { props: { validation, now } }).body)).toBe(
-      "rate limited never checked · retry in 30 s",
-    );
+    expect(text(render(StatusBadge, { props: { validation, now } }).body)).toBe("rate limited retry in 30 s");
   });
 });
 

@@ -18,14 +18,21 @@ const BADGES: Record<string, Badge> = {
   unverified: { label: "unverified", tone: "neutral" },
 };
 
-/** The badge for a validation status; unknown or empty statuses read as "unverified". */
-export function validationBadge(status: string | undefined): Badge {
+/** The one wording for a key no check has looked at (the list, the key page, messages). */
+export const NOT_CHECKED = "not checked yet";
+
+/**
+ * The badge for a validation status; unknown or empty statuses read as "unverified", and an
+ * unverified key that was never checked (`checked` false) as "not checked yet".
+ */
+export function validationBadge(status: string | undefined, checked = true): Badge {
+  if (!checked && (!status || status === "unverified")) return { label: NOT_CHECKED, tone: "neutral" };
   return BADGES[status ?? ""] ?? { label: "unverified", tone: "neutral" };
 }
 
-/** "checked 3 h ago", or "never checked". */
+/** "checked 3 h ago", or "not checked yet". */
 export function checkedLabel(checkedAt: Date | undefined, now: Date = new Date()): string {
-  if (!checkedAt) return "never checked";
+  if (!checkedAt) return NOT_CHECKED;
   const rel = relativeTime(checkedAt, now);
   return `checked ${rel}`;
 }
