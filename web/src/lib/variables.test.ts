@@ -14,10 +14,11 @@ describe("variableFor", () => {
     expect(customVariable("lm-studio.v1")).toBe("LM_STUDIO_V1_API_KEY");
     expect(customVariable("  ollama  ")).toBe("OLLAMA_API_KEY");
     expect(customVariable("Mix3d Case")).toBe("MIX3D_CASE_API_KEY");
-    expect(customVariable("2nd box")).toBe("_2ND_BOX_API_KEY");
-    expect(customVariable("vllm_api_key")).toBe("VLLM_API_KEY");
-    expect(customVariable("café")).toBe("CAF_API_KEY");
+    expect(customVariable("2nd box")).toBe("CUSTOM_2ND_BOX_API_KEY");
+    expect(customVariable("vllm")).toBe("VLLM_API_KEY");
+    expect(customVariable("café")).toBe("CAFE_API_KEY");
     expect(customVariable("—")).toBe("CUSTOM_API_KEY");
+    expect(customVariable("openai")).toBe("CUSTOM_OPENAI_API_KEY");
   });
   it("always gives a name a shell accepts", () => {
     fc.assert(
