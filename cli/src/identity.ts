@@ -20,7 +20,11 @@ export interface ClientIdentity {
 
 /** Header values stay printable ASCII and short; anything else is dropped or encoded. */
 function headerSafe(value: string, max = 256): string {
-  return encodeURI(value.replace(/[\p{Cc}]/gu, "")).slice(0, max);
+  // Printable ASCII stays as it is; anything else is percent-encoded (UTF-8).
+  return value
+    .toWellFormed()
+    .replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c))
+    .slice(0, max);
 }
 
 /**
