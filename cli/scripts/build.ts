@@ -56,4 +56,4 @@ for (const f of readdirSync(types, { recursive: true }) as string[]) {
   writeFileSync(target, text);
 }
 rmSync(types, { recursive: true, force: true });
-console.log(`[cv-wallet] built ${relative(process.cwd(), dist)} (cvw.js, index.js, types)`);
+console.error(`[cv-wallet] built ${relative(process.cwd(), dist)} (cvw.js, index.js, types)`);
