@@ -460,7 +460,8 @@ async function revokeOwnToken(ctx: Context, token: string): Promise<"revoked" | 
     }
     throw error;
   }
-  if (res.ok) return "revoked";
+  // A web UI's fallback page is not a revocation.
+  if (res.ok && !res.headers.get("content-type")?.includes("text/html")) return "revoked";
   const client = createWalletClient({ url: ctx.url, token, env: ctx.io.env, cwd: ctx.io.cwd, retries: 1 });
   let scopes: string[];
   try {
