@@ -91,4 +91,28 @@ describe("cvw login", () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toContain("the sign-in was denied in the browser");
   });
+
+  test("polling faster than the interval is answered slow_down", async (ctx) => {
+    if (!served) {
+      console.warn("device sign-in not served by this wallet yet");
+      ctx.skip();
+    }
+    const form = (fields: Record<string, string>) => ({
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(fields).toString(),
+    });
+    const code = await (await fetch(`${services.url}/oauth/device/code`, form({ client_id: "cvw" }))).json();
+    const poll = {
+      grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+      device_code: code.device_code,
+      client_id: "cvw",
+    };
+    const answers: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${services.url}/oauth/token`, form(poll));
+      answers.push(((await res.json()) as { error: string }).error);
+    }
+    expect(answers).toContain("slow_down");
+  });
 });

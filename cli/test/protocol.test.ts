@@ -2,7 +2,7 @@
 // in for the wallet's protocol (RFC 8628's endpoints, Connect's unary JSON): the polling
 // rules of the device grant, the who-is-asking headers, and retries with Retry-After.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import http, { type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname, tmpdir } from "node:os";
@@ -121,6 +121,74 @@ describe("device grant (RFC 8628)", () => {
     const polled = pollForToken(wallet.url, auth, { ...flow, sleep: async () => {} });
     await expect(polled).rejects.toBeInstanceOf(DeviceSignInError);
     await expect(polled).rejects.toThrow(message);
+  });
+});
+
+describe("cvw login", () => {
+  const deviceCode = (interval = 1) => ({
+    status: 200,
+    body: {
+      device_code: "dc-login",
+      user_code: "BCDF-GHJK",
+      verification_uri: "http://wallet.test/device",
+      verification_uri_complete: "http://wallet.test/device?user_code=BCDF-GHJK",
+      expires_in: 600,
+      interval,
+    },
+  });
+  const me = {
+    status: 200,
+    body: { user: { id: "u1", email: "me@example.com" }, authMethod: "token", scopes: ["keys:read"] },
+  };
+
+  test("prints the code, stores the approved token with mode 0600, and uses it", async () => {
+    const wallet = await recorder({
+      "/oauth/device/code": [deviceCode()],
+      "/oauth/token": [
+        { status: 400, body: { error: "authorization_pending" } },
+        { status: 200, body: { access_token: "cvw_approved_token", token_type: "Bearer", expires_in: 86400 } },
+      ],
+      "/cvwallet.wallet.v1.WalletService/GetCurrentUser": [me],
+    });
+    const home = tempHome(wallet.url);
+    try {
+      const r = await cvw(["login", "--no-browser", "--name", "ci box"], home);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("one-time code: BCDF-GHJK");
+      expect(r.stderr).toContain("http://wallet.test/device?user_code=BCDF-GHJK");
+      expect(r.stdout).toContain(`Signed in to ${wallet.url} as me@example.com`);
+      expect(r.stdout + r.stderr).not.toContain("cvw_approved_token");
+      const form = Object.fromEntries(new URLSearchParams(wallet.seen[0]!.body));
+      expect(form).toEqual({ client_id: "cvw", scope: "keys:read", name: "ci box" });
+
+      const file = join(home.configDir, "credentials.json");
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(home.configDir).mode & 0o777).toBe(0o700);
+      expect(JSON.parse(readFileSync(file, "utf8")).wallets[wallet.url].token).toBe("cvw_approved_token");
+      const whoami = wallet.seen.find((s) => s.path.endsWith("/GetCurrentUser"))!;
+      expect(whoami.headers.authorization).toBe("Bearer cvw_approved_token");
+    } finally {
+      home.remove();
+    }
+  });
+
+  test.each([
+    ["access_denied", "the sign-in was denied in the browser"],
+    ["expired_token", "the sign-in code expired"],
+  ])("%s: exit 3, nothing stored", async (error, message) => {
+    const wallet = await recorder({
+      "/oauth/device/code": [deviceCode()],
+      "/oauth/token": [{ status: 400, body: { error } }],
+    });
+    const home = tempHome(wallet.url);
+    try {
+      const r = await cvw(["login", "--no-browser"], home);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(message);
+      expect(() => statSync(join(home.configDir, "credentials.json"))).toThrow();
+    } finally {
+      home.remove();
+    }
   });
 });
 
