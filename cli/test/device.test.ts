@@ -102,7 +102,9 @@ describe("cvw login", () => {
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams(fields).toString(),
     });
-    const code = await (await fetch(`${services.url}/oauth/device/code`, form({ client_id: "cvw" }))).json();
+    const code = (await (await fetch(`${services.url}/oauth/device/code`, form({ client_id: "cvw" }))).json()) as {
+      device_code: string;
+    };
     const poll = {
       grant_type: "urn:ietf:params:oauth:grant-type:device_code",
       device_code: code.device_code,
