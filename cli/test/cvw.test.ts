@@ -308,7 +308,10 @@ describe("stored credentials", () => {
       mode: 0o600,
     });
     const stored = { ...env, CVW_CONFIG_DIR: dir };
-    const ok = await cvw(["whoami", "--json"], { env: stored });
+    // A session bus that does not answer: the keychain is given up on and the file used.
+    const ok = await cvw(["whoami", "--json"], {
+      env: { ...stored, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, "no-bus")}` },
+    });
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).tokenSource).toBe("file");
 
@@ -325,7 +328,7 @@ describe("stored credentials", () => {
     secrets.push(t.secret);
     const { CVW_TOKEN: _, ...env } = home.env;
     const { saveToken } = await import("../src/credentials.ts");
-    const saved = await saveToken(services.url, t.secret, { env });
+    const saved = await saveToken(services.url, t.secret, { env, store: "file" });
     expect(saved.store).toBe("file");
     expect(statSync(saved.path!).mode & 0o777).toBe(0o600);
     expect(statSync(home.configDir).mode & 0o777).toBe(0o700);
@@ -343,7 +346,7 @@ describe("stored credentials", () => {
     secrets.push(t.secret);
     const { CVW_TOKEN: _, ...env } = home.env;
     const { saveToken } = await import("../src/credentials.ts");
-    await saveToken(services.url, t.secret, { env });
+    await saveToken(services.url, t.secret, { env, store: "file" });
     const r = await cvw(["logout"], { env });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("does not let the token revoke itself");
