@@ -172,7 +172,7 @@ function parse(argv: string[]): Parsed | "help" | "version" {
     });
   } catch (error) {
     // parseArgs' messages name the option, never a value.
-    throw new UsageError((error as Error).message.split("\n")[0]!, usage);
+    throw new UsageError((error as Error).message.split(". To specify")[0]!.split("\n")[0]!, usage);
   }
   const positionals = parsed.positionals.slice(parsed.positionals.indexOf(command) + 1);
   return { command, values: parsed.values as Parsed["values"], positionals, rest };
@@ -201,6 +201,13 @@ interface Context {
 
 const say = (ctx: Context, line: string) => ctx.io.stderr(`${line}\n`);
 
+/** Refuses leftover arguments, without echoing one that looks like a token. */
+function noMoreArguments(args: string[], command: string): void {
+  if (args.length === 0) return;
+  const shown = /^cvw_/.test(args[0]!) ? "(a token? pass it as CVW_TOKEN)" : `"${args[0]}"`;
+  throw new UsageError(`unexpected argument ${shown}`, HELP[command]!);
+}
+
 function requireKnownProviders(providers: string[]): void {
   const unknown = providers.filter((p) => !isKnownProvider(p));
   if (unknown.length > 0) {
@@ -211,6 +218,7 @@ function requireKnownProviders(providers: string[]): void {
 }
 
 async function whoami(ctx: Context): Promise<number> {
+  noMoreArguments(ctx.positionals, "whoami");
   const client = ctx.client();
   const me = await client.whoami();
   const source = await client.tokenSource();
@@ -240,6 +248,7 @@ function dateOf(ts: { seconds: bigint } | undefined): string {
 }
 
 async function keys(ctx: Context): Promise<number> {
+  noMoreArguments(ctx.positionals, "keys");
   const provider = ctx.values.provider as string | undefined;
   if (provider) requireKnownProviders([provider]);
   const list = await ctx.client().listKeys({ provider });
@@ -277,7 +286,7 @@ async function keys(ctx: Context): Promise<number> {
 async function get(ctx: Context): Promise<number> {
   const [provider, ...extra] = ctx.positionals;
   if (!provider) throw new UsageError("name a provider", HELP.get!);
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, HELP.get!);
+  noMoreArguments(extra, "get");
   requireKnownProviders([provider]);
   const name = ctx.values.name as string | undefined;
   const key = await ctx.client().getProviderKey(provider, { name });
@@ -348,7 +357,7 @@ async function env(ctx: Context): Promise<number> {
   if (!FORMATS.includes(format as Format)) {
     throw new UsageError(`--format must be one of ${FORMATS.join(", ")}`, HELP.env!);
   }
-  if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}"`, HELP.env!);
+  noMoreArguments(ctx.positionals, "env");
   const vars = await collectVariables(ctx);
   try {
     ctx.io.stdout(render(vars, format as Format));
@@ -364,9 +373,9 @@ const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
 async function run(ctx: Context): Promise<number> {
   const command = ctx.rest ?? [];
   if (ctx.positionals.length > 0 && command.length === 0) {
-    throw new UsageError(`put the command after --: cvw run -- ${ctx.positionals.join(" ")}`, HELP.run!);
+    throw new UsageError("put the command after --: cvw run [options] -- COMMAND [ARGS]", HELP.run!);
   }
-  if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}"`, HELP.run!);
+  noMoreArguments(ctx.positionals, "run");
   if (command.length === 0) throw new UsageError("no command to run", HELP.run!);
   const vars = await collectVariables(ctx);
   const childEnv: NodeJS.ProcessEnv = { ...ctx.io.env, ...vars };
@@ -393,7 +402,7 @@ async function run(ctx: Context): Promise<number> {
 }
 
 async function login(ctx: Context): Promise<number> {
-  if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}"`, HELP.login!);
+  noMoreArguments(ctx.positionals, "login");
   const providers = (ctx.values.provider as string[] | undefined) ?? [];
   requireKnownProviders(providers);
   const who = identity({ cwd: ctx.io.cwd });
@@ -478,7 +487,7 @@ async function revokeOwnToken(ctx: Context, token: string): Promise<"revoked" | 
 }
 
 async function logout(ctx: Context): Promise<number> {
-  if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}"`, HELP.logout!);
+  noMoreArguments(ctx.positionals, "logout");
   const stored = await readToken(ctx.url, { env: ctx.io.env });
   if (!stored) {
     const hint = ctx.io.env.CVW_TOKEN ? " (CVW_TOKEN is set: unset it yourself)" : "";
