@@ -1,5 +1,7 @@
 import { expect, test } from "vitest";
-import { customStem, variablesFor } from "./variables.ts";
+import { variablesFor } from "./variables.ts";
+
+const customKey = (name: string) => Object.keys(variablesFor({ provider: "custom", name, key: "k" }))[0];
 
 test("conventional names, two where tools disagree", () => {
   expect(variablesFor({ provider: "openai", name: "x", key: "k" })).toEqual({ OPENAI_API_KEY: "k" });
@@ -15,7 +17,9 @@ test("a custom endpoint's names come from its key's name", () => {
     LOCAL_LLAMA_API_KEY: "k",
     LOCAL_LLAMA_BASE_URL: "http://h/v1",
   });
-  expect(customStem("  my-über  proxy (eu) ")).toBe("MY_UBER_PROXY_EU");
-  expect(customStem("9router")).toBe("CUSTOM_9ROUTER");
-  expect(customStem("日本")).toBe("CUSTOM");
+  expect(customKey("  my-über  proxy (eu) ")).toBe("MY_UBER_PROXY_EU_API_KEY");
+  expect(customKey("9router")).toBe("CUSTOM_9ROUTER_API_KEY");
+  expect(customKey("日本")).toBe("CUSTOM_API_KEY");
+  // A custom key never shadows a provider's own variable.
+  expect(customKey("OpenAI")).toBe("CUSTOM_OPENAI_API_KEY");
 });
