@@ -1,13 +1,13 @@
-// Every CryptoService RPC end to end over gRPC, with the error codes the issue names.
+// Every CryptoService RPC end to end over gRPC, with the status code each failure answers.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { GetKeyInfoResponseSchema } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalKeyProvider } from "../src/kms/local.ts";
-import { dekContext } from "../src/kms/provider.ts";
-import { SqliteKeyStore } from "../src/store/sqlite.ts";
+import { dekContext } from "../src/kms/kek-provider.ts";
+import { LocalKekProvider } from "../src/kms/local.ts";
+import { SqliteTenantKeyStore } from "../src/store/sqlite/tenant-key-store.ts";
 import { codeOf, type Harness, startHarness, utf8 } from "./support/harness.ts";
 
 const ctx = utf8("record-1/key");
@@ -150,8 +150,8 @@ describe("CryptoService RPCs", () => {
     expect(info.key?.versions[0]?.wrappingKeyId).toMatch(/^local:[0-9a-f]{16}$/);
 
     // Recover the real DEKs from the store and master key, and look for them in the response.
-    const store = new SqliteKeyStore(join(h.dataDir, "crypto.db"));
-    const local = new LocalKeyProvider(join(h.dataDir, "master.key"));
+    const store = new SqliteTenantKeyStore(join(h.dataDir, "crypto.db"));
+    const local = new LocalKekProvider(join(h.dataDir, "master.key"));
     await local.check();
     const wire = Buffer.from(toBinary(GetKeyInfoResponseSchema, info));
     for (const v of (await store.getKey("user/info"))!.versions) {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CryptoServerOptions } from "../src/server.ts";
+import type { CryptoServerOptions } from "../src/serve.ts";
 import { healthClient } from "./support/grpc-clients.ts";
 import { codeOf, type Harness, startHarness, utf8 } from "./support/harness.ts";
 import { type KmsTestServer, startKmsTestServer } from "./support/kms-server.ts";

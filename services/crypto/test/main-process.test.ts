@@ -1,5 +1,5 @@
 // `node src/main.ts` as operators run it: configuration errors, listening, SIGTERM. Two
-// processes over one data directory race rotations the way issue 7's deployment does.
+// processes over one data directory race rotations as replicas sharing one volume do.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";

@@ -11,7 +11,7 @@ import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCryptoServer, startCryptoServer } from "../src/server.ts";
+import { type RunningCryptoServer, startCryptoServer } from "../src/serve.ts";
 import { codeOf, utf8 } from "./support/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cvw-crypto-mtls-"));

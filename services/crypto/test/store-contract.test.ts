@@ -7,10 +7,10 @@ import { join } from "node:path";
 import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { type MongoForTests, mongoForTests } from "@cv-wallet/common/testing/mongo";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { KeyStore, KeyVersionRecord } from "../src/store/port.ts";
-import { SqliteKeyStore } from "../src/store/sqlite.ts";
+import type { TenantKeyStore, TenantKeyVersion } from "../src/store/port.ts";
+import { SqliteTenantKeyStore } from "../src/store/sqlite/tenant-key-store.ts";
 
-function version(name: string, v: number, extra: Partial<KeyVersionRecord> = {}): KeyVersionRecord {
+function version(name: string, v: number, extra: Partial<TenantKeyVersion> = {}): TenantKeyVersion {
   return {
     name,
     version: v,
@@ -25,11 +25,11 @@ function version(name: string, v: number, extra: Partial<KeyVersionRecord> = {})
 
 function storeContract(
   adapter: string,
-  open: () => Promise<{ store: KeyStore; reopen?: () => Promise<KeyStore> } | undefined>,
+  open: () => Promise<{ store: TenantKeyStore; reopen?: () => Promise<TenantKeyStore> } | undefined>,
 ) {
   describe(`keyring store contract: ${adapter}`, () => {
-    let store: KeyStore | undefined;
-    let reopen: (() => Promise<KeyStore>) | undefined;
+    let store: TenantKeyStore | undefined;
+    let reopen: (() => Promise<TenantKeyStore>) | undefined;
     let prefix = "";
     beforeAll(async () => {
       const opened = await open();
@@ -181,7 +181,7 @@ const sqliteDir = mkdtempSync(join(tmpdir(), "cvw-crypto-store-"));
 afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
 storeContract("sqlite", async () => {
   const file = join(sqliteDir, "crypto.db");
-  return { store: new SqliteKeyStore(file), reopen: async () => new SqliteKeyStore(file) };
+  return { store: new SqliteTenantKeyStore(file), reopen: async () => new SqliteTenantKeyStore(file) };
 });
 
 let mongo: MongoForTests | undefined;
@@ -191,10 +191,10 @@ afterAll(async () => {
 storeContract("mongodb", async () => {
   mongo = await mongoForTests("crypto keyring store on MongoDB");
   if (!mongo) return undefined;
-  const { MongoKeyStore } = await import("../src/store/mongo.ts");
+  const { MongoTenantKeyStore } = await import("../src/store/mongo/tenant-key-store.ts");
   const logger = captureLogs("crypto").logger;
   return {
-    store: await MongoKeyStore.connect(mongo.uri, logger),
-    reopen: () => MongoKeyStore.connect(mongo!.uri, logger),
+    store: await MongoTenantKeyStore.connect(mongo.uri, logger),
+    reopen: () => MongoTenantKeyStore.connect(mongo!.uri, logger),
   };
 });

@@ -2,18 +2,18 @@
 // memory and written as atomic store increments, at least every `flushMs` and whenever
 // `maxPending` have piled up, so the count another instance sees lags by a bounded amount.
 import type { Logger } from "@cv-wallet/common/logger";
-import type { KeyStore } from "../store/port.ts";
+import type { TenantKeyStore } from "../store/port.ts";
 
 export class EncryptionCounters {
   readonly #pending = new Map<string, { name: string; version: number; count: number }>();
-  readonly #store: KeyStore;
+  readonly #store: TenantKeyStore;
   readonly #maxPending: number;
   readonly #logger: Logger;
   readonly #timer: NodeJS.Timeout;
   #total = 0;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(store: KeyStore, logger: Logger, options: { flushMs: number; maxPending: number }) {
+  constructor(store: TenantKeyStore, logger: Logger, options: { flushMs: number; maxPending: number }) {
     this.#store = store;
     this.#logger = logger;
     this.#maxPending = options.maxPending;

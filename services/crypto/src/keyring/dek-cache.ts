@@ -45,8 +45,8 @@ export class DekCache {
     return this.#entries.size;
   }
 
-  /** Runs `fn` with the DEK for `id`, loading it (once, however many callers wait) on a miss. */
   /**
+   * Runs `fn` with the DEK for `id`, loading it (once, however many callers wait) on a miss.
    * `fn` gets the DEK as a KeyObject (what the cipher uses) and as the raw buffer (which is
    * zeroed on eviction; tests look at it). Neither may be kept beyond the call.
    */

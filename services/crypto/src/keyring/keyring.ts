@@ -1,19 +1,24 @@
 // Named keys with versions (Vault transit style). Each version is a DEK stored only wrapped by
-// the key provider; plaintext DEKs exist only inside the DekCache. Version 1 is made on first
+// the key-encryption key (KEK); plaintext DEKs exist only inside the DekCache. Version 1 is made on first
 // encrypt, new encryptions use the latest version, decryption is refused below the key's
 // minimum, and a version is rotated automatically once its encryption budget is spent.
 import { type KeyObject, randomUUID } from "node:crypto";
 import { AppError, failedPrecondition, invalidArgument, notFound } from "@cv-wallet/common/errors";
 import type { Logger } from "@cv-wallet/common/logger";
-import { dekContext, type KeyProvider } from "../kms/provider.ts";
-import type { KeyStore, KeyVersionRecord, KeyWithVersions, VersionWithKey } from "../store/port.ts";
+import { dekContext, type KekProvider } from "../kms/kek-provider.ts";
+import type {
+  TenantKeyStore,
+  TenantKeyVersion,
+  TenantKeyVersionWithMin,
+  TenantKeyWithVersions,
+} from "../store/port.ts";
 import { EncryptionCounters } from "./counters.ts";
 import type { DekCache } from "./dek-cache.ts";
 import { MAX_VERSION, open, parseCiphertext, seal } from "./envelope.ts";
 
 export interface KeyringOptions {
-  store: KeyStore;
-  provider: KeyProvider;
+  store: TenantKeyStore;
+  kek: KekProvider;
   cache: DekCache;
   logger: Logger;
   /** A version is rotated once it has sealed this many messages. */
@@ -37,8 +42,8 @@ export interface RewrapPage {
 const ROTATE_RETRIES = 10;
 
 export class Keyring {
-  readonly #store: KeyStore;
-  readonly #provider: KeyProvider;
+  readonly #store: TenantKeyStore;
+  readonly #kek: KekProvider;
   readonly #cache: DekCache;
   readonly #logger: Logger;
   readonly #rotateAfter: number;
@@ -47,7 +52,7 @@ export class Keyring {
 
   constructor(options: KeyringOptions) {
     this.#store = options.store;
-    this.#provider = options.provider;
+    this.#kek = options.kek;
     this.#cache = options.cache;
     this.#logger = options.logger;
     this.#rotateAfter = options.rotateAfterEncryptions;
@@ -102,7 +107,7 @@ export class Keyring {
     }
   }
 
-  async rotate(name: string): Promise<KeyWithVersions> {
+  async rotate(name: string): Promise<TenantKeyWithVersions> {
     for (let attempt = 0; attempt < ROTATE_RETRIES; attempt++) {
       const latest = await this.#store.latestVersion(name);
       if (!latest) throw notFound(`key ${name} does not exist`);
@@ -113,14 +118,14 @@ export class Keyring {
     throw new AppError("unavailable", `key ${name} is being rotated concurrently; retry`);
   }
 
-  async info(name: string): Promise<KeyWithVersions> {
+  async info(name: string): Promise<TenantKeyWithVersions> {
     await this.#counters.flush();
     const key = await this.#store.getKey(name);
     if (!key || key.versions.length === 0) throw notFound(`key ${name} does not exist`);
     return key;
   }
 
-  async list(pageToken: string, pageSize: number): Promise<{ keys: KeyWithVersions[]; nextPageToken: string }> {
+  async list(pageToken: string, pageSize: number): Promise<{ keys: TenantKeyWithVersions[]; nextPageToken: string }> {
     await this.#counters.flush();
     const after = pageToken ? decodeToken(pageToken, (v): v is string => typeof v === "string") : "";
     const keys = await this.#store.listKeys(after, pageSize);
@@ -128,7 +133,7 @@ export class Keyring {
     return { keys, nextPageToken: keys.length === pageSize && last ? encodeToken(last.name) : "" };
   }
 
-  async setMinDecryptionVersion(name: string, min: number): Promise<KeyWithVersions> {
+  async setMinDecryptionVersion(name: string, min: number): Promise<TenantKeyWithVersions> {
     const key = await this.info(name);
     const latest = key.versions.at(-1)!.version;
     if (min > latest)
@@ -149,11 +154,11 @@ export class Keyring {
     return destroyed;
   }
 
-  /** Moves a page of wrapped DEKs onto the provider's current key (after KMS_KEY_ID changed). */
+  /** Moves a page of wrapped DEKs onto the KEK's current key (after KMS_KEY_ID changed). */
   async rewrapDataKeys(pageToken: string, pageSize: number): Promise<RewrapPage> {
     const after = pageToken ? decodeToken(pageToken, isCursor) : undefined;
     const versions = await this.#store.listVersions(after, pageSize);
-    const target = this.#provider.currentKeyId();
+    const target = this.#kek.currentKeyId();
     let rewrapped = 0;
     let unchanged = 0;
     for (const v of versions) {
@@ -161,7 +166,7 @@ export class Keyring {
         unchanged++;
         continue;
       }
-      const next = await this.#provider.rewrap(v.wrappedDek, dekContext(v.name, v.version), v.wrappingKeyId);
+      const next = await this.#kek.rewrap(v.wrappedDek, dekContext(v.name, v.version), v.wrappingKeyId);
       // Compare-and-set: if another instance re-wrapped it meanwhile, theirs stands.
       if (
         await this.#store.replaceWrappedDek(v.name, v.version, v.wrappedDek, {
@@ -185,11 +190,10 @@ export class Keyring {
     this.#cache.clear();
   }
 
-  #withDek<T>(version: KeyVersionRecord, fn: (dek: KeyObject) => T): Promise<T> {
+  #withDek<T>(version: TenantKeyVersion, fn: (dek: KeyObject) => T): Promise<T> {
     return this.#cache.use(
       cacheId(version),
-      () =>
-        this.#provider.decrypt(version.wrappedDek, dekContext(version.name, version.version), version.wrappingKeyId),
+      () => this.#kek.decrypt(version.wrappedDek, dekContext(version.name, version.version), version.wrappingKeyId),
       fn,
     );
   }
@@ -199,7 +203,7 @@ export class Keyring {
    * Concurrent callers in this process share one attempt (one KMS GenerateDataKey); other
    * instances are sorted out by the store's unique (name, version).
    */
-  async #ensureVersion(name: string, version: number): Promise<VersionWithKey> {
+  async #ensureVersion(name: string, version: number): Promise<TenantKeyVersionWithMin> {
     const id = `${name}\u0000${version}`;
     let creating = this.#creating.get(id);
     if (!creating) {
@@ -214,8 +218,8 @@ export class Keyring {
 
   /** Generates a DEK and stores it as `version`; false when that version already existed. */
   async #addVersion(name: string, version: number): Promise<boolean> {
-    const generated = await this.#provider.generateDataKey(dekContext(name, version));
-    const record: KeyVersionRecord = {
+    const generated = await this.#kek.generateDataKey(dekContext(name, version));
+    const record: TenantKeyVersion = {
       name,
       version,
       dekId: randomUUID(),

@@ -3,7 +3,13 @@
 // insert of the same version fails and the caller re-reads.
 import type { StatementSync } from "node:sqlite";
 import { type DatabaseSync, openSqlite, transaction } from "@cv-wallet/common/sqlite";
-import type { KeyRecord, KeyStore, KeyVersionRecord, KeyWithVersions, VersionWithKey } from "./port.ts";
+import type {
+  TenantKey,
+  TenantKeyStore,
+  TenantKeyVersion,
+  TenantKeyVersionWithMin,
+  TenantKeyWithVersions,
+} from "../port.ts";
 
 const MIGRATIONS = [
   `CREATE TABLE crypto_keys (
@@ -53,7 +59,7 @@ const MAX_REMEMBERED = 10_000;
 const GET_VERSION = `SELECT ${VERSION_COLUMNS}, k.min_decryption_version FROM crypto_key_versions v
   JOIN crypto_keys k ON k.name = v.name WHERE v.name = ? AND v.version = ?`;
 
-export class SqliteKeyStore implements KeyStore {
+export class SqliteTenantKeyStore implements TenantKeyStore {
   readonly kind = "sqlite" as const;
   readonly #db: DatabaseSync;
   readonly #file: string;
@@ -66,7 +72,7 @@ export class SqliteKeyStore implements KeyStore {
    * by the very next call, exactly as with a fresh SELECT. Key metadata and wrapped DEKs
    * only; nothing here is secret.
    */
-  readonly #versions = new Map<string, VersionWithKey>();
+  readonly #versions = new Map<string, TenantKeyVersionWithMin>();
   #dataVersion = -1;
 
   constructor(file: string) {
@@ -82,7 +88,7 @@ export class SqliteKeyStore implements KeyStore {
     }
   }
 
-  async latestVersion(name: string): Promise<VersionWithKey | undefined> {
+  async latestVersion(name: string): Promise<TenantKeyVersionWithMin | undefined> {
     const id = `${name}\u0000latest`;
     const cached = this.#cached(id);
     if (cached) return cached;
@@ -90,7 +96,7 @@ export class SqliteKeyStore implements KeyStore {
     return row && this.#remember(id, withKey(row));
   }
 
-  async getVersion(name: string, version: number): Promise<VersionWithKey | undefined> {
+  async getVersion(name: string, version: number): Promise<TenantKeyVersionWithMin | undefined> {
     const id = `${name}\u0000${version}`;
     const cached = this.#cached(id);
     if (cached) return cached;
@@ -99,7 +105,7 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   /** A remembered row, if no connection has committed since (else forgets them all). */
-  #cached(id: string): VersionWithKey | undefined {
+  #cached(id: string): TenantKeyVersionWithMin | undefined {
     const { data_version } = this.#stmt("PRAGMA data_version").get() as { data_version: number };
     if (data_version !== this.#dataVersion) {
       this.#versions.clear();
@@ -109,18 +115,18 @@ export class SqliteKeyStore implements KeyStore {
     return this.#versions.get(id);
   }
 
-  #remember(id: string, version: VersionWithKey): VersionWithKey {
+  #remember(id: string, version: TenantKeyVersionWithMin): TenantKeyVersionWithMin {
     if (this.#versions.size >= MAX_REMEMBERED) this.#versions.clear();
     this.#versions.set(id, Object.freeze(version));
     return version;
   }
 
-  async getKey(name: string): Promise<KeyWithVersions | undefined> {
+  async getKey(name: string): Promise<TenantKeyWithVersions | undefined> {
     const key = this.#stmt("SELECT * FROM crypto_keys WHERE name = ?").get(name) as KeyRow | undefined;
     return key && this.#withVersions(key);
   }
 
-  async listKeys(after: string, limit: number): Promise<KeyWithVersions[]> {
+  async listKeys(after: string, limit: number): Promise<TenantKeyWithVersions[]> {
     const keys = this.#stmt("SELECT * FROM crypto_keys WHERE name > ? ORDER BY name LIMIT ?").all(
       after,
       limit,
@@ -128,7 +134,7 @@ export class SqliteKeyStore implements KeyStore {
     return keys.map((k) => this.#withVersions(k));
   }
 
-  async insertVersion(record: KeyVersionRecord): Promise<boolean> {
+  async insertVersion(record: TenantKeyVersion): Promise<boolean> {
     this.#versions.clear();
     return transaction(this.#db, () => {
       this.#stmt(
@@ -150,7 +156,7 @@ export class SqliteKeyStore implements KeyStore {
     });
   }
 
-  async raiseMinDecryptionVersion(name: string, version: number): Promise<KeyRecord | undefined> {
+  async raiseMinDecryptionVersion(name: string, version: number): Promise<TenantKey | undefined> {
     this.#versions.clear();
     this.#stmt("UPDATE crypto_keys SET min_decryption_version = MAX(min_decryption_version, ?) WHERE name = ?").run(
       version,
@@ -180,7 +186,7 @@ export class SqliteKeyStore implements KeyStore {
     });
   }
 
-  async listVersions(after: { name: string; version: number } | undefined, limit: number): Promise<KeyVersionRecord[]> {
+  async listVersions(after: { name: string; version: number } | undefined, limit: number): Promise<TenantKeyVersion[]> {
     const rows = (after
       ? this.#stmt(
           `SELECT ${VERSION_COLUMNS} FROM crypto_key_versions v
@@ -219,7 +225,7 @@ export class SqliteKeyStore implements KeyStore {
     return statement;
   }
 
-  #withVersions(key: KeyRow): KeyWithVersions {
+  #withVersions(key: KeyRow): TenantKeyWithVersions {
     const rows = this.#stmt(
       `SELECT ${VERSION_COLUMNS} FROM crypto_key_versions v WHERE v.name = ? ORDER BY v.version`,
     ).all(key.name) as unknown as VersionRow[];
@@ -227,11 +233,11 @@ export class SqliteKeyStore implements KeyStore {
   }
 }
 
-function toKey(row: KeyRow): KeyRecord {
+function toKey(row: KeyRow): TenantKey {
   return { name: row.name, minDecryptionVersion: row.min_decryption_version, createdAt: new Date(row.created_at) };
 }
 
-function toVersion(row: VersionRow): KeyVersionRecord {
+function toVersion(row: VersionRow): TenantKeyVersion {
   return {
     name: row.name,
     version: row.version,
@@ -243,6 +249,6 @@ function toVersion(row: VersionRow): KeyVersionRecord {
   };
 }
 
-function withKey(row: VersionRow): VersionWithKey {
+function withKey(row: VersionRow): TenantKeyVersionWithMin {
   return { ...toVersion(row), minDecryptionVersion: row.min_decryption_version ?? 1 };
 }

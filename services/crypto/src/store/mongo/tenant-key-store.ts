@@ -3,26 +3,32 @@
 // ($inc, conditional $set), not on read-then-write.
 import type { Logger } from "@cv-wallet/common/logger";
 import mongoose, { type Connection, type Model } from "mongoose";
-import { type KeyDoc, type KeyVersionDoc, keySchema, keyVersionSchema } from "./mongo-schemas.ts";
-import type { KeyRecord, KeyStore, KeyVersionRecord, KeyWithVersions, VersionWithKey } from "./port.ts";
+import type {
+  TenantKey,
+  TenantKeyStore,
+  TenantKeyVersion,
+  TenantKeyVersionWithMin,
+  TenantKeyWithVersions,
+} from "../port.ts";
+import { type TenantKeyDoc, type TenantKeyVersionDoc, tenantKeySchema, tenantKeyVersionSchema } from "./schemas.ts";
 
-export class MongoKeyStore implements KeyStore {
+export class MongoTenantKeyStore implements TenantKeyStore {
   readonly kind = "mongodb" as const;
   readonly #connection: Connection;
-  readonly #keys: Model<KeyDoc>;
-  readonly #versions: Model<KeyVersionDoc>;
+  readonly #keys: Model<TenantKeyDoc>;
+  readonly #versions: Model<TenantKeyVersionDoc>;
 
   private constructor(connection: Connection) {
     this.#connection = connection;
-    this.#keys = connection.model<KeyDoc>("CryptoKey", keySchema);
-    this.#versions = connection.model<KeyVersionDoc>("CryptoKeyVersion", keyVersionSchema);
+    this.#keys = connection.model<TenantKeyDoc>("CryptoKey", tenantKeySchema);
+    this.#versions = connection.model<TenantKeyVersionDoc>("CryptoKeyVersion", tenantKeyVersionSchema);
   }
 
   /** Connects and builds the indexes; the connection string never reaches a log or error. */
-  static async connect(uri: string, logger: Logger): Promise<MongoKeyStore> {
+  static async connect(uri: string, logger: Logger): Promise<MongoTenantKeyStore> {
     const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5_000, autoIndex: false });
     connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
-    const store = new MongoKeyStore(connection);
+    const store = new MongoTenantKeyStore(connection);
     try {
       await connection.asPromise();
       await store.#versions.createIndexes();
@@ -41,7 +47,7 @@ export class MongoKeyStore implements KeyStore {
     }
   }
 
-  async latestVersion(name: string): Promise<VersionWithKey | undefined> {
+  async latestVersion(name: string): Promise<TenantKeyVersionWithMin | undefined> {
     const [version, key] = await Promise.all([
       this.#versions.findOne({ name }).sort({ version: -1 }).lean(),
       this.#keys.findById(name).lean(),
@@ -49,7 +55,7 @@ export class MongoKeyStore implements KeyStore {
     return version ? { ...toVersion(version), minDecryptionVersion: key?.minDecryptionVersion ?? 1 } : undefined;
   }
 
-  async getVersion(name: string, version: number): Promise<VersionWithKey | undefined> {
+  async getVersion(name: string, version: number): Promise<TenantKeyVersionWithMin | undefined> {
     const [v, key] = await Promise.all([
       this.#versions.findOne({ name, version }).lean(),
       this.#keys.findById(name).lean(),
@@ -57,14 +63,14 @@ export class MongoKeyStore implements KeyStore {
     return v ? { ...toVersion(v), minDecryptionVersion: key?.minDecryptionVersion ?? 1 } : undefined;
   }
 
-  async getKey(name: string): Promise<KeyWithVersions | undefined> {
+  async getKey(name: string): Promise<TenantKeyWithVersions | undefined> {
     const key = await this.#keys.findById(name).lean();
     if (!key) return undefined;
     const versions = await this.#versions.find({ name }).sort({ version: 1 }).lean();
     return { ...toKey(key), versions: versions.map(toVersion) };
   }
 
-  async listKeys(after: string, limit: number): Promise<KeyWithVersions[]> {
+  async listKeys(after: string, limit: number): Promise<TenantKeyWithVersions[]> {
     const keys = await this.#keys
       .find(after ? { _id: { $gt: after } } : {})
       .sort({ _id: 1 })
@@ -77,7 +83,7 @@ export class MongoKeyStore implements KeyStore {
     return keys.map((k) => ({ ...toKey(k), versions: versions.filter((v) => v.name === k._id).map(toVersion) }));
   }
 
-  async insertVersion(record: KeyVersionRecord): Promise<boolean> {
+  async insertVersion(record: TenantKeyVersion): Promise<boolean> {
     try {
       await this.#keys.updateOne(
         { _id: record.name },
@@ -96,7 +102,7 @@ export class MongoKeyStore implements KeyStore {
     }
   }
 
-  async raiseMinDecryptionVersion(name: string, version: number): Promise<KeyRecord | undefined> {
+  async raiseMinDecryptionVersion(name: string, version: number): Promise<TenantKey | undefined> {
     await this.#keys.updateOne(
       { _id: name, minDecryptionVersion: { $lt: version } },
       { $set: { minDecryptionVersion: version } },
@@ -121,7 +127,7 @@ export class MongoKeyStore implements KeyStore {
     return deletedCount;
   }
 
-  async listVersions(after: { name: string; version: number } | undefined, limit: number): Promise<KeyVersionRecord[]> {
+  async listVersions(after: { name: string; version: number } | undefined, limit: number): Promise<TenantKeyVersion[]> {
     const filter = after
       ? { $or: [{ name: { $gt: after.name } }, { name: after.name, version: { $gt: after.version } }] }
       : {};
@@ -151,11 +157,11 @@ function isDuplicate(error: unknown): boolean {
   return (error as { code?: number })?.code === 11000;
 }
 
-function toKey(doc: KeyDoc): KeyRecord {
+function toKey(doc: TenantKeyDoc): TenantKey {
   return { name: doc._id, minDecryptionVersion: doc.minDecryptionVersion, createdAt: new Date(doc.createdAt) };
 }
 
-function toVersion(doc: KeyVersionDoc): KeyVersionRecord {
+function toVersion(doc: TenantKeyVersionDoc): TenantKeyVersion {
   // lean() returns BSON Binary for Buffer fields.
   const raw = doc.wrappedDek as unknown as Buffer | { buffer: Uint8Array };
   const wrapped = Buffer.isBuffer(raw) ? raw : raw.buffer;
