@@ -74,7 +74,7 @@ async function openStore(config: CryptoConfig, logger: Logger): Promise<TenantKe
     const { MongoTenantKeyStore } = await import("./store/mongo/tenant-key-store.ts");
     return MongoTenantKeyStore.connect(config.mongodbUri, logger);
   }
-  return new SqliteTenantKeyStore(join(config.dataDir, "crypto.db"));
+  return new SqliteTenantKeyStore(join(config.dataDir, "crypto.db"), logger);
 }
 
 function createKek(config: CryptoConfig): KekProvider {
@@ -90,6 +90,8 @@ export interface CryptoServerDeps {
   serviceToken?: string | undefined;
   /** Client certificates are verified by the TLS layer (mTLS). */
   mtls: boolean;
+  /** With mTLS, the certificate names accepted (empty: any the CA signed). */
+  clientNames?: readonly string[] | undefined;
   /** Whether CryptoService calls are served now, and if not, why (the caller sees it as UNAVAILABLE). */
   refusal: () => string | undefined;
 }
@@ -106,7 +108,12 @@ export function createCryptoServer(deps: CryptoServerDeps): CryptoServer {
   const { keyring, metrics, logger } = deps;
   const health = new Health(SERVICE_NAME);
   let inFlight = 0;
-  const authorize = authorizer({ serviceToken: deps.serviceToken, mtls: deps.mtls, logger });
+  const authorize = authorizer({
+    serviceToken: deps.serviceToken,
+    mtls: deps.mtls,
+    clientNames: deps.clientNames,
+    logger,
+  });
 
   const server = new grpc.Server({
     // Batches of 100 × 64 KiB plus base64 overhead fit; nothing much larger is accepted.

@@ -18,6 +18,8 @@ export const DEFAULTS = {
   logLevel: "info",
   /** How long to wait between readiness checks while the store or KMS is not ready. */
   readinessRetryMs: 2_000,
+  /** Once ready, how often the store's ability to write is probed (health follows it). */
+  storeCheckMs: 5_000,
 } as const;
 
 const schema = z.object({
@@ -28,6 +30,7 @@ const schema = z.object({
   CRYPTO_TLS_CERT_FILE: env.optionalString(),
   CRYPTO_TLS_KEY_FILE: env.optionalString(),
   CRYPTO_TLS_CLIENT_CA_FILE: env.optionalString(),
+  CRYPTO_TLS_CLIENT_NAMES: env.optionalString(),
   CRYPTO_MASTER_KEY_FILE: env.optionalString(),
   MONGODB_URI: env.optionalString(),
   KMS_KEY_ID: env.optionalString(),
@@ -47,6 +50,11 @@ export interface TlsConfig {
   keyFile: string;
   /** Set: clients must present a certificate signed by this CA (mTLS). */
   clientCaFile?: string | undefined;
+  /**
+   * With mTLS, the client certificates accepted: one of these must be the subject's CN or a
+   * DNS / URI / email subject alternative name. Empty or unset: any certificate the CA signed.
+   */
+  clientNames?: readonly string[] | undefined;
 }
 
 export interface CryptoConfig {
@@ -91,6 +99,13 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     problems.push({ variable: "CRYPTO_SERVICE_TOKEN", message: "must be at least 16 characters" });
   }
 
+  const clientNames = (e.CRYPTO_TLS_CLIENT_NAMES ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (clientNames.length > 0 && !e.CRYPTO_TLS_CLIENT_CA_FILE) {
+    problems.push({ variable: "CRYPTO_TLS_CLIENT_NAMES", message: "needs CRYPTO_TLS_CLIENT_CA_FILE (mTLS)" });
+  }
   let tls: TlsConfig | undefined;
   if (e.CRYPTO_TLS_CERT_FILE || e.CRYPTO_TLS_KEY_FILE) {
     if (!e.CRYPTO_TLS_CERT_FILE || !e.CRYPTO_TLS_KEY_FILE) {
@@ -103,6 +118,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
         certFile: e.CRYPTO_TLS_CERT_FILE,
         keyFile: e.CRYPTO_TLS_KEY_FILE,
         clientCaFile: e.CRYPTO_TLS_CLIENT_CA_FILE,
+        clientNames: clientNames.length > 0 ? clientNames : undefined,
       };
     }
   } else if (e.CRYPTO_TLS_CLIENT_CA_FILE) {

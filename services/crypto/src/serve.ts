@@ -21,6 +21,8 @@ export type CryptoServerOptions = Partial<CryptoConfig> & {
   logger?: Logger;
   /** How long to wait between readiness checks while the store or KMS is not ready. */
   readinessRetryMs?: number;
+  /** Once ready, how often the store's ability to write is probed. */
+  storeCheckMs?: number;
 };
 
 export interface RunningCryptoServer {
@@ -36,7 +38,7 @@ export interface RunningCryptoServer {
 }
 
 export async function serve(options: CryptoServerOptions): Promise<RunningCryptoServer> {
-  const config: CryptoConfig & { readinessRetryMs: number } = { ...DEFAULTS, ...options };
+  const config: CryptoConfig & { readinessRetryMs: number; storeCheckMs: number } = { ...DEFAULTS, ...options };
   const logger = options.logger ?? createLogger({ service: "crypto", level: config.logLevel });
   if (!config.serviceToken && !config.tls?.clientCaFile) {
     throw new Error("serve() needs serviceToken or mTLS (tls.clientCaFile): callers must authenticate");
@@ -51,6 +53,7 @@ export async function serve(options: CryptoServerOptions): Promise<RunningCrypto
     logger,
     serviceToken: config.serviceToken,
     mtls: Boolean(config.tls?.clientCaFile),
+    clientNames: config.tls?.clientNames,
     refusal: () => (ready ? undefined : stopping ? "crypto service is shutting down" : "crypto service is not ready"),
   });
 
@@ -103,10 +106,33 @@ export async function serve(options: CryptoServerOptions): Promise<RunningCrypto
       health.set(true);
       logger.info({ wrappingKeyId: kek.currentKeyId() }, "crypto service ready");
       resolveReady();
+      retryTimer = setTimeout(() => void checkStore(), config.storeCheckMs);
     } catch (error) {
       logger.error({ reason: error instanceof Error ? error.message : String(error) }, "crypto service not ready");
       if (!stopping) retryTimer = setTimeout(() => void checkReady(), config.readinessRetryMs);
     }
+  };
+  // Once ready, health follows whether the store can write (a full or read-only disk, a lock
+  // held too long): a load balancer then stops sending traffic here. Calls are still served:
+  // decrypts of cached tenants may well succeed, and each failing write answers UNAVAILABLE.
+  let storeWritable = true;
+  const checkStore = async (): Promise<void> => {
+    let failure: string | undefined;
+    try {
+      await store.check();
+    } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    }
+    if (stopping) return;
+    if (failure !== undefined && storeWritable) {
+      logger.error({ reason: failure }, "key store cannot write: health NOT_SERVING");
+      health.set(false);
+    } else if (failure === undefined && !storeWritable) {
+      logger.info("key store writes again: health SERVING");
+      health.set(true);
+    }
+    storeWritable = failure === undefined;
+    retryTimer = setTimeout(() => void checkStore(), config.storeCheckMs);
   };
   await checkReady();
 

@@ -33,6 +33,23 @@ describe("crypto configuration", () => {
     expect(config.masterKeyFile).toBe(join(config.dataDir, "master.key"));
   });
 
+  it("reads the mTLS client name allow-list, which needs a client CA", () => {
+    const config = loadConfig({
+      CRYPTO_TLS_CERT_FILE: "/c.pem",
+      CRYPTO_TLS_KEY_FILE: "/k.pem",
+      CRYPTO_TLS_CLIENT_CA_FILE: "/ca.pem",
+      CRYPTO_TLS_CLIENT_NAMES: " wallet , spiffe://cv/ns/wallet,,",
+    });
+    expect(config.tls?.clientNames).toEqual(["wallet", "spiffe://cv/ns/wallet"]);
+    expect(
+      loadConfig({ CRYPTO_TLS_CERT_FILE: "/c", CRYPTO_TLS_KEY_FILE: "/k", CRYPTO_TLS_CLIENT_CA_FILE: "/ca" }).tls
+        ?.clientNames,
+    ).toBeUndefined();
+    expect(problem({ CRYPTO_SERVICE_TOKEN: TOKEN, CRYPTO_TLS_CLIENT_NAMES: "wallet" }).variables).toEqual([
+      "CRYPTO_TLS_CLIENT_NAMES",
+    ]);
+  });
+
   it("refuses to start without caller credentials, naming the variables", () => {
     const error = problem({});
     expect(error.variables).toEqual(["CRYPTO_SERVICE_TOKEN"]);

@@ -12,7 +12,7 @@ import type {
   TenantKeyVersionWithMin,
   TenantKeyWithVersions,
 } from "../store/port.ts";
-import { EncryptionCounters } from "./counters.ts";
+import { EncryptionBudget } from "./budget.ts";
 import type { DekCache } from "./dek-cache.ts";
 import { MAX_VERSION, open, parseCiphertext, seal } from "./envelope.ts";
 
@@ -23,8 +23,8 @@ export interface KeyringOptions {
   logger: Logger;
   /** A version is rotated once it has sealed this many messages. */
   rotateAfterEncryptions: number;
-  counterFlushMs?: number;
-  counterMaxPending?: number;
+  /** Largest block of encryptions reserved in the store at once (default 1,000). */
+  maxReservation?: number;
 }
 
 export interface Sealed {
@@ -47,8 +47,8 @@ export class Keyring {
   readonly #cache: DekCache;
   readonly #logger: Logger;
   readonly #rotateAfter: number;
-  readonly #counters: EncryptionCounters;
-  readonly #creating = new Map<string, Promise<boolean>>();
+  readonly #budget: EncryptionBudget;
+  readonly #creating = new Map<string, Promise<"inserted" | "exists" | "destroyed">>();
 
   constructor(options: KeyringOptions) {
     this.#store = options.store;
@@ -56,23 +56,22 @@ export class Keyring {
     this.#cache = options.cache;
     this.#logger = options.logger;
     this.#rotateAfter = options.rotateAfterEncryptions;
-    this.#counters = new EncryptionCounters(options.store, options.logger, {
-      flushMs: options.counterFlushMs ?? 1_000,
-      maxPending: options.counterMaxPending ?? 1_000,
-    });
+    this.#budget = new EncryptionBudget(options.store, { maxBlock: options.maxReservation ?? 1_000 });
   }
 
   async encrypt(name: string, plaintext: Uint8Array, context: Uint8Array): Promise<Sealed> {
-    let version = await this.#store.latestVersion(name);
-    if (!version) {
-      version = await this.#ensureVersion(name, 1);
-    } else if (version.encryptionCount + this.#counters.pending(name, version.version) >= this.#rotateAfter) {
+    let version = (await this.#store.latestVersion(name)) ?? (await this.#ensureVersion(name, 1));
+    // The nonce is paid for (reserved in the store) before the message is sealed.
+    for (let attempt = 0; ; attempt++) {
+      if (await this.#budget.take(name, version.version, version.encryptionCount, this.#rotateAfter)) break;
+      if (attempt >= ROTATE_RETRIES)
+        throw new AppError("unavailable", `key ${name} is being rotated concurrently; retry`);
+      if (version.version >= MAX_VERSION) throw failedPrecondition(`key ${name} has no versions left`);
       this.#logger.info({ keyName: name, version: version.version }, "encryption budget spent: rotating");
       version = await this.#ensureVersion(name, version.version + 1);
     }
     const v = version;
     const ciphertext = await this.#withDek(v, (dek) => seal(dek, name, v.version, plaintext, context));
-    this.#counters.add(name, v.version);
     return { ciphertext, version: v.version };
   }
 
@@ -113,20 +112,22 @@ export class Keyring {
       if (!latest) throw notFound(`key ${name} does not exist`);
       if (latest.version >= MAX_VERSION) throw failedPrecondition(`key ${name} has no versions left`);
       // Each RotateKey adds exactly one version; if another instance took this number, take the next.
-      if (await this.#addVersion(name, latest.version + 1)) return this.info(name);
+      const added = await this.#addVersion(name, latest.version + 1);
+      if (added === "inserted") return this.info(name);
+      if (added === "destroyed") throw notFound(`key ${name} does not exist`);
     }
     throw new AppError("unavailable", `key ${name} is being rotated concurrently; retry`);
   }
 
   async info(name: string): Promise<TenantKeyWithVersions> {
-    await this.#counters.flush();
+    await this.#budget.release(name);
     const key = await this.#store.getKey(name);
     if (!key || key.versions.length === 0) throw notFound(`key ${name} does not exist`);
     return key;
   }
 
   async list(pageToken: string, pageSize: number): Promise<{ keys: TenantKeyWithVersions[]; nextPageToken: string }> {
-    await this.#counters.flush();
+    await this.#budget.release();
     const after = pageToken ? decodeToken(pageToken, (v): v is string => typeof v === "string") : "";
     const keys = await this.#store.listKeys(after, pageSize);
     const last = keys.at(-1);
@@ -147,7 +148,7 @@ export class Keyring {
 
   /** Crypto-shredding: deletes every wrapped DEK and forgets the cached ones. */
   async destroy(name: string): Promise<number> {
-    this.#counters.drop(name);
+    this.#budget.drop(name);
     const destroyed = await this.#store.destroyKey(name);
     this.#cache.deletePrefix(`${name}\u0000`);
     this.#logger.warn({ keyName: name, versionsDestroyed: destroyed }, "key destroyed");
@@ -186,7 +187,7 @@ export class Keyring {
   }
 
   async close(): Promise<void> {
-    await this.#counters.close();
+    await this.#budget.release();
     this.#cache.clear();
   }
 
@@ -210,14 +211,16 @@ export class Keyring {
       creating = this.#addVersion(name, version).finally(() => this.#creating.delete(id));
       this.#creating.set(id, creating);
     }
-    await creating;
+    if ((await creating) === "destroyed") {
+      throw failedPrecondition(`key ${name} was destroyed; a destroyed key is never created again`);
+    }
     const latest = await this.#store.latestVersion(name);
     if (!latest) throw new AppError("unavailable", `key ${name} was destroyed while it was being created; retry`);
     return latest;
   }
 
-  /** Generates a DEK and stores it as `version`; false when that version already existed. */
-  async #addVersion(name: string, version: number): Promise<boolean> {
+  /** Generates a DEK and stores it as `version`, unless that version exists or the key was destroyed. */
+  async #addVersion(name: string, version: number): Promise<"inserted" | "exists" | "destroyed"> {
     const generated = await this.#kek.generateDataKey(dekContext(name, version));
     const record: TenantKeyVersion = {
       name,
@@ -230,7 +233,7 @@ export class Keyring {
     };
     try {
       const inserted = await this.#store.insertVersion(record);
-      if (inserted) {
+      if (inserted === "inserted") {
         // Prime the cache with the DEK we already hold: no KMS unwrap for a new version.
         await this.#cache.use(
           cacheId(record),

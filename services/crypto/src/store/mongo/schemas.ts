@@ -40,3 +40,31 @@ export const tenantKeyVersionSchema = new Schema<TenantKeyVersionDoc>(
   { collection: "crypto_key_versions", versionKey: false, strict: "throw" },
 );
 tenantKeyVersionSchema.index({ name: 1, version: 1 }, { unique: true });
+
+/** A destroyed key's name: a tombstone, so a late or racing encrypt never re-creates the key. */
+export interface DestroyedKeyDoc {
+  _id: string;
+  destroyedAt: Date;
+}
+
+export const destroyedKeySchema = new Schema<DestroyedKeyDoc>(
+  {
+    _id: { type: String, required: true, maxlength: 128 },
+    destroyedAt: { type: Date, required: true },
+  },
+  { collection: "crypto_destroyed_keys", versionKey: false, strict: "throw" },
+);
+
+/** The one document the readiness probe writes, to learn whether the store accepts writes. */
+export interface HealthDoc {
+  _id: string;
+  checkedAt: Date;
+}
+
+export const healthSchema = new Schema<HealthDoc>(
+  {
+    _id: { type: String, required: true },
+    checkedAt: { type: Date, required: true },
+  },
+  { collection: "crypto_health", versionKey: false, strict: "throw" },
+);

@@ -10,18 +10,31 @@ import type {
   TenantKeyVersionWithMin,
   TenantKeyWithVersions,
 } from "../port.ts";
-import { type TenantKeyDoc, type TenantKeyVersionDoc, tenantKeySchema, tenantKeyVersionSchema } from "./schemas.ts";
+import {
+  type DestroyedKeyDoc,
+  destroyedKeySchema,
+  type HealthDoc,
+  healthSchema,
+  type TenantKeyDoc,
+  type TenantKeyVersionDoc,
+  tenantKeySchema,
+  tenantKeyVersionSchema,
+} from "./schemas.ts";
 
 export class MongoTenantKeyStore implements TenantKeyStore {
   readonly kind = "mongodb" as const;
   readonly #connection: Connection;
   readonly #keys: Model<TenantKeyDoc>;
   readonly #versions: Model<TenantKeyVersionDoc>;
+  readonly #destroyed: Model<DestroyedKeyDoc>;
+  readonly #health: Model<HealthDoc>;
 
   private constructor(connection: Connection) {
     this.#connection = connection;
     this.#keys = connection.model<TenantKeyDoc>("CryptoKey", tenantKeySchema);
     this.#versions = connection.model<TenantKeyVersionDoc>("CryptoKeyVersion", tenantKeyVersionSchema);
+    this.#destroyed = connection.model<DestroyedKeyDoc>("CryptoDestroyedKey", destroyedKeySchema);
+    this.#health = connection.model<HealthDoc>("CryptoHealth", healthSchema);
   }
 
   /** Connects and builds the indexes; the connection string never reaches a log or error. */
@@ -41,9 +54,10 @@ export class MongoTenantKeyStore implements TenantKeyStore {
 
   async check(): Promise<void> {
     try {
-      await this.#connection.db!.admin().ping();
+      // A write, not a ping: a primary that answers but refuses writes cannot serve Encrypt.
+      await this.#health.updateOne({ _id: "probe" }, { $set: { checkedAt: new Date() } }, { upsert: true });
     } catch (error) {
-      throw new Error(`MONGODB_URI: MongoDB does not answer (${(error as Error).name})`);
+      throw new Error(`MONGODB_URI: MongoDB does not accept writes (${(error as Error).name})`);
     }
   }
 
@@ -83,7 +97,8 @@ export class MongoTenantKeyStore implements TenantKeyStore {
     return keys.map((k) => ({ ...toKey(k), versions: versions.filter((v) => v.name === k._id).map(toVersion) }));
   }
 
-  async insertVersion(record: TenantKeyVersion): Promise<boolean> {
+  async insertVersion(record: TenantKeyVersion): Promise<"inserted" | "exists" | "destroyed"> {
+    if (await this.#destroyed.exists({ _id: record.name })) return "destroyed";
     try {
       await this.#keys.updateOne(
         { _id: record.name },
@@ -95,11 +110,18 @@ export class MongoTenantKeyStore implements TenantKeyStore {
     }
     try {
       await this.#versions.create({ ...record, wrappedDek: Buffer.from(record.wrappedDek) });
-      return true;
     } catch (error) {
-      if (isDuplicate(error)) return false;
+      if (isDuplicate(error)) return "exists";
       throw error;
     }
+    // destroyKey writes its tombstone before deleting: a destroy that raced this insert either
+    // deleted the version already or left a tombstone this read sees, and then the insert is undone.
+    if (await this.#destroyed.exists({ _id: record.name })) {
+      await this.#versions.deleteMany({ name: record.name });
+      await this.#keys.deleteOne({ _id: record.name });
+      return "destroyed";
+    }
+    return "inserted";
   }
 
   async raiseMinDecryptionVersion(name: string, version: number): Promise<TenantKey | undefined> {
@@ -109,6 +131,13 @@ export class MongoTenantKeyStore implements TenantKeyStore {
     );
     const key = await this.#keys.findById(name).lean();
     return key ? toKey(key) : undefined;
+  }
+
+  async reserveEncryptions(name: string, version: number, count: number): Promise<number | undefined> {
+    const doc = await this.#versions
+      .findOneAndUpdate({ name, version }, { $inc: { encryptionCount: count } }, { returnDocument: "after" })
+      .lean();
+    return doc?.encryptionCount;
   }
 
   async addEncryptions(increments: readonly { name: string; version: number; count: number }[]): Promise<void> {
@@ -122,6 +151,12 @@ export class MongoTenantKeyStore implements TenantKeyStore {
   }
 
   async destroyKey(name: string): Promise<number> {
+    // The tombstone first: see insertVersion.
+    try {
+      await this.#destroyed.updateOne({ _id: name }, { $setOnInsert: { destroyedAt: new Date() } }, { upsert: true });
+    } catch (error) {
+      if (!isDuplicate(error)) throw error; // two destroys raced; the tombstone exists either way
+    }
     const { deletedCount } = await this.#versions.deleteMany({ name });
     await this.#keys.deleteOne({ _id: name });
     return deletedCount;
