@@ -149,5 +149,5 @@ describe("node src/main.ts", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000); // three process starts and a few thousand calls, on a shared machine
 });
