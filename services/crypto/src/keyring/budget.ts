@@ -30,6 +30,14 @@ export class EncryptionBudget {
     this.#maxBlock = options.maxBlock;
   }
 
+  /** Takes one encryption from what this instance already reserved, if any: the common case, with no await. */
+  takeReserved(name: string, version: number): boolean {
+    const block = this.#blocks.get(id(name, version));
+    if (!block || block.remaining === 0) return false;
+    block.remaining--;
+    return true;
+  }
+
   /**
    * Takes one encryption of `version`'s budget, reserving more in the store first when none
    * is left here. False when the version has spent `limit` (the caller rotates). Throws what

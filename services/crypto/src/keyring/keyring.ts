@@ -63,6 +63,7 @@ export class Keyring {
     let version = (await this.#store.latestVersion(name)) ?? (await this.#ensureVersion(name, 1));
     // The nonce is paid for (reserved in the store) before the message is sealed.
     for (let attempt = 0; ; attempt++) {
+      if (this.#budget.takeReserved(name, version.version)) break;
       if (await this.#budget.take(name, version.version, version.encryptionCount, this.#rotateAfter)) break;
       if (attempt >= ROTATE_RETRIES)
         throw new AppError("unavailable", `key ${name} is being rotated concurrently; retry`);
