@@ -24,10 +24,16 @@ export function authorizer(options: AuthOptions): (call: CallContext) => void {
   // Compared as SHA-256 digests in constant time (as secretsEqual does), the configured side hashed once.
   const expected = serviceToken === undefined ? undefined : sha256(serviceToken);
   return (call) => {
-    let certificateRefused = false;
-    if (mtls && hasCertificate(call.peerCertificate)) {
-      if (!allowed || certificateNames(call.peerCertificate).some((n) => allowed.has(n))) return;
-      certificateRefused = true;
+    // The names of a verified certificate the allow-list refused (they are not secret; they help the operator).
+    let refusedNames: string[] | undefined;
+    if (mtls) {
+      const certificate = call.peerCertificate;
+      if (hasCertificate(certificate)) {
+        if (!allowed) return;
+        const names = certificateNames(certificate);
+        if (names.some((n) => allowed.has(n))) return;
+        refusedNames = names;
+      }
     }
     const header = call.metadata.get("authorization")[0];
     const presented = typeof header === "string" ? BEARER.exec(header)?.[1] : undefined;
@@ -35,14 +41,14 @@ export function authorizer(options: AuthOptions): (call: CallContext) => void {
     // Audit line: who and what, never the presented value.
     const reason =
       header === undefined
-        ? certificateRefused
+        ? refusedNames
           ? "client certificate not in CRYPTO_TLS_CLIENT_NAMES"
           : "no credentials"
         : presented === undefined
           ? "malformed authorization"
           : "wrong token";
     logger.warn(
-      { audit: "crypto.auth.refused", method: call.method, peer: call.peer, reason },
+      { audit: "crypto.auth.refused", method: call.method, peer: call.peer, reason, certificateNames: refusedNames },
       "unauthenticated call refused",
     );
     throw unauthenticated("missing or invalid service credentials");
