@@ -65,7 +65,7 @@ function hasCertificate(certificate: unknown): boolean {
 }
 
 /** The names a verified client certificate answers to: its subject CN and its DNS, URI and email SANs. */
-export function certificateNames(certificate: unknown): string[] {
+function certificateNames(certificate: unknown): string[] {
   const cert = certificate as { subject?: { CN?: string | string[] }; subjectaltname?: string };
   const names: string[] = [];
   const cn = cert.subject?.CN;

@@ -73,7 +73,7 @@ export function cryptoServiceImpl(keyring: Keyring): UnaryServiceImpl<typeof Cry
 }
 
 /** Metadata only, by construction: there is no field here a DEK could go into. */
-export function toKeyInfo(key: TenantKeyWithVersions): KeyInfo {
+function toKeyInfo(key: TenantKeyWithVersions): KeyInfo {
   return create(KeyInfoSchema, {
     name: key.name,
     latestVersion: key.versions.at(-1)?.version ?? 0,
