@@ -6,8 +6,8 @@ import { AppError } from "@cv-wallet/common/errors";
 import { containerEngine } from "@cv-wallet/common/testing/mongo";
 import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AwsKmsKeyProvider } from "../src/kms/aws.ts";
-import { dekContext } from "../src/kms/provider.ts";
+import { AwsKmsKekProvider } from "../src/kms/aws.ts";
+import { dekContext } from "../src/kms/kek-provider.ts";
 import { startKmsTestServer } from "./support/kms-server.ts";
 
 interface KmsEndpoint {
@@ -24,7 +24,8 @@ function providerSuite(name: string, start: () => Promise<KmsEndpoint | undefine
     let kms: KmsEndpoint | undefined;
     let admin: KMSClient;
     const newKey = async () => (await admin.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
-    const provider = (keyId: string) => new AwsKmsKeyProvider({ keyId, region: kms!.region, endpoint: kms!.endpoint });
+    const provider = (keyId: string) =>
+      new AwsKmsKekProvider({ keyId, region: kms!.region, endpoint: kms!.endpoint, timeoutMs: 5_000 });
 
     beforeAll(async () => {
       kms = await start();
@@ -110,7 +111,7 @@ describe("aws-kms provider when KMS does not answer", () => {
   it("reports UNAVAILABLE, not INTERNAL", async () => {
     const server = await startKmsTestServer();
     const keyId = server.createKey();
-    const p = new AwsKmsKeyProvider({ keyId, region: server.region, endpoint: server.endpoint, timeoutMs: 2000 });
+    const p = new AwsKmsKekProvider({ keyId, region: server.region, endpoint: server.endpoint, timeoutMs: 2000 });
     await p.check();
     const dek = await p.generateDataKey(dekContext("user/down", 1));
     await server.stop();

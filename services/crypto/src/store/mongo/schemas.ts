@@ -2,13 +2,13 @@
 // RotateKey or first encrypt on two instances produce one version, not two.
 import { Schema } from "mongoose";
 
-export interface KeyDoc {
+export interface TenantKeyDoc {
   _id: string;
   minDecryptionVersion: number;
   createdAt: Date;
 }
 
-export interface KeyVersionDoc {
+export interface TenantKeyVersionDoc {
   name: string;
   version: number;
   dekId: string;
@@ -18,7 +18,7 @@ export interface KeyVersionDoc {
   encryptionCount: number;
 }
 
-export const keySchema = new Schema<KeyDoc>(
+export const tenantKeySchema = new Schema<TenantKeyDoc>(
   {
     _id: { type: String, required: true, maxlength: 128 },
     minDecryptionVersion: { type: Number, required: true, min: 1, default: 1, validate: Number.isInteger },
@@ -27,7 +27,7 @@ export const keySchema = new Schema<KeyDoc>(
   { collection: "crypto_keys", versionKey: false, strict: "throw" },
 );
 
-export const keyVersionSchema = new Schema<KeyVersionDoc>(
+export const tenantKeyVersionSchema = new Schema<TenantKeyVersionDoc>(
   {
     name: { type: String, required: true, maxlength: 128 },
     version: { type: Number, required: true, min: 1, max: 0xffff_ffff, validate: Number.isInteger },
@@ -39,4 +39,32 @@ export const keyVersionSchema = new Schema<KeyVersionDoc>(
   },
   { collection: "crypto_key_versions", versionKey: false, strict: "throw" },
 );
-keyVersionSchema.index({ name: 1, version: 1 }, { unique: true });
+tenantKeyVersionSchema.index({ name: 1, version: 1 }, { unique: true });
+
+/** A destroyed key's name: a tombstone, so a late or racing encrypt never re-creates the key. */
+export interface DestroyedKeyDoc {
+  _id: string;
+  destroyedAt: Date;
+}
+
+export const destroyedKeySchema = new Schema<DestroyedKeyDoc>(
+  {
+    _id: { type: String, required: true, maxlength: 128 },
+    destroyedAt: { type: Date, required: true },
+  },
+  { collection: "crypto_destroyed_keys", versionKey: false, strict: "throw" },
+);
+
+/** The one document the readiness probe writes, to learn whether the store accepts writes. */
+export interface HealthDoc {
+  _id: string;
+  checkedAt: Date;
+}
+
+export const healthSchema = new Schema<HealthDoc>(
+  {
+    _id: { type: String, required: true },
+    checkedAt: { type: Date, required: true },
+  },
+  { collection: "crypto_health", versionKey: false, strict: "throw" },
+);

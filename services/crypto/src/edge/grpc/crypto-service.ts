@@ -2,11 +2,11 @@
 // live in the keyring; request shape is checked by protovalidate before a handler runs.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { AppError, grpcStatusOf } from "@cv-wallet/common/errors";
-import type { UnaryServiceImpl } from "@cv-wallet/common/grpc";
+import { AppError } from "@cv-wallet/common/errors";
+import { grpcStatusOf, type UnaryServiceImpl } from "@cv-wallet/common/grpc";
 import { type CryptoService, type KeyInfo, KeyInfoSchema } from "@cv-wallet/proto/crypto/v1";
-import type { Keyring } from "../keyring/keyring.ts";
-import type { KeyWithVersions } from "../store/port.ts";
+import type { Keyring } from "../../keyring/keyring.ts";
+import type { TenantKeyWithVersions } from "../../store/port.ts";
 
 const DEFAULT_PAGE_SIZE = 100;
 
@@ -73,7 +73,7 @@ export function cryptoServiceImpl(keyring: Keyring): UnaryServiceImpl<typeof Cry
 }
 
 /** Metadata only, by construction: there is no field here a DEK could go into. */
-export function toKeyInfo(key: KeyWithVersions): KeyInfo {
+function toKeyInfo(key: TenantKeyWithVersions): KeyInfo {
   return create(KeyInfoSchema, {
     name: key.name,
     latestVersion: key.versions.at(-1)?.version ?? 0,

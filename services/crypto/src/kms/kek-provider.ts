@@ -13,7 +13,7 @@ export interface GeneratedDataKey {
   keyId: string;
 }
 
-export interface KeyProvider {
+export interface KekProvider {
   readonly kind: "local" | "aws-kms";
   /** The id of the key new DEKs are wrapped with (resolved by `check`). */
   currentKeyId(): string;
