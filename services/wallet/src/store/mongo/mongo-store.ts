@@ -150,7 +150,9 @@ const NOT_IMPLEMENTED = 238;
 /** Builds a model's indexes one by one, so an option the server lacks costs that option only. */
 async function buildIndexes(model: Model<unknown>): Promise<MissingIndexOption[]> {
   const missing: MissingIndexOption[] = [];
-  for (const [fields, options] of model.schema.indexes()) {
+  for (const [fields, schemaOptions] of model.schema.indexes()) {
+    // The wallet's schemas declare `unique` as a plain boolean (never mongoose's [true, message]).
+    const options = schemaOptions as mongoose.mongo.CreateIndexesOptions;
     const index = String(options.name ?? Object.entries(fields).flat().join("_"));
     try {
       await model.collection.createIndex(fields as Record<string, 1 | -1>, options);
