@@ -134,7 +134,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   });
   const handler: http.RequestListener = (req, res) => {
     // RPCs answered by the Connect adapter never reach Express: give them the headers here.
-    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(res, req.url, secureCookies);
+    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(req, res, req.url, secureCookies);
     connect(req, res);
   };
   // The gRPC listener also answers grpc.health.v1 and server reflection (grpcurl, probes).

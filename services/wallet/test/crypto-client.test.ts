@@ -16,7 +16,7 @@ afterEach(() => {
 
 /** Serves `methods`, each failing with UNAVAILABLE `failures` times before answering `reply`. */
 async function peer(
-  methods: { method: DescMethod; failures: number; reply: object }[],
+  methods: { method: DescMethod; failures: number; reply: Record<string, unknown> }[],
 ): Promise<{ address: string; attempts: Map<string, number> }> {
   const attempts = new Map<string, number>();
   server = new grpc.Server();
@@ -29,12 +29,13 @@ async function peer(
           responseStream: false,
           requestSerialize: (b: Buffer) => b,
           requestDeserialize: (b: Buffer) => b,
-          responseSerialize: (m: object) => Buffer.from(toBinary(method.output, create(method.output, m))),
+          responseSerialize: (m: Record<string, unknown>) =>
+            Buffer.from(toBinary(method.output, create(method.output, m))),
           responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
         },
       },
       {
-        [method.localName]: (_call: unknown, callback: grpc.sendUnaryData<object>) => {
+        [method.localName]: (_call: unknown, callback: grpc.sendUnaryData<Record<string, unknown>>) => {
           const n = (attempts.get(method.name) ?? 0) + 1;
           attempts.set(method.name, n);
           if (n <= failures) callback({ code: grpc.status.UNAVAILABLE, details: "restarting" });
