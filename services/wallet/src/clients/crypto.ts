@@ -108,7 +108,8 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     }
   }
 
-  /** grpc.health.v1 Check of the crypto service: no failing call when all is well. */
+  /** grpc.health.v1 Check of the crypto service: no failing call when all is well. Called on the
+   * channel directly: common/grpc createClient takes unary-only services, and Health has Watch. */
   function healthCheck(): Promise<number> {
     const check = Health.method.check!;
     return new Promise((resolve, reject) => {
