@@ -59,6 +59,25 @@ storeContract(
   },
 );
 
+describe("the MongoDB store's start", () => {
+  it("names the index a server refuses (and never the connection string)", async (ctx) => {
+    if (!mongo) return ctx.skip();
+    // A database of its own where an index of the same name already has other keys.
+    const uri = new URL(mongo.uri);
+    uri.pathname = `/wallet_conflict_${Date.now()}`;
+    const connection = await mongoose.createConnection(uri.toString()).asPromise();
+    try {
+      await connection.db!.collection("api_keys").createIndex({ name: 1 }, { name: "owner_provider_name" });
+      const started = openMongoStore(uri.toString(), captureLogs().logger);
+      await expect(started).rejects.toThrow(/^MONGODB_URI: cannot .* \(index owner_provider_name on api_keys: \w+\)$/);
+      await expect(started).rejects.not.toThrow(uri.host);
+    } finally {
+      await connection.db!.dropDatabase();
+      await connection.close();
+    }
+  });
+});
+
 describe("the wallet on MongoDB", () => {
   it("counts concurrent retrievals exactly and stores no plaintext", async (ctx) => {
     if (!mongo) return ctx.skip();

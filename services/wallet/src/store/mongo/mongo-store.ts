@@ -108,7 +108,9 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Store
     missing = (await Promise.all(Object.values(models).map((m: Model<unknown>) => buildIndexes(m)))).flat();
   } catch (error) {
     await connection.close().catch(() => {});
-    throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${(error as Error).name})`);
+    // Which index failed and the server's code name are safe to show; a driver message is not.
+    const detail = error instanceof IndexBuildError ? error.message : (error as Error).name;
+    throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${detail})`);
   }
   for (const m of missing) {
     logger.warn(
@@ -147,6 +149,8 @@ const WITHOUT: Record<MissingIndexOption["option"], { build: "skip" | "without t
 
 const NOT_IMPLEMENTED = 238;
 
+class IndexBuildError extends Error {}
+
 /** Builds a model's indexes one by one, so an option the server lacks costs that option only. */
 async function buildIndexes(model: Model<unknown>): Promise<MissingIndexOption[]> {
   const missing: MissingIndexOption[] = [];
@@ -161,7 +165,12 @@ async function buildIndexes(model: Model<unknown>): Promise<MissingIndexOption[]
       const option = (Object.keys(WITHOUT) as MissingIndexOption["option"][]).find(
         (o) => o in options && String(message).includes(`"${o}"`),
       );
-      if (code !== NOT_IMPLEMENTED || !option) throw error;
+      if (code !== NOT_IMPLEMENTED || !option) {
+        const codeName = (error as { codeName?: unknown }).codeName;
+        throw new IndexBuildError(
+          `index ${index} on ${model.collection.collectionName}: ${typeof codeName === "string" ? codeName : (error as Error).name}`,
+        );
+      }
       missing.push({
         collection: model.collection.collectionName,
         index,
