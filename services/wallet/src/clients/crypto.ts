@@ -71,6 +71,8 @@ const UNAVAILABLE_CODES = new Set([
 /** grpc status as a metric label: the lower-case snake Connect spelling (ok, not_found, unavailable). */
 function codeLabel(error: unknown): string {
   const code = isServiceError(error) ? error.code : grpc.status.UNKNOWN;
+  // gRPC spells it CANCELLED, Connect "canceled"; every other name matches once lower-cased.
+  if (code === grpc.status.CANCELLED) return "canceled";
   return (grpc.status[code] ?? "unknown").toLowerCase();
 }
 
