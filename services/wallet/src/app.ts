@@ -4,13 +4,16 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { createValidator } from "@bufbuild/protovalidate";
-import { createContextValues } from "@connectrpc/connect";
+import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { WalletService } from "@cv-wallet/proto/wallet/v1";
 import express, { type Request, type Response } from "express";
 import type { WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { walletOperations } from "./domain/operations.ts";
 import { hostOf, requestFactsKey, walletRoutes } from "./edge/connect/service.ts";
+import { HEALTH_SERVICE, healthRoutes } from "./edge/grpc/health.ts";
+import { descriptorRegistry, reflectionRoutes } from "./edge/grpc/reflection.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "./edge/http/call.ts";
 import { errorMiddleware, sendError } from "./edge/http/errors.ts";
 import { securityHeaders, setSecurityHeaders } from "./edge/http/security.ts";
@@ -48,6 +51,20 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
       host: hostOf(req.headers),
     });
 
+  // Readiness for /readyz and grpc.health.v1: the store answers and the crypto service reports
+  // SERVING on its own health service (no failing call, so no error counter moves). Cached
+  // briefly so a probe storm does not become a crypto-call storm.
+  let readyCache: { at: number; error?: string | undefined } | undefined;
+  const readiness = async (): Promise<string | undefined> => {
+    if (!readyCache || Date.now() - readyCache.at > 1000) {
+      const problems: string[] = [];
+      await deps.store.ping().catch(() => problems.push("store"));
+      await deps.crypto.ping().catch(() => problems.push("crypto service"));
+      readyCache = { at: Date.now(), error: problems.length ? `not reachable: ${problems.join(", ")}` : undefined };
+    }
+    return readyCache.error;
+  };
+
   const app = express();
   app.disable("x-powered-by");
   // No ETags: API answers (keys among them) are never cached or revalidated.
@@ -71,16 +88,9 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
-  let readyCache: { at: number; error?: string | undefined } | undefined;
   app.get("/readyz", async (_req, res) => {
-    // Cached briefly so a probe storm does not become a crypto-call storm.
-    if (!readyCache || Date.now() - readyCache.at > 1000) {
-      const problems: string[] = [];
-      await deps.store.ping().catch(() => problems.push("store"));
-      await deps.crypto.ping().catch(() => problems.push("crypto service"));
-      readyCache = { at: Date.now(), error: problems.length ? `not reachable: ${problems.join(", ")}` : undefined };
-    }
-    if (readyCache.error) sendError(res, 503, "unavailable", readyCache.error);
+    const error = await readiness();
+    if (error) sendError(res, 503, "unavailable", error);
     else res.json({ status: "ready" });
   });
   app.get("/metrics", async (_req, res) => {
@@ -124,11 +134,21 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   });
   const handler: http.RequestListener = (req, res) => {
     // RPCs answered by the Connect adapter never reach Express: give them the headers here.
-    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(res, req.url, secureCookies);
+    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(req, res, req.url, secureCookies);
     connect(req, res);
   };
+  // The gRPC listener also answers grpc.health.v1 and server reflection (grpcurl, probes).
+  const descriptors = descriptorRegistry();
+  const grpcRoutes = (router: ConnectRouter) => {
+    routes(router);
+    healthRoutes(descriptors, {
+      services: [WalletService.typeName],
+      ready: async () => (await readiness()) === undefined,
+    })(router);
+    reflectionRoutes(descriptors, [WalletService.typeName, HEALTH_SERVICE])(router);
+  };
   const grpc: Http2Listener = connectNodeAdapter({
-    routes,
+    routes: grpcRoutes,
     readMaxBytes: settings.bodyLimitBytes,
     contextValues: requestFacts(false),
   });

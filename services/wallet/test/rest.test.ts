@@ -841,7 +841,9 @@ describe("providers, account deletion, service endpoints", () => {
     expect((await rest(base, "GET", "/readyz")).body).toEqual({ status: "ready" });
     const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
     expect(metrics).toContain("wallet_http_request_duration_seconds");
-    expect(metrics).toContain('wallet_key_retrievals_total{provider="openai",kind="provider"}');
+    expect(metrics).toMatch(
+      /^wallet_key_retrievals_total\{(?=[^}]*provider="openai")(?=[^}]*kind="provider")[^}]*\} /m,
+    );
     const nope = await rest(base, "GET", "/api/nope");
     expect([nope.status, nope.body.error.code]).toEqual([404, "not_found"]);
     expect(nope.headers.get("x-content-type-options")).toBe("nosniff");

@@ -56,13 +56,41 @@ export function walletModels(connection: Connection): WalletModels {
   };
 }
 
-function isDuplicate(error: unknown): error is { code: number; keyPattern?: Record<string, unknown> } {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === 11000;
+// FerretDB v1 over SQLite reports a unique-index clash from an update (not from an insert) as
+// InternalError (code 1) quoting SQLite's "UNIQUE constraint failed: index '<collection>_<hash>_<index>'"
+// instead of DuplicateKey (11000). MongoDB never sends that text, so accepting it changes nothing there.
+const SQLITE_UNIQUE = /UNIQUE constraint failed: index '([^']+)'/;
+
+function isDuplicate(
+  error: unknown,
+): error is { code: number; keyPattern?: Record<string, unknown>; message?: string } {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === 11000 || (code === 1 && SQLITE_UNIQUE.test(String(message)));
 }
+
+/** The fields of the unique index a duplicate-key error names (keyPattern, else the index name in its message). */
+function duplicateFields(error: { keyPattern?: Record<string, unknown>; message?: string }): string[] {
+  if (error.keyPattern) return Object.keys(error.keyPattern);
+  const message = String(error.message ?? "");
+  const index = SQLITE_UNIQUE.exec(message)?.[1] ?? /index: (\S+)/.exec(message)?.[1] ?? "";
+  const named = [...INDEX_FIELDS].find(([name]) => index.endsWith(name));
+  return named ? named[1] : [];
+}
+
+/** The wallet's unique indexes by name (as schemas.ts names them or MongoDB defaults them). */
+const INDEX_FIELDS = new Map([
+  ["email_1", ["email"]],
+  ["owner_provider_name", ["userId", "provider", "name"]],
+  ["one_default_per_provider", ["userId", "provider"]],
+  ["secretHash_1", ["secretHash"]],
+  ["hash_1", ["hash"]],
+  ["keyId_1_day_1", ["keyId", "day"]],
+]);
 
 function rethrowDuplicate(error: unknown): never {
   if (!isDuplicate(error)) throw error;
-  const fields = Object.keys(error.keyPattern ?? {});
+  const fields = duplicateFields(error);
   if (fields.includes("email")) throw duplicate(DUPLICATE.email, error);
   if (fields.includes("name")) throw duplicate(DUPLICATE.keyName, error);
   if (fields.includes("provider")) throw duplicate(DUPLICATE.keyDefault, error);
@@ -75,23 +103,101 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Store
   // The error name only: messages can quote the connection string, credentials included.
   connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
   const models = walletModels(connection);
+  let missing: MissingIndexOption[];
   try {
     await connection.asPromise();
-    await Promise.all(Object.values(models).map((m: Model<unknown>) => m.createIndexes()));
+    missing = (await Promise.all(Object.values(models).map((m: Model<unknown>) => buildIndexes(m)))).flat();
   } catch (error) {
     await connection.close().catch(() => {});
-    throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${(error as Error).name})`);
+    // Which index failed and the server's code name are safe to show; a driver message is not.
+    const detail = error instanceof IndexBuildError ? error.message : (error as Error).name;
+    throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${detail})`);
   }
-  return mongoStore(connection, models);
+  for (const m of missing) {
+    logger.warn(
+      { collection: m.collection, index: m.index, option: m.option },
+      `this MongoDB-compatible server does not implement the index option ${m.option}: ${m.consequence}`,
+    );
+  }
+  return mongoStore(connection, models, {
+    purgeExpiredSessions: missing.some((m) => m.option === "expireAfterSeconds"),
+    defaultIndex: !missing.some((m) => m.index === "one_default_per_provider"),
+  });
 }
 
-export function mongoStore(connection: Connection, m: WalletModels): Store {
+/** An index option the server answered "not implemented" for (FerretDB v1 has neither of these). */
+export interface MissingIndexOption {
+  collection: string;
+  index: string;
+  option: "partialFilterExpression" | "expireAfterSeconds";
+  consequence: string;
+}
+
+// What the wallet does without each option. Anything else the server refuses stops the start.
+const WITHOUT: Record<MissingIndexOption["option"], { build: "skip" | "without the option"; consequence: string }> = {
+  // A unique index without its filter would allow one key per provider: never build that.
+  partialFilterExpression: {
+    build: "skip",
+    consequence:
+      "one default key per provider is kept by the store's ordered default switch alone (concurrent switches: the last one wins) instead of also by a unique index",
+  },
+  expireAfterSeconds: {
+    build: "without the option",
+    consequence:
+      "expired sessions are not removed by a TTL monitor; they are never accepted (every lookup checks the expiry) and the store deletes them when it creates a session",
+  },
+};
+
+const NOT_IMPLEMENTED = 238;
+
+class IndexBuildError extends Error {}
+
+/** Builds a model's indexes one by one, so an option the server lacks costs that option only. */
+async function buildIndexes(model: Model<unknown>): Promise<MissingIndexOption[]> {
+  const missing: MissingIndexOption[] = [];
+  for (const [fields, schemaOptions] of model.schema.indexes()) {
+    // The wallet's schemas declare `unique` as a plain boolean (never mongoose's [true, message]).
+    const options = schemaOptions as mongoose.mongo.CreateIndexesOptions;
+    const index = String(options.name ?? Object.entries(fields).flat().join("_"));
+    try {
+      await model.collection.createIndex(fields as Record<string, 1 | -1>, options);
+    } catch (error) {
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      const option = (Object.keys(WITHOUT) as MissingIndexOption["option"][]).find(
+        (o) => o in options && String(message).includes(`"${o}"`),
+      );
+      if (code !== NOT_IMPLEMENTED || !option) {
+        const codeName = (error as { codeName?: unknown }).codeName;
+        throw new IndexBuildError(
+          `index ${index} on ${model.collection.collectionName}: ${typeof codeName === "string" ? codeName : (error as Error).name}`,
+        );
+      }
+      missing.push({
+        collection: model.collection.collectionName,
+        index,
+        option,
+        consequence: WITHOUT[option].consequence,
+      });
+      if (WITHOUT[option].build === "without the option") {
+        const { [option]: _dropped, ...rest } = options;
+        await model.collection.createIndex(fields as Record<string, 1 | -1>, rest);
+      }
+    }
+  }
+  return missing;
+}
+
+export function mongoStore(
+  connection: Connection,
+  m: WalletModels,
+  options: { purgeExpiredSessions?: boolean; defaultIndex?: boolean } = {},
+): Store {
   return {
     kind: "mongodb",
     users: users(m),
-    sessions: sessions(m),
+    sessions: sessions(m, options.purgeExpiredSessions ?? false),
     tokens: tokens(m),
-    keys: keys(m),
+    keys: keys(m, options.defaultIndex ?? true),
     audit: audit(m),
     ping: async () => {
       await connection.db!.admin().ping();
@@ -134,9 +240,11 @@ function users(m: WalletModels): UserStore {
   };
 }
 
-function sessions(m: WalletModels): SessionStore {
+function sessions(m: WalletModels, purgeExpired: boolean): SessionStore {
   return {
     async create(s) {
+      // Without a TTL index (see WITHOUT) expired sessions go here, on the expiresAt index.
+      if (purgeExpired) await m.sessions.deleteMany({ expiresAt: { $lte: s.createdAt } });
       await m.sessions.create({
         _id: s.id,
         secretHash: s.secretHash,
@@ -268,15 +376,49 @@ function page<T>(items: T[], pageSize: number, cursorOf: (item: T) => string): P
   return { items: kept, next: cursorOf(kept[kept.length - 1]!) };
 }
 
-function keys(m: WalletModels): KeyStore {
+function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
   const clearDefault = (userId: string, provider: string, exceptId: string) =>
     m.keys.updateMany({ userId, provider, isDefault: true, _id: { $ne: exceptId } }, { $set: { isDefault: false } });
+  /**
+   * Makes key `id` its provider's default, keeping one default per (owner, provider) without
+   * the partial unique index (a server without partialFilterExpression). Defaults are ordered
+   * by (defaultSince from the server's clock, _id): each switch sets its key, clears older
+   * defaults, and steps back if a newer one exists. The newest is never cleared, and every
+   * other is cleared either by the newest's sweep or by its own step back, so concurrent
+   * switches end with exactly one default (the last one set) on MongoDB as well.
+   */
+  async function switchDefault(userId: string, provider: string, id: string): Promise<void> {
+    const mine = await m.keys
+      .findOneAndUpdate(
+        { _id: id, userId },
+        { $set: { isDefault: true }, $currentDate: { defaultSince: true } },
+        { returnDocument: "after" },
+      )
+      .lean();
+    if (!mine?.defaultSince) return;
+    const since = mine.defaultSince;
+    const others = { userId, provider, isDefault: true, _id: { $ne: id } };
+    await m.keys.updateMany(
+      {
+        ...others,
+        $or: [{ defaultSince: null }, { defaultSince: { $lt: since } }, { defaultSince: since, _id: { $lt: id } }],
+      },
+      { $set: { isDefault: false } },
+    );
+    const newer = await m.keys.exists({
+      ...others,
+      $or: [{ defaultSince: { $gt: since } }, { defaultSince: since, _id: { $gt: id } }],
+    });
+    if (newer) await m.keys.updateOne({ _id: id }, { $set: { isDefault: false } });
+  }
   return {
     async create(k) {
       try {
-        if (k.isDefault) await clearDefault(k.userId, k.provider, k.id);
+        // With the unique index, a concurrent default makes this insert fail (already_exists).
+        if (k.isDefault && defaultIndex) await clearDefault(k.userId, k.provider, k.id);
         const { id, ...rest } = k;
         await m.keys.create({ _id: id, ...rest });
+        if (k.isDefault && !defaultIndex) await switchDefault(k.userId, k.provider, k.id);
       } catch (error) {
         rethrowDuplicate(error);
       }
@@ -321,7 +463,11 @@ function keys(m: WalletModels): KeyStore {
         else if (patch[field] !== undefined) $set[field] = patch[field];
       }
       try {
-        if (patch.isDefault) await clearDefault(userId, current.provider, id);
+        if (patch.isDefault && defaultIndex) await clearDefault(userId, current.provider, id);
+        else if (patch.isDefault) {
+          delete $set.isDefault;
+          await switchDefault(userId, current.provider, id);
+        }
         const d = await m.keys
           .findOneAndUpdate(
             { _id: id, userId },
@@ -347,7 +493,8 @@ function keys(m: WalletModels): KeyStore {
         .findOneAndUpdate(
           { _id: id, userId },
           { $inc: { usageCount: 1 }, $set: { lastUsedAt: at } },
-          { returnDocument: "after", projection: { usageCount: 1 } },
+          // No projection: the record is small, and FerretDB v1 does not implement one here.
+          { returnDocument: "after" },
         )
         .lean();
       if (!d) return 0;

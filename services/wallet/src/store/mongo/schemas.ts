@@ -1,6 +1,6 @@
 // Mongoose schemas for the wallet's collections. The uniqueness rules live in indexes so
 // they hold across wallet processes: one email per account, unique (owner, provider, name)
-// per key, at most one default per (owner, provider) (partial unique index), one usage
+// per key, at most one default per (owner, provider) (a partial unique index, and the store's ordered switch where a server lacks those), one usage
 // counter per key and day; sessions expire through a TTL index.
 
 import { PROVIDER_IDS, RECORD_ID_PATTERN, TOKEN_SCOPES, VALIDATION_STATUSES } from "@cv-wallet/proto/catalog";
@@ -78,7 +78,7 @@ const validationSchema = new Schema(
 );
 
 /** An API-key record as stored: the port's record with its id as `_id`. */
-export type ApiKeyDoc = Stored<KeyRecord>;
+export type ApiKeyDoc = Stored<KeyRecord> & { defaultSince?: Date | undefined };
 export const apiKeySchema = new Schema<ApiKeyDoc>(
   {
     _id: ID,
@@ -92,6 +92,8 @@ export const apiKeySchema = new Schema<ApiKeyDoc>(
     baseUrl: { type: String, maxlength: 2048 },
     expiresAt: Date,
     isDefault: { type: Boolean, required: true, default: false },
+    // When the key last became its provider's default (server clock); orders concurrent switches.
+    defaultSince: Date,
     usageCount: { type: Number, required: true, default: 0, min: 0 },
     lastUsedAt: Date,
     validation: validationSchema,
