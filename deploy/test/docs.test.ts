@@ -398,6 +398,10 @@ describe("documentation: curl examples against a running wallet", () => {
     });
     services.push(wallet);
     http = new WalletHttp(`http://${wallet.address}`);
+    reportServer(
+      "deploy documentation test (curl examples)",
+      `curl against the wallet at ${wallet.address} (SQLite) and crypto at ${crypto.address}; OpenAI's key check answered by a stand-in on loopback`,
+    );
   });
   afterAll(async () => {
     for (const s of services.reverse()) await s.stop();
