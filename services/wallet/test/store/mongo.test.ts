@@ -12,6 +12,13 @@ import { storeContract } from "./contract.ts";
 let mongo: MongoForTests | undefined;
 beforeAll(async () => {
   mongo = await mongoForTests("wallet store contract and end to end (MongoDB)");
+  if (mongo) {
+    differsOnFerretDB(
+      mongo,
+      "wallet store (MongoDB)",
+      "no TTL indexes (expired sessions stay until deleted; lookups refuse them) and no partial indexes (one default per provider is not enforced by the database); the store warns and opens without them",
+    );
+  }
 });
 afterAll(async () => {
   await mongo?.stop();
