@@ -60,7 +60,7 @@ ferretdb_bin() {
   mkdir -p "$gobin"
   attempt ferretdb sh -c '
     set -e
-    src="$(go mod download -json "github.com/FerretDB/FerretDB@$1" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"Dir\"])")"
+    src="$(go mod download -json "github.com/FerretDB/FerretDB@$1" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(d.get(\"Error\", \"go mod download failed\")) if \"Dir\" not in d else print(d[\"Dir\"])")"
     work="$(mktemp -d)"
     trap "rm -rf \"$work\"" EXIT
     cp -R "$src/." "$work"
