@@ -1,6 +1,8 @@
 // `npm test`: lint, typecheck, buf lint and every workspace's vitest suites (through turbo,
 // so unchanged workspaces come from cache), then one closing line that counts the tests.
-// Suites that could not run here list their reason above that line.
+// Suites that could not run here list their reason above that line; suites that ran against a
+// real server (MongoDB or FerretDB, AWS KMS or moto) name it, with any way that server differs
+// from production's.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -46,6 +48,10 @@ let failed = 0;
 let skipped = 0;
 const missing: string[] = [];
 const skips: string[] = [];
+const servers: string[] = [];
+const differences: string[] = [];
+const linesOf = (file: string) =>
+  existsSync(file) ? [...new Set(readFileSync(file, "utf8").split("\n").filter(Boolean))] : [];
 for (const ws of suites) {
   const report = join(root, ws, ".reports", "vitest.json");
   if (!existsSync(report)) {
@@ -58,10 +64,13 @@ for (const ws of suites) {
   passed += r.numPassedTests;
   failed += r.numFailedTests;
   skipped += wsSkipped;
-  const skipFile = join(root, ws, ".reports", "skipped.txt");
-  if (existsSync(skipFile)) skips.push(...new Set(readFileSync(skipFile, "utf8").split("\n").filter(Boolean)));
+  skips.push(...linesOf(join(root, ws, ".reports", "skipped.txt")));
+  servers.push(...linesOf(join(root, ws, ".reports", "servers.txt")));
+  differences.push(...linesOf(join(root, ws, ".reports", "differences.txt")));
 }
 
+for (const line of servers) say(`ran against: ${line}`);
+for (const line of differences) say(`test server differs: ${line}`);
 for (const line of skips) say(`skipped here: ${line}`);
 if (missing.length > 0) say(`no test report from: ${missing.join(", ")}`);
 const ok = turbo.status === 0 && failed === 0 && missing.length === 0;

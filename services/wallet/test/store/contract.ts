@@ -1,5 +1,6 @@
 // The store contract: every adapter (SQLite, MongoDB) must pass the same suite.
 import { AppError } from "@cv-wallet/common/errors";
+import { reportDifference } from "@cv-wallet/common/testing/servers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.ts";
 import type { KeyRecord, Store, UserRecord } from "../../src/store/port.ts";
@@ -19,7 +20,10 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
     /** Runs the calls at once, or one after another (saying why) on a server that would lose some. */
     const atOnce = async <T>(test: string, calls: (() => Promise<T>)[]): Promise<T[]> => {
       if (!limits.concurrentUpdatesOfOneDocument) return Promise.all(calls.map((c) => c()));
-      console.warn(`[difference] ${name}, "${test}": run one at a time: ${limits.concurrentUpdatesOfOneDocument}`);
+      reportDifference(
+        `wallet store contract (${name}), "${test}"`,
+        `run one at a time: ${limits.concurrentUpdatesOfOneDocument}`,
+      );
       const results: T[] = [];
       for (const c of calls) results.push(await c());
       return results;
@@ -224,9 +228,8 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(updated).toMatchObject({ name: "renamed", ciphertext: "cvw:v2:BBBB", keyVersion: 2, last4: "wxyz" });
       expect(updated?.expiresAt).toBeUndefined();
       expect(updated?.baseUrl).toBeUndefined();
-      expect(await code(store.keys.update(user.id, b.id, { name: "renamed", updatedAt: new Date() }))).toBe(
-        "already_exists",
-      );
+      const clash = await code(store.keys.update(user.id, b.id, { name: "renamed", updatedAt: new Date() }));
+      expect(clash).toBe("already_exists");
       expect(await store.keys.update("0".repeat(24), a.id, { name: "x", updatedAt: new Date() })).toBeUndefined();
     });
 

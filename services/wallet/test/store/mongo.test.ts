@@ -3,6 +3,7 @@
 // key's plaintext anywhere in the collections' raw BSON. Otherwise the skip is printed.
 import { captureLogs } from "@cv-wallet/common/testing/logs";
 import { type MongoForTests, mongoForTests } from "@cv-wallet/common/testing/mongo";
+import { reportDifference } from "@cv-wallet/common/testing/servers";
 import mongoose from "mongoose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openMongoStore } from "../../src/store/mongo/mongo-store.ts";
@@ -47,7 +48,7 @@ storeContract(
     if (!differencesShown) {
       differencesShown = true;
       for (const e of logs.entries().filter((e) => e.level === "warn")) {
-        console.warn(`[difference] ${serverName}: ${String(e.msg)}`);
+        reportDifference(`wallet store (${serverName})`, String(e.msg));
       }
     }
     return store;
@@ -93,7 +94,7 @@ describe("the wallet on MongoDB", () => {
       const retrieve = () => rest(base, "GET", "/api/keys/provider/openai", undefined, { token });
       const replies = [];
       if (lostUpdates) {
-        console.warn(`[difference] the wallet on MongoDB: 50 retrievals one at a time: ${lostUpdates}`);
+        reportDifference("the wallet on MongoDB", `50 retrievals one at a time: ${lostUpdates}`);
         for (let i = 0; i < 50; i++) replies.push(await retrieve());
       } else replies.push(...(await Promise.all(Array.from({ length: 50 }, retrieve))));
       expect(replies.every((r) => r.status === 200)).toBe(true);
