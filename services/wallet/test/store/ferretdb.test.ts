@@ -43,7 +43,7 @@ storeContract(
     for (const model of Object.values(models) as Model<unknown>[]) {
       for (const [fields, options] of model.schema.indexes()) {
         try {
-          await model.collection.createIndex(fields as Record<string, 1 | -1>, options);
+          await model.collection.createIndex(fields as Record<string, 1 | -1>, options as Record<string, unknown>);
         } catch (error) {
           const line = `${model.collection.collectionName} ${JSON.stringify(fields)}: ${(error as Error).message}`;
           if (!reported.has(line)) console.warn(`[ferretdb] index left out: ${line}`);
