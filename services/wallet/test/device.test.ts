@@ -351,6 +351,39 @@ describe("device sign-in (RFC 8628)", () => {
     expect(audit.body.events[0].details).toMatchObject({ by: "itself" });
   });
 
+  it("names the token as the tool asks (name), shown on the approval page", async () => {
+    const s = await startDevice(base, { name: "laptop cvw" });
+    const shown = await rest(base, "GET", `/api/device/requests/${s.user_code}`, undefined, alice);
+    expect(shown.body.request.tokenName).toBe("laptop cvw");
+    await rest(base, "POST", `/api/device/requests/${s.user_code}/approve`, {}, alice);
+    offsetMs += 10_000;
+    noteToken(await poll(base, s.device_code));
+    const tokens = await rest(base, "GET", "/api/tokens", undefined, alice);
+    expect(tokens.body.tokens.map((t: { name: string }) => t.name)).toContain("laptop cvw");
+    const bad = await form(base, "/oauth/device/code", { client_id: "cvw", name: "a\u0001b" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe("invalid_request");
+  });
+
+  it("revokes a token presented to /oauth/revoke (RFC 7009); unknown tokens answer 200 too", async () => {
+    const dave = await signUp(base);
+    const t = await createToken(base, dave, ["keys:read"]);
+    const r = await form(base, "/oauth/revoke", { token: t.secret, token_type_hint: "access_token", client_id: "cvw" });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("cache-control")).toBe("no-store");
+    expect((await rest(base, "GET", "/api/auth/me", undefined, { token: t.secret })).status).toBe(401);
+    expect((await form(base, "/oauth/revoke", { token: t.secret })).status).toBe(200);
+    expect((await form(base, "/oauth/revoke", { token: "cvw_not-a-token" })).status).toBe(200);
+    const missing = await form(base, "/oauth/revoke", { client_id: "cvw" });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toBe("invalid_request");
+    const hint = await form(base, "/oauth/revoke", { token: "x", token_type_hint: "id_token" });
+    expect(hint.body.error).toBe("unsupported_token_type");
+    const audit = await rest(base, "GET", "/api/audit?action=token.revoked", undefined, dave);
+    expect(audit.body.events).toHaveLength(1);
+    expect(audit.body.events[0]).toMatchObject({ target: { id: t.id }, details: { by: "itself" } });
+  });
+
   it("records the client, host and repository on each retrieval and lists a key's recent fetches", async () => {
     const carol = await signUp(base);
     const key = await createKey(base, carol);

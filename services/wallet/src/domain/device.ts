@@ -94,6 +94,8 @@ function parseList(text: string | undefined, separators: RegExp): string[] {
 
 export interface DeviceAuthorizationInput {
   clientId?: string | undefined;
+  /** The token's name on the Tokens page; default "<client> on <host>". */
+  name?: string | undefined;
   /** Space-separated token scopes; default keys:read. */
   scope?: string | undefined;
   /** Space- or comma-separated provider ids; default all. */
@@ -127,6 +129,16 @@ export async function startDeviceAuthorization(
     throw new OAuthError("invalid_scope", `unknown scope; the scopes are ${SCOPES.join(", ")}`);
   }
   const providers = parseList(input.providers, /[\s,]+/);
+  const host = info.client?.host ?? "";
+  let tokenName = (host ? `${clientId} on ${host}` : clientId).slice(0, 100);
+  if (input.name !== undefined) {
+    // Same rule as a token created on the Tokens page.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    if (!/^[^\x00-\x1f\x7f]{1,100}$/.test(input.name) || input.name.trim() === "") {
+      throw new OAuthError("invalid_request", "name must be 1 to 100 characters without control characters");
+    }
+    tokenName = input.name.trim();
+  }
   if (providers.some((x) => !(PROVIDER_IDS as readonly string[]).includes(x))) {
     throw new OAuthError("invalid_scope", `unknown provider; the providers are ${PROVIDER_IDS.join(", ")}`);
   }
@@ -142,8 +154,9 @@ export async function startDeviceAuthorization(
       deviceCodeHash: hashSecret(deviceCode),
       userCodeHash: hashSecret(userCode),
       clientId,
-      clientHost: info.client?.host ?? "",
+      clientHost: host,
       clientRepository: info.client?.repository ?? "",
+      tokenName,
       address: info.address,
       userAgent: info.userAgent.slice(0, 256),
       scopes: scopes.length > 0 ? scopes : DEFAULT_SCOPES,
@@ -198,10 +211,6 @@ const details = (r: DeviceRequestRecord): Record<string, string> => {
   return out;
 };
 
-/** The token's name: the client and its host, e.g. "cvw on laptop". */
-const tokenName = (r: DeviceRequestRecord) =>
-  (r.clientHost ? `${r.clientId} on ${r.clientHost}` : r.clientId).slice(0, 100);
-
 /** POST /oauth/token with the device_code grant: one poll. */
 export async function exchangeDeviceCode(
   deps: WalletDeps,
@@ -241,7 +250,7 @@ export async function exchangeDeviceCode(
   const { record, secret } = await issueToken(
     scope,
     {
-      name: tokenName(r),
+      name: r.tokenName,
       scopes: grant.scopes,
       providers: grant.providers,
       createdAt,
@@ -269,6 +278,7 @@ function deviceRequestMessage(r: DeviceRequestRecord, userCode: string): Message
     createdAt: timestampFromDate(r.createdAt),
     expiresAt: timestampFromDate(r.expiresAt),
     status: r.status,
+    tokenName: r.tokenName,
   };
 }
 

@@ -429,6 +429,7 @@ export function storeContract(
         clientId: "cvw",
         clientHost: "laptop",
         clientRepository: "github.com/acme/app",
+        tokenName: "cvw on laptop",
         address: "127.0.0.1",
         userAgent: "cvw/0.1.0",
         scopes: ["keys:read", "keys:write"],

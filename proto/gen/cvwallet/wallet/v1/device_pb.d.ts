@@ -83,6 +83,14 @@ export declare type DeviceRequest = Message<"cvwallet.wallet.v1.DeviceRequest"> 
    * @generated from field: string status = 10;
    */
   status: string;
+
+  /**
+   * What the token will be called on the Tokens page: the tool's `name` parameter, or
+   * "<client> on <host>".
+   *
+   * @generated from field: string token_name = 11;
+   */
+  tokenName: string;
 };
 
 /**

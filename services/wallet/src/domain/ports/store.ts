@@ -133,6 +133,8 @@ export interface DeviceRequestRecord {
   /** What the tool said about itself (cvw-host, cvw-repository headers); "" when not sent. */
   clientHost: string;
   clientRepository: string;
+  /** The token's name once handed out (the tool's `name`, or "<client> on <host>"). */
+  tokenName: string;
   /** The requesting address and user agent. */
   address: string;
   userAgent: string;

@@ -6,6 +6,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import type { RequestInfo } from "../../domain/context.ts";
 import type { WalletDeps } from "../../domain/deps.ts";
 import { exchangeDeviceCode, OAuthError, startDeviceAuthorization } from "../../domain/device.ts";
+import { revokeCurrentToken } from "../../domain/tokens.ts";
 import { makeCall } from "../http/call.ts";
 
 export interface OAuthRouterOptions {
@@ -48,7 +49,12 @@ export function oauthRouter(deps: WalletDeps, options: OAuthRouterOptions): Rout
     requireForm(req);
     const answer = await startDeviceAuthorization(
       deps,
-      { clientId: param(req, "client_id"), scope: param(req, "scope"), providers: param(req, "providers") },
+      {
+        clientId: param(req, "client_id"),
+        scope: param(req, "scope"),
+        providers: param(req, "providers"),
+        name: param(req, "name"),
+      },
       options.requestInfo(req),
       originOf(req),
     );
@@ -69,7 +75,28 @@ export function oauthRouter(deps: WalletDeps, options: OAuthRouterOptions): Rout
     send(res, 200, answer);
   });
 
-  router.all(["/device/code", "/token"], (_req, res) => {
+  // Token revocation (RFC 7009) of an access token by whoever holds it (`cvw logout`): the
+  // same rule as DELETE /api/tokens/current. An unknown, expired or already revoked token
+  // answers 200 too (§2.2), so the answer tells nothing about tokens one does not hold.
+  router.post("/revoke", async (req, res) => {
+    requireForm(req);
+    const token = param(req, "token");
+    if (!token) throw new OAuthError("invalid_request", "token is required");
+    const hint = param(req, "token_type_hint");
+    if (hint !== undefined && hint !== "access_token" && hint !== "refresh_token") {
+      sendOAuthError(res, 400, "unsupported_token_type", "only access tokens exist here");
+      return;
+    }
+    const call = makeCall(options.requestInfo(req), { bearer: token }, { set: () => {}, clear: () => {} });
+    try {
+      await revokeCurrentToken(deps, call);
+    } catch (error) {
+      if (!(error instanceof AppError && ["unauthenticated", "not_found"].includes(error.code))) throw error;
+    }
+    send(res, 200, {});
+  });
+
+  router.all(["/device/code", "/token", "/revoke"], (_req, res) => {
     res.set("Allow", "POST");
     sendOAuthError(res, 405, "invalid_request", "use POST");
   });

@@ -467,6 +467,7 @@ function toDeviceRequest(d: DeviceRequestDoc): DeviceRequestRecord {
     clientId: d.clientId,
     clientHost: d.clientHost ?? "",
     clientRepository: d.clientRepository ?? "",
+    tokenName: d.tokenName,
     address: d.address ?? "",
     userAgent: d.userAgent ?? "",
     scopes: [...d.scopes],

@@ -168,6 +168,7 @@ export const deviceRequestSchema = new Schema<DeviceRequestDoc>(
     clientId: { type: String, required: true, maxlength: 100 },
     clientHost: { type: String, default: "", maxlength: 255 },
     clientRepository: { type: String, default: "", maxlength: 512 },
+    tokenName: { type: String, required: true, maxlength: 100 },
     address: { type: String, default: "" },
     userAgent: { type: String, default: "", maxlength: 256 },
     scopes: { type: [{ type: String, enum: ["keys:read", "keys:write", "tokens:write"] }], default: [] },

@@ -88,6 +88,7 @@ export const MIGRATIONS: readonly string[] = [
     client_id TEXT NOT NULL,
     client_host TEXT NOT NULL,
     client_repository TEXT NOT NULL,
+    token_name TEXT NOT NULL,
     address TEXT NOT NULL,
     user_agent TEXT NOT NULL,
     scopes TEXT NOT NULL,

@@ -594,6 +594,7 @@ function deviceRequests(db: DatabaseSync): DeviceRequestStore {
     clientId: String(r.client_id),
     clientHost: String(r.client_host),
     clientRepository: String(r.client_repository),
+    tokenName: String(r.token_name),
     address: String(r.address),
     userAgent: String(r.user_agent),
     scopes: JSON.parse(String(r.scopes)) as string[],
@@ -613,8 +614,8 @@ function deviceRequests(db: DatabaseSync): DeviceRequestStore {
   const purge = db.prepare("DELETE FROM device_requests WHERE expires_at <= ?");
   const insert = db.prepare(
     `INSERT INTO device_requests (id, device_code_hash, user_code_hash, client_id, client_host, client_repository,
-       address, user_agent, scopes, providers, created_at, expires_at, interval_seconds, status)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       token_name, address, user_agent, scopes, providers, created_at, expires_at, interval_seconds, status)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const byUserCode = db.prepare("SELECT * FROM device_requests WHERE user_code_hash = ?");
   const byDeviceCode = db.prepare("SELECT * FROM device_requests WHERE device_code_hash = ?");
@@ -640,6 +641,7 @@ function deviceRequests(db: DatabaseSync): DeviceRequestStore {
             d.clientId,
             d.clientHost,
             d.clientRepository,
+            d.tokenName,
             d.address,
             d.userAgent,
             JSON.stringify(d.scopes),
