@@ -7,6 +7,7 @@ import { randomBytes, randomInt } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { AppError, invalidArgument, notFound } from "@cv-wallet/common/errors";
+import { PROVIDER_IDS, TOKEN_SCOPES } from "@cv-wallet/proto/catalog";
 import type {
   ApproveDeviceRequestRequest,
   ApproveDeviceRequestResponseSchema,
@@ -19,11 +20,9 @@ import type {
 import { type AuditScope, auditScope, recordAudit } from "./audit.ts";
 import { requireSession } from "./auth.ts";
 import type { Call, Principal, RequestInfo } from "./context.ts";
-import { SCOPES } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
 import type { DeviceRequestRecord } from "./ports/store.ts";
-import { PROVIDER_IDS } from "./provider-ids.ts";
 import { hashSecret } from "./token-format.ts";
 import { issueToken } from "./tokens.ts";
 
@@ -124,9 +123,9 @@ export async function startDeviceAuthorization(
 ): Promise<DeviceAuthorization> {
   const clientId = checkClientId(input.clientId);
   const scopes = parseList(input.scope, / +/);
-  const unknownScope = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
+  const unknownScope = scopes.find((s) => !(TOKEN_SCOPES as readonly string[]).includes(s));
   if (unknownScope !== undefined) {
-    throw new OAuthError("invalid_scope", `unknown scope; the scopes are ${SCOPES.join(", ")}`);
+    throw new OAuthError("invalid_scope", `unknown scope; the scopes are ${TOKEN_SCOPES.join(", ")}`);
   }
   const providers = parseList(input.providers, /[\s,]+/);
   const host = info.client?.host ?? "";

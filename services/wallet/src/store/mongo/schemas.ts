@@ -2,15 +2,15 @@
 // they hold across wallet processes: one email per account, unique (owner, provider, name)
 // per key, at most one default per (owner, provider) (partial unique index), one usage
 // counter per key and day; sessions expire through a TTL index.
+
+import { PROVIDER_IDS, RECORD_ID_PATTERN, TOKEN_SCOPES, VALIDATION_STATUSES } from "@cv-wallet/proto/catalog";
 import { Schema } from "mongoose";
-import { VALIDATION_STATUSES } from "../../domain/ports/key-check.ts";
-import { PROVIDER_IDS } from "../../domain/provider-ids.ts";
 import type { AuditRecord, DeviceRequestRecord, KeyRecord, SessionRecord, TokenRecord, UserRecord } from "../port.ts";
 
 /** A port record as a document: the same fields, its id as `_id` (so one id works in both stores). */
 type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
 
-const ID = { type: String, required: true, match: /^[0-9a-f]{24}$/ };
+const ID = { type: String, required: true, match: RECORD_ID_PATTERN };
 
 /** An account as stored: the port's record with its id as `_id`. */
 export type UserDoc = Stored<UserRecord>;
@@ -50,8 +50,8 @@ export const tokenSchema = new Schema<TokenDoc>(
     name: { type: String, required: true, maxlength: 100 },
     hash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
     prefix: { type: String, required: true },
-    scopes: { type: [{ type: String, enum: ["keys:read", "keys:write", "tokens:write"] }], default: [] },
-    providers: { type: [{ type: String, enum: PROVIDER_IDS }], default: [] },
+    scopes: { type: [{ type: String, enum: [...TOKEN_SCOPES] }], default: [] },
+    providers: { type: [{ type: String, enum: [...PROVIDER_IDS] }], default: [] },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },
     lastUsedAt: Date,
@@ -68,7 +68,7 @@ const creditsSchema = new Schema(
 );
 const validationSchema = new Schema(
   {
-    status: { type: String, enum: VALIDATION_STATUSES, required: true },
+    status: { type: String, enum: [...VALIDATION_STATUSES], required: true },
     checkedAt: Date,
     detail: { type: String, maxlength: 200, default: "" },
     credits: creditsSchema,
@@ -83,7 +83,7 @@ export const apiKeySchema = new Schema<ApiKeyDoc>(
   {
     _id: ID,
     userId: { ...ID },
-    provider: { type: String, required: true, enum: PROVIDER_IDS },
+    provider: { type: String, required: true, enum: [...PROVIDER_IDS] },
     name: { type: String, required: true, maxlength: 100 },
     // Only ciphertext: `cvw:v<version>:<base64url>` from the crypto service.
     ciphertext: { type: String, required: true, match: /^cvw:v\d+:[A-Za-z0-9_-]+$/ },
@@ -171,14 +171,14 @@ export const deviceRequestSchema = new Schema<DeviceRequestDoc>(
     tokenName: { type: String, required: true, maxlength: 100 },
     address: { type: String, default: "" },
     userAgent: { type: String, default: "", maxlength: 256 },
-    scopes: { type: [{ type: String, enum: ["keys:read", "keys:write", "tokens:write"] }], default: [] },
-    providers: { type: [{ type: String, enum: PROVIDER_IDS }], default: [] },
+    scopes: { type: [{ type: String, enum: [...TOKEN_SCOPES] }], default: [] },
+    providers: { type: [{ type: String, enum: [...PROVIDER_IDS] }], default: [] },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },
     intervalSeconds: { type: Number, required: true, min: 1 },
     lastPolledAt: Date,
     status: { type: String, required: true, enum: ["pending", "approved", "denied", "used"] },
-    userId: { type: String, match: /^[0-9a-f]{24}$/ },
+    userId: { type: String, match: RECORD_ID_PATTERN },
     decidedAt: Date,
     decidedBy: partySchema,
     grant: grantSchema,
