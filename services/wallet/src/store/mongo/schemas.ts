@@ -5,7 +5,7 @@
 
 import { PROVIDER_IDS, RECORD_ID_PATTERN, TOKEN_SCOPES, VALIDATION_STATUSES } from "@cv-wallet/proto/catalog";
 import { Schema } from "mongoose";
-import type { AuditRecord, DeviceRequestRecord, KeyRecord, SessionRecord, TokenRecord, UserRecord } from "../port.ts";
+import type { AuditRecord, KeyRecord, SessionRecord, TokenRecord, UserRecord } from "../port.ts";
 
 /** A port record as a document: the same fields, its id as `_id` (so one id works in both stores). */
 type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
@@ -159,7 +159,7 @@ const grantSchema = new Schema(
   { _id: false, id: false },
 );
 /** A device sign-in request as stored: only hashes of its codes. */
-export type DeviceRequestDoc = Stored<DeviceRequestRecord>;
+export type DeviceRequestDoc = Stored<import("../port.ts").DeviceRequestRecord>;
 export const deviceRequestSchema = new Schema<DeviceRequestDoc>(
   {
     _id: ID,
