@@ -142,7 +142,8 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
 }
 
 function routeLabel(req: Request): string {
-  if (req.route?.path) return String(req.route.path);
+  // baseUrl: the mount point of a sub-router (/oauth), "" for routes on the app itself.
+  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
   if (req.path.startsWith("/cvwallet.")) return "connect";
   if (req.path.startsWith("/api/")) return "/api/unknown";
   if (req.path.startsWith("/oauth/")) return "/oauth/unknown";

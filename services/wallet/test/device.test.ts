@@ -467,8 +467,10 @@ describe("device sign-in (RFC 8628)", () => {
     expect((await rest(base, "GET", "/api/auth/me", undefined, { token: tokens.access_token })).status).toBe(200);
   });
 
-  it("leaves no device code, user code or token in the logs", () => {
+  it("leaves no device code, user code or token in the logs; logs the OAuth routes by pattern", () => {
     expectNoSecretsInLogs(stack);
+    expect(stack.logs()).toContain('"route":"/oauth/token"');
+    expect(stack.logs()).toContain('"route":"/oauth/device/code"');
   });
 });
 
