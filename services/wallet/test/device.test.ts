@@ -397,6 +397,10 @@ describe("device sign-in (RFC 8628)", () => {
       },
     });
     expect(res.status).toBe(200);
+    // Percent-encoded UTF-8 (how cvw sends a non-ASCII host name) is decoded, then cleaned.
+    await fetch(`${base}/api/keys/provider/openai`, {
+      headers: { authorization: `Bearer ${token}`, "cvw-client": "cvw/0.1.0", "cvw-host": "l%C3%A2ptop%0A%E2%80%AE" },
+    });
     await connectClient(base, { token }).getProviderKey(
       { provider: "openai" },
       {
@@ -404,7 +408,8 @@ describe("device sign-in (RFC 8628)", () => {
       },
     );
     const audit = await rest(base, "GET", "/api/audit?action=key.retrieved", undefined, carol);
-    const [viaConnect, viaRest] = audit.body.events;
+    const [viaConnect, encoded, viaRest] = audit.body.events;
+    expect(encoded.details.host).toBe("lâptop");
     expect(viaConnect.details).toMatchObject({
       client: "cvw/0.1.0",
       host: "ci-runner",
@@ -418,7 +423,7 @@ describe("device sign-in (RFC 8628)", () => {
 
     const fetches = await rest(base, "GET", `/api/keys/${key.id}/fetches`, undefined, carol);
     expect(fetches.status).toBe(200);
-    expect(fetches.body.fetches).toHaveLength(2);
+    expect(fetches.body.fetches).toHaveLength(3);
     expect(fetches.body.fetches[0]).toMatchObject({
       kind: "retrieved",
       client: "cvw/0.1.0",

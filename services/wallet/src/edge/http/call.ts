@@ -46,7 +46,16 @@ const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\
 
 function fact(value: string | null | undefined, max: number): string {
   if (!value) return "";
-  return value.replace(UNSAFE_CHARACTERS, "").trim().slice(0, max);
+  let text = value;
+  // Header values are ASCII; tools percent-encode anything else (UTF-8), as cvw does.
+  if (/%[0-9A-Fa-f]{2}/.test(text)) {
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      // Not valid percent-encoding: kept as sent.
+    }
+  }
+  return text.replace(UNSAFE_CHARACTERS, "").trim().slice(0, max);
 }
 
 /**
