@@ -53,5 +53,5 @@ storeContract(
     }
     return mongoStore(connection, models);
   },
-  FERRETDB_DIFFERENCES,
+  base ? FERRETDB_DIFFERENCES : {},
 );
