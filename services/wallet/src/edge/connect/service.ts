@@ -18,7 +18,8 @@ import type { Logger } from "@cv-wallet/common/logger";
 import { WalletService } from "@cv-wallet/proto/wallet/v1";
 import type { Call, RequestInfo } from "../../domain/context.ts";
 import type { WalletOps } from "../../domain/operations.ts";
-import { clientFactsFrom, credentialsFrom, makeCall, sessionCookie } from "../http/call.ts";
+import { credentialsFrom, makeCall, sessionCookie } from "../http/call.ts";
+import { clientFactsFrom } from "../http/client-facts.ts";
 
 /** What the adapter learns from the raw request (address, TLS) before the handler runs. */
 export interface ConnectRequestFacts {

@@ -491,6 +491,8 @@ function deviceRequests(m: WalletModels): DeviceRequestStore {
   return {
     async create(r) {
       const { id, ...rest } = r;
+      // The TTL index does this on MongoDB; a server without TTL indexes (FerretDB v1) relies on it.
+      await m.deviceRequests.deleteMany({ expiresAt: { $lte: new Date(r.createdAt.getTime() - 3_600_000) } });
       try {
         await m.deviceRequests.create({ _id: id, ...rest });
       } catch (error) {
