@@ -448,11 +448,10 @@ async function openBrowser(url: string): Promise<void> {
 }
 
 /**
- * RFC 7009 revocation of the token itself. Until the wallet serves it, a token holding
- * tokens:write finds itself in its own token list by prefix: its own record is in that list
- * (the wallet just accepted it), so a single prefix match can only be itself.
+ * RFC 7009 revocation of the token itself (`POST /oauth/revoke`): any token may revoke itself,
+ * whatever its scopes. A wallet too old to serve it answers 404 (or its web UI's fallback page).
  */
-async function revokeOwnToken(ctx: Context, token: string): Promise<"revoked" | "refused" | "unsupported"> {
+async function revokeOwnToken(ctx: Context, token: string): Promise<"revoked" | "unsupported"> {
   const headers = identityHeaders(identity({ cwd: ctx.io.cwd }));
   let res: Response;
   try {
@@ -469,21 +468,7 @@ async function revokeOwnToken(ctx: Context, token: string): Promise<"revoked" | 
     }
     throw error;
   }
-  // A web UI's fallback page is not a revocation.
-  if (res.ok && !res.headers.get("content-type")?.includes("text/html")) return "revoked";
-  const client = createWalletClient({ url: ctx.url, token, env: ctx.io.env, cwd: ctx.io.cwd, retries: 1 });
-  let scopes: string[];
-  try {
-    scopes = (await client.whoami()).scopes;
-  } catch (error) {
-    if (error instanceof WalletError && error.kind === "not_signed_in") return "refused";
-    throw error;
-  }
-  if (!scopes.includes("tokens:write")) return "unsupported";
-  const mine = (await client.listTokens()).filter((t) => token.startsWith(t.prefix));
-  if (mine.length !== 1) return "unsupported";
-  await client.revokeToken(mine[0]!.id);
-  return "revoked";
+  return res.ok && !res.headers.get("content-type")?.includes("text/html") ? "revoked" : "unsupported";
 }
 
 async function logout(ctx: Context): Promise<number> {
@@ -510,8 +495,6 @@ async function logout(ctx: Context): Promise<number> {
     ctx.io.stdout(`${JSON.stringify({ url: ctx.url, revoked: outcome !== "unsupported", forgotten: true })}\n`);
   } else if (outcome === "revoked") {
     ctx.io.stdout(`Signed out of ${ctx.url}: the token is revoked and removed from ${where}.\n`);
-  } else if (outcome === "refused") {
-    ctx.io.stdout(`Signed out of ${ctx.url}: the wallet no longer accepted the token; removed it from ${where}.\n`);
   } else {
     ctx.io.stdout(`Removed the token from ${where}.\n`);
     say(

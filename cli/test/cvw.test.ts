@@ -3,6 +3,7 @@
 // the credentials file, and the token kept out of ps, logs and output.
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { parse as parseDotenv } from "dotenv";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -341,7 +342,7 @@ describe("stored credentials", () => {
     expect(after.code).toBe(3);
   });
 
-  test("logout of a token that cannot revoke itself forgets it and says it stays valid", async () => {
+  test("logout revokes even a keys:read token on the wallet (RFC 7009), then forgets it", async () => {
     const t = await createToken(services.url, account, ["keys:read"]);
     secrets.push(t.secret);
     const { CVW_TOKEN: _, ...env } = home.env;
@@ -349,20 +350,31 @@ describe("stored credentials", () => {
     await saveToken(services.url, t.secret, { env, store: "file" });
     const r = await cvw(["logout"], { env });
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("does not let the token revoke itself");
+    expect(r.stdout).toContain("the token is revoked");
+    const after = await fetch(`${services.url}/api/keys`, { headers: { authorization: `Bearer ${t.secret}` } });
+    expect(after.status).toBe(401);
     expect((await cvw(["whoami"], { env })).code).toBe(3);
   });
 });
 
 describe("who is asking", () => {
-  test("each retrieval's audit event names the cvw client", async () => {
-    expect((await cvw(["get", "groq"], home)).code).toBe(0);
+  test("each retrieval's audit event names the client, the host and the repository, without credentials", async () => {
+    const repo = join(home.env.HOME!, "app");
+    mkdirSync(repo);
+    execFileSync("git", ["init", "-q", repo]);
+    execFileSync("git", ["-C", repo, "remote", "add", "origin", "https://someone:hunter2@github.com/acme/app.git"]);
+    expect((await cvw(["get", "groq"], { env: home.env, cwd: repo })).code).toBe(0);
     const res = await fetch(`${services.url}/api/audit?action=key.retrieved`, {
       headers: { cookie: account.cookie },
     });
-    const events = ((await res.json()) as { events: { userAgent: string }[] }).events;
-    expect(events.length).toBeGreaterThan(0);
+    const events = ((await res.json()) as { events: { userAgent: string; details: Record<string, string> }[] }).events;
     expect(events[0]!.userAgent).toMatch(/^cvw\/\d+\.\d+\.\d+ \(cv-wallet\/\d+\.\d+\.\d+\)$/);
+    expect(events[0]!.details).toMatchObject({
+      client: expect.stringMatching(/^cvw\/\d+\.\d+\.\d+$/),
+      host: hostname(),
+      repository: "github.com/acme/app",
+    });
+    expect(JSON.stringify(events)).not.toContain("hunter2");
   });
 });
 

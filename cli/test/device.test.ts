@@ -1,9 +1,10 @@
 // `cvw login` against the real wallet: the device code, approval (or denial) by the signed-in
 // person through the wallet's approval API, the token stored with mode 0600 and used after.
-// Until the wallet serves device sign-in this suite checks only that cvw says so clearly.
+// A wallet too old to serve device sign-in is stood in for by a server that answers 404.
 import { statSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type Account,
@@ -21,20 +22,11 @@ import {
 let services: Services;
 let account: Account;
 let home: Home;
-let served = false;
 
 beforeAll(async () => {
   services = await startServices();
   account = await signUp(services.url);
   home = tempHome(services.url);
-  const probe = await fetch(`${services.url}/oauth/device/code`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ client_id: "cvw" }).toString(),
-  });
-  await probe.arrayBuffer();
-  served = probe.status !== 404;
-  if (!served) reportSkip("cli device sign-in", "device sign-in not served by this wallet yet");
 });
 
 afterAll(async () => {
@@ -52,18 +44,20 @@ async function startLogin(args: string[] = []) {
 }
 
 describe("cvw login", () => {
-  test("a wallet without device sign-in: a clear message", async (ctx) => {
-    if (served) ctx.skip();
-    const r = await cvw(["login", "--no-browser"], home);
-    expect(r.code).toBe(4);
-    expect(r.stderr).toBe(`cvw: device sign-in is not served by the wallet at ${services.url}\n`);
+  test("a wallet without device sign-in: a clear message", async () => {
+    const old = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((done) => old.listen(0, "127.0.0.1", done));
+    const url = `http://127.0.0.1:${(old.address() as AddressInfo).port}`;
+    try {
+      const r = await cvw(["login", "--no-browser"], { ...home, env: { ...home.env, CVW_URL: url } });
+      expect(r.code).toBe(4);
+      expect(r.stderr).toBe(`cvw: device sign-in is not served by the wallet at ${url}\n`);
+    } finally {
+      old.close();
+    }
   });
 
-  test("approved in the browser: the token is stored (0600) and used", async (ctx) => {
-    if (!served) {
-      console.warn("device sign-in not served by this wallet yet");
-      ctx.skip();
-    }
+  test("approved in the browser: the token is stored (0600) and used", async () => {
     const { running, code } = await startLogin(["--name", "laptop cvw"]);
     const who = await rest(services.url, "GET", `/api/device/requests/${code}`, undefined, account);
     expect(who.status).toBe(200);
@@ -79,11 +73,7 @@ describe("cvw login", () => {
     expect(JSON.parse(me.stdout)).toMatchObject({ user: { email: account.email }, tokenSource: "file" });
   });
 
-  test("denied in the browser: exit 3 with a clear message", async (ctx) => {
-    if (!served) {
-      console.warn("device sign-in not served by this wallet yet");
-      ctx.skip();
-    }
+  test("denied in the browser: exit 3 with a clear message", async () => {
     const { running, code } = await startLogin();
     const denied = await rest(services.url, "POST", `/api/device/requests/${code}/deny`, {}, account);
     expect(denied.status).toBe(200);
@@ -92,11 +82,7 @@ describe("cvw login", () => {
     expect(r.stderr).toContain("the sign-in was denied in the browser");
   });
 
-  test("polling faster than the interval is answered slow_down", async (ctx) => {
-    if (!served) {
-      console.warn("device sign-in not served by this wallet yet");
-      ctx.skip();
-    }
+  test("polling faster than the interval is answered slow_down", async () => {
     const form = (fields: Record<string, string>) => ({
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },

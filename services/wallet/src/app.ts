@@ -15,9 +15,11 @@ import { hostOf, requestFactsKey, walletRoutes } from "./edge/connect/service.ts
 import { HEALTH_SERVICE, healthRoutes } from "./edge/grpc/health.ts";
 import { descriptorRegistry, reflectionRoutes } from "./edge/grpc/reflection.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "./edge/http/call.ts";
+import { clientFactsFrom } from "./edge/http/client-facts.ts";
 import { errorMiddleware, sendError } from "./edge/http/errors.ts";
 import { securityHeaders, setSecurityHeaders } from "./edge/http/security.ts";
 import { webUi } from "./edge/http/web-ui.ts";
+import { oauthRouter } from "./edge/rest/oauth.ts";
 import { restRouter } from "./edge/rest/rest.ts";
 import type { WalletMetrics } from "./metrics.ts";
 
@@ -78,7 +80,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
       const seconds = (performance.now() - started) / 1000;
       metrics.httpRequest(req.method, route, res.statusCode, seconds);
       // Path pattern and status only: never the query string, headers or body.
-      if (route.startsWith("/api")) {
+      if (route.startsWith("/api") || route.startsWith("/oauth")) {
         logger.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) }, "request");
       }
     });
@@ -97,6 +99,17 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  // OAuth 2.0 device sign-in (RFC 8628): form-encoded, OAuth's JSON errors.
+  const requestInfo = (req: Request) => ({
+    address: req.ip ?? "",
+    userAgent: req.get("user-agent") ?? "",
+    origin: req.get("origin"),
+    host: req.get("host"),
+    unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
+    client: clientFactsFrom((name) => req.get(name)),
+  });
+  app.use("/oauth", oauthRouter(deps, { bodyLimitBytes: settings.bodyLimitBytes, requestInfo }));
+
   // REST under /api: JSON bodies are parsed there only (Connect reads its own).
   const json = express.json({ limit: settings.bodyLimitBytes, strict: true });
   // GETs carry no body; skipping the parser for them saves a stream read per retrieval.
@@ -104,13 +117,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   app.use(
     restRouter(ops, validator, (req: Request, res: Response) =>
       makeCall(
-        {
-          address: req.ip ?? "",
-          userAgent: req.get("user-agent") ?? "",
-          origin: req.get("origin"),
-          host: req.get("host"),
-          unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
-        },
+        requestInfo(req),
         credentialsFrom(req.get("authorization"), req.get("cookie")),
         sessionCookie(secureCookies || req.secure, (v) => res.append("Set-Cookie", v)),
       ),
@@ -156,9 +163,11 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
 }
 
 function routeLabel(req: Request): string {
-  if (req.route?.path) return String(req.route.path);
+  // baseUrl: the mount point of a sub-router (/oauth), "" for routes on the app itself.
+  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
   if (req.path.startsWith("/cvwallet.")) return "connect";
   if (req.path.startsWith("/api/")) return "/api/unknown";
+  if (req.path.startsWith("/oauth/")) return "/oauth/unknown";
   return ["/healthz", "/readyz", "/metrics"].includes(req.path) ? req.path : "static";
 }
 

@@ -16,6 +16,9 @@ export interface WalletDeps {
     /** The public origin; unset means "the request's own Host". */
     publicUrl?: string | undefined;
     sessionTtlMs: number;
+    /** Device sign-in: how long a code lives, and the polling interval handed out. */
+    deviceCodeTtlMs: number;
+    devicePollIntervalSeconds: number;
   };
   limits: {
     retrievals: RateLimiter;
@@ -23,7 +26,14 @@ export interface WalletDeps {
     signInPerAddress: FailureThrottle;
     /** Metadata reads are audited once per actor and record per window, not on every read. */
     metadataAudit: OncePer;
+    /** Wrong device user codes, per session and per address. */
+    deviceCodeGuessPerSession: FailureThrottle;
+    deviceCodeGuessPerAddress: FailureThrottle;
+    /** New device sign-ins per address (an unauthenticated write). */
+    deviceAuthorizations: RateLimiter;
   };
+  /** The device flow's clock (tests move it instead of waiting); defaults to the system clock. */
+  clock?: (() => Date) | undefined;
   /** Counts plaintext retrievals for /metrics (labels: provider, kind). */
   onRetrieval?: (provider: string, kind: "provider" | "reveal") => void;
 }

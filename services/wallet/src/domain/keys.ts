@@ -36,6 +36,7 @@ import {
   userTarget,
 } from "./audit.ts";
 import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
+import { clientDetails } from "./clients.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
@@ -226,6 +227,7 @@ async function retrieve(
     new Date(),
     auditEvent(auditScope(deps, call, p), kind === "provider" ? "key.retrieved" : "key.revealed", keyTarget(record), {
       provider: record.provider,
+      ...clientDetails(call.info),
     }),
   );
   deps.onRetrieval?.(record.provider, kind);

@@ -6,8 +6,10 @@ import type { WalletService } from "@cv-wallet/proto/wallet/v1";
 import { PROVIDERS, toProviderMessage } from "../checks/registry.ts";
 import { currentUser, deleteAccount, signIn, signOut, signUp } from "./accounts.ts";
 import { requireScope } from "./auth.ts";
+import { listKeyFetches } from "./clients.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
+import { approveDeviceRequest, denyDeviceRequest, getDeviceRequest } from "./device.ts";
 import {
   createKey,
   deleteKey,
@@ -20,7 +22,7 @@ import {
   validateKey,
 } from "./keys.ts";
 import { auditMessage } from "./mappers.ts";
-import { createToken, listTokens, revokeToken } from "./tokens.ts";
+import { createToken, listTokens, revokeCurrentToken, revokeToken } from "./tokens.ts";
 
 type Methods = (typeof WalletService)["method"];
 export type MethodName = keyof Methods;
@@ -63,5 +65,10 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       );
       return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
     },
+    getDeviceRequest: (req, call) => getDeviceRequest(deps, req, call),
+    approveDeviceRequest: (req, call) => approveDeviceRequest(deps, req, call),
+    denyDeviceRequest: (req, call) => denyDeviceRequest(deps, req, call),
+    revokeCurrentToken: (_req, call) => revokeCurrentToken(deps, call),
+    listKeyFetches: (req, call) => listKeyFetches(deps, req, call),
   };
 }

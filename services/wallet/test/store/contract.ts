@@ -3,7 +3,7 @@ import { AppError } from "@cv-wallet/common/errors";
 import { reportDifference } from "@cv-wallet/common/testing/servers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.ts";
-import type { KeyRecord, Store, UserRecord } from "../../src/store/port.ts";
+import type { DeviceRequestRecord, KeyRecord, Store, UserRecord } from "../../src/store/port.ts";
 
 const DAY = 86_400_000;
 
@@ -422,6 +422,182 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(all.items[0]!.details).toEqual({ provider: "openai" });
       expect((await store.audit.list(user.id, undefined, 2, all.next)).items).toHaveLength(1);
       expect((await store.audit.list(user.id, "key.revealed", 10)).items).toHaveLength(1);
+    });
+
+    it("audit: a target's events of some actions, newest first, limited, only the user's", async () => {
+      const base = Date.now();
+      const keyId = newId();
+      const event = (i: number, action: string, targetId: string, userId = user.id) => ({
+        id: newId(),
+        userId,
+        action,
+        actor: { type: "token", id: newId(), name: "cli" },
+        target: { type: "key", id: targetId, name: "work" },
+        time: new Date(base + i),
+        address: "127.0.0.1",
+        userAgent: "test",
+        details: { provider: "openai", client: `cv-git/${i}`, host: "laptop" },
+      });
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      await store.audit.append(event(0, "key.retrieved", keyId));
+      await store.audit.append(event(1, "key.viewed", keyId));
+      await store.audit.append(event(2, "key.revealed", keyId));
+      await store.audit.append(event(3, "key.retrieved", newId()));
+      await store.audit.append(event(4, "key.retrieved", keyId, other.id));
+      await store.audit.append(event(5, "key.retrieved", keyId));
+      const found = await store.audit.listForTarget(user.id, keyId, ["key.retrieved", "key.revealed"], 10);
+      expect(found.map((e) => e.details.client)).toEqual(["cv-git/5", "cv-git/2", "cv-git/0"]);
+      expect(found[0]!.details).toEqual({ provider: "openai", client: "cv-git/5", host: "laptop" });
+      expect(await store.audit.listForTarget(user.id, keyId, ["key.retrieved", "key.revealed"], 2)).toHaveLength(2);
+      expect(await store.audit.listForTarget(user.id, keyId, [], 10)).toEqual([]);
+    });
+
+    const deviceRequest = (over: Partial<DeviceRequestRecord> = {}): DeviceRequestRecord => {
+      const now = new Date();
+      return {
+        id: newId(),
+        deviceCodeHash: newId().padEnd(64, "a"),
+        userCodeHash: newId().padEnd(64, "b"),
+        clientId: "cvw",
+        clientHost: "laptop",
+        clientRepository: "github.com/acme/app",
+        tokenName: "cvw on laptop",
+        address: "127.0.0.1",
+        userAgent: "cvw/0.1.0",
+        scopes: ["keys:read", "keys:write"],
+        providers: ["openai"],
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + 600_000),
+        intervalSeconds: 5,
+        status: "pending",
+        ...over,
+      };
+    };
+
+    it("device requests: created, found by either code hash, codes unique", async () => {
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      const byUser = await store.deviceRequests.byUserCodeHash(r.userCodeHash);
+      expect(byUser).toEqual({
+        ...r,
+        lastPolledAt: undefined,
+        userId: undefined,
+        decidedAt: undefined,
+        decidedBy: undefined,
+        grant: undefined,
+        tokenId: undefined,
+      });
+      expect(await store.deviceRequests.byDeviceCodeHash(r.deviceCodeHash)).toMatchObject({ id: r.id });
+      expect(await store.deviceRequests.byUserCodeHash("c".repeat(64))).toBeUndefined();
+      expect(await code(store.deviceRequests.create(deviceRequest({ userCodeHash: r.userCodeHash })))).toBe(
+        "already_exists",
+      );
+      expect(await code(store.deviceRequests.create(deviceRequest({ deviceCodeHash: r.deviceCodeHash })))).toBe(
+        "already_exists",
+      );
+    });
+
+    it("device requests: a poll stamps the time and a too-early one raises the interval by 5 s", async () => {
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      const t0 = new Date();
+      expect(await store.deviceRequests.poll("d".repeat(64), t0)).toBeUndefined();
+      const first = await store.deviceRequests.poll(r.deviceCodeHash, t0);
+      expect(first).toMatchObject({ tooSoon: false, request: { intervalSeconds: 5 } });
+      expect(first!.request.lastPolledAt?.getTime()).toBe(t0.getTime());
+      const early = await store.deviceRequests.poll(r.deviceCodeHash, new Date(t0.getTime() + 4_000));
+      expect(early).toMatchObject({ tooSoon: true, request: { intervalSeconds: 10 } });
+      const fine = await store.deviceRequests.poll(r.deviceCodeHash, new Date(t0.getTime() + 14_500));
+      expect(fine).toMatchObject({ tooSoon: false, request: { intervalSeconds: 10 } });
+      expect((await store.deviceRequests.byDeviceCodeHash(r.deviceCodeHash))!.intervalSeconds).toBe(10);
+    });
+
+    it("device requests: concurrent decisions and hand-outs, exactly one wins each", async () => {
+      const now = new Date();
+      const decidedBy = { type: "session", id: newId(), name: user.email };
+      const grant = { scopes: ["keys:read"], providers: [], expiresInDays: 7 };
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      const decisions = await atOnce(
+        "device requests: concurrent decisions",
+        [0, 1, 2].map(
+          (i) => () =>
+            store.deviceRequests.decide(
+              r.id,
+              i === 1
+                ? { status: "denied", userId: user.id, decidedAt: now, decidedBy }
+                : { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+              now,
+            ),
+        ),
+      );
+      expect(decisions.filter(Boolean)).toHaveLength(1);
+      const approved = deviceRequest();
+      await store.deviceRequests.create(approved);
+      await store.deviceRequests.decide(
+        approved.id,
+        { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+        now,
+      );
+      const uses = await atOnce(
+        "device requests: concurrent hand-outs",
+        [0, 1, 2].map(() => () => store.deviceRequests.markUsed(approved.id, newId())),
+      );
+      expect(uses.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("device requests: decided once while unexpired; handed out once", async () => {
+      const now = new Date();
+      const decidedBy = { type: "session", id: newId(), name: user.email };
+      const grant = { scopes: ["keys:read"], providers: [], expiresInDays: 7 };
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      expect(await store.deviceRequests.markUsed(r.id, newId())).toBe(false);
+      expect(
+        await store.deviceRequests.decide(
+          r.id,
+          { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+          now,
+        ),
+      ).toBe(true);
+      expect(
+        await store.deviceRequests.decide(r.id, { status: "denied", userId: user.id, decidedAt: now, decidedBy }, now),
+      ).toBe(false);
+      expect(await store.deviceRequests.byUserCodeHash(r.userCodeHash)).toMatchObject({
+        status: "approved",
+        userId: user.id,
+        decidedBy,
+        grant,
+      });
+      const tokenId = newId();
+      expect(await store.deviceRequests.markUsed(r.id, tokenId)).toBe(true);
+      expect(await store.deviceRequests.markUsed(r.id, newId())).toBe(false);
+      expect(await store.deviceRequests.byUserCodeHash(r.userCodeHash)).toMatchObject({ status: "used", tokenId });
+
+      const expired = deviceRequest({ expiresAt: new Date(now.getTime() - 1) });
+      await store.deviceRequests.create(expired);
+      expect(
+        await store.deviceRequests.decide(
+          expired.id,
+          { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+          now,
+        ),
+      ).toBe(false);
+      const denied = deviceRequest();
+      await store.deviceRequests.create(denied);
+      expect(
+        await store.deviceRequests.decide(
+          denied.id,
+          { status: "denied", userId: user.id, decidedAt: now, decidedBy },
+          now,
+        ),
+      ).toBe(true);
+      expect(await store.deviceRequests.byDeviceCodeHash(denied.deviceCodeHash)).toMatchObject({
+        status: "denied",
+        grant: undefined,
+      });
+      expect(await store.deviceRequests.markUsed(denied.id, newId())).toBe(false);
     });
   });
 }

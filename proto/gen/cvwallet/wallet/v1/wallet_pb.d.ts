@@ -10,6 +10,8 @@ import type { ApiKey, UsageDay } from "./key_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AccessToken } from "./token_pb.js";
 import type { AuditEvent } from "./audit_pb.js";
+import type { ApproveDeviceRequestRequestSchema, ApproveDeviceRequestResponseSchema, DenyDeviceRequestRequestSchema, DenyDeviceRequestResponseSchema, GetDeviceRequestRequestSchema, GetDeviceRequestResponseSchema } from "./device_pb.js";
+import type { ListKeyFetchesRequestSchema, ListKeyFetchesResponseSchema, RevokeCurrentTokenRequestSchema, RevokeCurrentTokenResponseSchema } from "./clients_pb.js";
 
 /**
  * Describes the file cvwallet/wallet/v1/wallet.proto.
@@ -1005,6 +1007,59 @@ export declare const WalletService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * GetDeviceRequest shows a pending device sign-in (RFC 8628) by its user code. Session only;
+   * wrong codes are limited per session and per address.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.GetDeviceRequest
+   */
+  getDeviceRequest: {
+    methodKind: "unary";
+    input: typeof GetDeviceRequestRequestSchema;
+    output: typeof GetDeviceRequestResponseSchema;
+  },
+  /**
+   * ApproveDeviceRequest approves a device sign-in, optionally narrowed (never broadened);
+   * the tool's next poll of /oauth/token receives the access token. Session only.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ApproveDeviceRequest
+   */
+  approveDeviceRequest: {
+    methodKind: "unary";
+    input: typeof ApproveDeviceRequestRequestSchema;
+    output: typeof ApproveDeviceRequestResponseSchema;
+  },
+  /**
+   * DenyDeviceRequest refuses a device sign-in; the tool's next poll gets access_denied.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.DenyDeviceRequest
+   */
+  denyDeviceRequest: {
+    methodKind: "unary";
+    input: typeof DenyDeviceRequestRequestSchema;
+    output: typeof DenyDeviceRequestResponseSchema;
+  },
+  /**
+   * RevokeCurrentToken revokes the access token making the call (`cvw logout`); needs no scope.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.RevokeCurrentToken
+   */
+  revokeCurrentToken: {
+    methodKind: "unary";
+    input: typeof RevokeCurrentTokenRequestSchema;
+    output: typeof RevokeCurrentTokenResponseSchema;
+  },
+  /**
+   * ListKeyFetches returns a key's recent plaintext reads with the client, host and
+   * repository that made them, newest first.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListKeyFetches
+   */
+  listKeyFetches: {
+    methodKind: "unary";
+    input: typeof ListKeyFetchesRequestSchema;
+    output: typeof ListKeyFetchesResponseSchema;
   },
 }>;
 

@@ -116,6 +116,75 @@ export interface AuditRecord {
   details: Record<string, string>;
 }
 
+export type DeviceRequestStatus = "pending" | "approved" | "denied" | "used";
+
+/**
+ * A device sign-in (RFC 8628). Only hashes of the device code and the (normalised) user code
+ * are stored; the tool keeps the device code, the person types the user code.
+ */
+export interface DeviceRequestRecord {
+  id: string;
+  /** SHA-256 of the device code, hex. */
+  deviceCodeHash: string;
+  /** SHA-256 of the normalised user code (8 letters, no dash), hex. */
+  userCodeHash: string;
+  /** The tool's client_id. */
+  clientId: string;
+  /** What the tool said about itself (cvw-host, cvw-repository headers); "" when not sent. */
+  clientHost: string;
+  clientRepository: string;
+  /** The token's name once handed out (the tool's `name`, or "<client> on <host>"). */
+  tokenName: string;
+  /** The requesting address and user agent. */
+  address: string;
+  userAgent: string;
+  scopes: string[];
+  /** Provider ids asked for; empty means all. */
+  providers: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  /** The polling interval the tool must keep; slow_down raises it by 5 s. */
+  intervalSeconds: number;
+  lastPolledAt?: Date | undefined;
+  status: DeviceRequestStatus;
+  /** Set by the approval or denial. */
+  userId?: string | undefined;
+  decidedAt?: Date | undefined;
+  decidedBy?: { type: string; id: string; name: string } | undefined;
+  /** What was approved (never more than was asked). */
+  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+  /** The token handed out (status used). */
+  tokenId?: string | undefined;
+}
+
+export interface DeviceDecision {
+  status: "approved" | "denied";
+  userId: string;
+  decidedAt: Date;
+  decidedBy: { type: string; id: string; name: string };
+  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+}
+
+export interface DeviceRequestStore {
+  /**
+   * already_exists when the device or user code hash is taken by another live request.
+   * Requests expired for more than an hour are removed (a TTL index on MongoDB).
+   */
+  create(request: DeviceRequestRecord): Promise<void>;
+  byUserCodeHash(hash: string): Promise<DeviceRequestRecord | undefined>;
+  byDeviceCodeHash(hash: string): Promise<DeviceRequestRecord | undefined>;
+  /**
+   * A poll of the token endpoint, atomically: lastPolledAt = now, and when the previous poll
+   * was less than the interval ago, the interval grows by 5 s (`tooSoon`). The record as
+   * updated; undefined for an unknown code.
+   */
+  poll(deviceCodeHash: string, now: Date): Promise<{ request: DeviceRequestRecord; tooSoon: boolean } | undefined>;
+  /** Compare-and-set from pending (and unexpired at `now`); false when already decided or expired. */
+  decide(id: string, decision: DeviceDecision, now: Date): Promise<boolean>;
+  /** Compare-and-set from approved to used; false when it was not approved (or already used). */
+  markUsed(id: string, tokenId: string): Promise<boolean>;
+}
+
 export interface UserStore {
   /** already_exists when the email is taken. */
   create(user: UserRecord): Promise<void>;
@@ -181,6 +250,8 @@ export interface KeyStore {
 export interface AuditStore {
   append(event: AuditRecord): Promise<void>;
   list(userId: string, action: string | undefined, pageSize: number, cursor?: string): Promise<Page<AuditRecord>>;
+  /** The newest `limit` events of the user about one target with one of `actions`, newest first. */
+  listForTarget(userId: string, targetId: string, actions: string[], limit: number): Promise<AuditRecord[]>;
 }
 
 export interface Store {
@@ -190,6 +261,7 @@ export interface Store {
   tokens: TokenStore;
   keys: KeyStore;
   audit: AuditStore;
+  deviceRequests: DeviceRequestStore;
   /** Throws when the store cannot answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

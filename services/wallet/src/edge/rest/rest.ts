@@ -101,12 +101,38 @@ export const ROUTES: Route[] = [
   },
   { method: "post", path: "/api/tokens", op: "createToken", input: body, status: 201 },
   { method: "get", path: "/api/tokens", op: "listTokens", input: none },
+  // Before /api/tokens/:id, which would read "current" as an id.
+  { method: "delete", path: "/api/tokens/current", op: "revokeCurrentToken", input: none },
   { method: "delete", path: "/api/tokens/:id", op: "revokeToken", input: idParam },
   {
     method: "get",
     path: "/api/audit",
     op: "listAuditEvents",
     input: (req) => query(req, { action: "string", pageSize: "number", pageToken: "string" }),
+  },
+  {
+    method: "get",
+    path: "/api/device/requests/:userCode",
+    op: "getDeviceRequest",
+    input: (req) => ({ userCode: req.params.userCode }),
+  },
+  {
+    method: "post",
+    path: "/api/device/requests/:userCode/approve",
+    op: "approveDeviceRequest",
+    input: (req) => ({ ...body(req), userCode: req.params.userCode }),
+  },
+  {
+    method: "post",
+    path: "/api/device/requests/:userCode/deny",
+    op: "denyDeviceRequest",
+    input: (req) => ({ userCode: req.params.userCode }),
+  },
+  {
+    method: "get",
+    path: "/api/keys/:id/fetches",
+    op: "listKeyFetches",
+    input: (req) => ({ id: req.params.id, ...query(req, { pageSize: "number" }) }),
   },
 ];
 

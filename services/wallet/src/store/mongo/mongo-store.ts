@@ -9,6 +9,8 @@ import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
   AuditRecord,
   AuditStore,
+  DeviceRequestRecord,
+  DeviceRequestStore,
   KeyListFilter,
   KeyRecord,
   KeyStore,
@@ -25,6 +27,8 @@ import {
   type AuditDoc,
   apiKeySchema,
   auditSchema,
+  type DeviceRequestDoc,
+  deviceRequestSchema,
   type SessionDoc,
   sessionSchema,
   type TokenDoc,
@@ -42,6 +46,7 @@ export interface WalletModels {
   keys: Model<ApiKeyDoc>;
   usage: Model<UsageDoc>;
   audit: Model<AuditDoc>;
+  deviceRequests: Model<DeviceRequestDoc>;
 }
 
 /** The models on a connection (tests build them on an unconnected one to check schemas). */
@@ -53,6 +58,7 @@ export function walletModels(connection: Connection): WalletModels {
     keys: connection.model<ApiKeyDoc>("ApiKey", apiKeySchema, "api_keys"),
     usage: connection.model<UsageDoc>("KeyUsage", usageSchema, "key_usage"),
     audit: connection.model<AuditDoc>("AuditEvent", auditSchema, "audit_events"),
+    deviceRequests: connection.model<DeviceRequestDoc>("DeviceRequest", deviceRequestSchema, "device_requests"),
   };
 }
 
@@ -95,6 +101,8 @@ function rethrowDuplicate(error: unknown): never {
   if (fields.includes("name")) throw duplicate(DUPLICATE.keyName, error);
   if (fields.includes("provider")) throw duplicate(DUPLICATE.keyDefault, error);
   if (fields.includes("hash")) throw duplicate(DUPLICATE.token, error);
+  if (fields.includes("deviceCodeHash") || fields.includes("userCodeHash"))
+    throw duplicate(DUPLICATE.deviceCode, error);
   throw duplicate(DUPLICATE.id, error);
 }
 
@@ -199,6 +207,7 @@ export function mongoStore(
     tokens: tokens(m),
     keys: keys(m, options.defaultIndex ?? true),
     audit: audit(m),
+    deviceRequests: deviceRequests(m),
     ping: async () => {
       await connection.db!.admin().ping();
     },
@@ -234,6 +243,7 @@ function users(m: WalletModels): UserStore {
         m.keys.deleteMany({ userId: id }),
         m.usage.deleteMany({ userId: id }),
         m.audit.deleteMany({ userId: id }),
+        m.deviceRequests.deleteMany({ userId: id }),
       ]);
       await m.users.deleteOne({ _id: id });
     },
@@ -570,6 +580,15 @@ function audit(m: WalletModels): AuditStore {
       const { id, ...rest } = e;
       await m.audit.create({ _id: id, ...rest });
     },
+    async listForTarget(userId, targetId, actions, limit) {
+      if (actions.length === 0) return [];
+      const docs = await m.audit
+        .find({ userId, "target.id": targetId, action: { $in: actions } })
+        .sort({ time: -1, _id: -1 })
+        .limit(limit)
+        .lean();
+      return docs.map(toEvent);
+    },
     async list(userId, action, pageSize, cursorText) {
       const cursor = decodeCursor(cursorText);
       const and: QueryFilter<AuditDoc>[] = [{ userId }];
@@ -584,6 +603,95 @@ function audit(m: WalletModels): AuditStore {
         .limit(pageSize + 1)
         .lean();
       return page(docs.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+    },
+  };
+}
+
+function toDeviceRequest(d: DeviceRequestDoc): DeviceRequestRecord {
+  return {
+    id: d._id,
+    deviceCodeHash: d.deviceCodeHash,
+    userCodeHash: d.userCodeHash,
+    clientId: d.clientId,
+    clientHost: d.clientHost ?? "",
+    clientRepository: d.clientRepository ?? "",
+    tokenName: d.tokenName,
+    address: d.address ?? "",
+    userAgent: d.userAgent ?? "",
+    scopes: [...d.scopes],
+    providers: [...d.providers],
+    createdAt: d.createdAt,
+    expiresAt: d.expiresAt,
+    intervalSeconds: d.intervalSeconds,
+    lastPolledAt: d.lastPolledAt ?? undefined,
+    status: d.status,
+    userId: d.userId ?? undefined,
+    decidedAt: d.decidedAt ?? undefined,
+    decidedBy: d.decidedBy ? { type: d.decidedBy.type, id: d.decidedBy.id, name: d.decidedBy.name } : undefined,
+    grant: d.grant
+      ? { scopes: [...d.grant.scopes], providers: [...d.grant.providers], expiresInDays: d.grant.expiresInDays }
+      : undefined,
+    tokenId: d.tokenId ?? undefined,
+  };
+}
+
+function deviceRequests(m: WalletModels): DeviceRequestStore {
+  return {
+    async create(r) {
+      const { id, ...rest } = r;
+      // The TTL index does this on MongoDB; a server without TTL indexes (FerretDB v1) relies on it.
+      await m.deviceRequests.deleteMany({ expiresAt: { $lte: new Date(r.createdAt.getTime() - 3_600_000) } });
+      try {
+        await m.deviceRequests.create({ _id: id, ...rest });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async byUserCodeHash(hash) {
+      const d = await m.deviceRequests.findOne({ userCodeHash: hash }).lean();
+      return d ? toDeviceRequest(d) : undefined;
+    },
+    async byDeviceCodeHash(hash) {
+      const d = await m.deviceRequests.findOne({ deviceCodeHash: hash }).lean();
+      return d ? toDeviceRequest(d) : undefined;
+    },
+    async poll(hash, now) {
+      // The document as it was before this poll's stamp decides whether it came too soon;
+      // of two concurrent polls, the second sees the first's stamp.
+      const before = await m.deviceRequests
+        .findOneAndUpdate({ deviceCodeHash: hash }, { $set: { lastPolledAt: now } }, { returnDocument: "before" })
+        .lean();
+      if (!before) return undefined;
+      const request = toDeviceRequest(before);
+      const tooSoon =
+        request.lastPolledAt !== undefined &&
+        now.getTime() - request.lastPolledAt.getTime() < request.intervalSeconds * 1000;
+      if (tooSoon) await m.deviceRequests.updateOne({ _id: request.id }, { $inc: { intervalSeconds: 5 } });
+      return {
+        request: { ...request, lastPolledAt: now, intervalSeconds: request.intervalSeconds + (tooSoon ? 5 : 0) },
+        tooSoon,
+      };
+    },
+    async decide(id, d, now) {
+      const set: Record<string, unknown> = {
+        status: d.status,
+        userId: d.userId,
+        decidedAt: d.decidedAt,
+        decidedBy: d.decidedBy,
+      };
+      if (d.grant) set.grant = d.grant;
+      const r = await m.deviceRequests.updateOne(
+        { _id: id, status: "pending", expiresAt: { $gt: now } },
+        { $set: set },
+      );
+      return r.modifiedCount > 0;
+    },
+    async markUsed(id, tokenId) {
+      const r = await m.deviceRequests.updateOne(
+        { _id: id, status: "approved" },
+        { $set: { status: "used", tokenId } },
+      );
+      return r.modifiedCount > 0;
     },
   };
 }

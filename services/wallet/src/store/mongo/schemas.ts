@@ -150,3 +150,45 @@ export const auditSchema = new Schema<AuditDoc>(
 );
 auditSchema.index({ userId: 1, time: -1, _id: -1 });
 auditSchema.index({ userId: 1, action: 1, time: -1, _id: -1 });
+auditSchema.index({ userId: 1, "target.id": 1, time: -1, _id: -1 }, { name: "by_target" });
+
+const grantSchema = new Schema(
+  {
+    scopes: { type: [String], default: [] },
+    providers: { type: [String], default: [] },
+    expiresInDays: { type: Number, required: true, min: 1, max: 365 },
+  },
+  { _id: false, id: false },
+);
+/** A device sign-in request as stored: only hashes of its codes. */
+export type DeviceRequestDoc = Stored<import("../port.ts").DeviceRequestRecord>;
+export const deviceRequestSchema = new Schema<DeviceRequestDoc>(
+  {
+    _id: ID,
+    deviceCodeHash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
+    userCodeHash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
+    clientId: { type: String, required: true, maxlength: 100 },
+    clientHost: { type: String, default: "", maxlength: 255 },
+    clientRepository: { type: String, default: "", maxlength: 512 },
+    tokenName: { type: String, required: true, maxlength: 100 },
+    address: { type: String, default: "" },
+    userAgent: { type: String, default: "", maxlength: 256 },
+    scopes: { type: [{ type: String, enum: [...TOKEN_SCOPES] }], default: [] },
+    providers: { type: [{ type: String, enum: [...PROVIDER_IDS] }], default: [] },
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+    intervalSeconds: { type: Number, required: true, min: 1 },
+    lastPolledAt: Date,
+    status: { type: String, required: true, enum: ["pending", "approved", "denied", "used"] },
+    userId: { type: String, match: RECORD_ID_PATTERN },
+    decidedAt: Date,
+    decidedBy: partySchema,
+    grant: grantSchema,
+    tokenId: String,
+  },
+  { versionKey: false, id: false },
+);
+deviceRequestSchema.index({ deviceCodeHash: 1 }, { unique: true });
+deviceRequestSchema.index({ userCodeHash: 1 }, { unique: true });
+// Removed an hour after expiry, so a late poll still hears expired_token for a while.
+deviceRequestSchema.index({ expiresAt: 1 }, { expireAfterSeconds: 3600 });

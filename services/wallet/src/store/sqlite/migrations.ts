@@ -79,4 +79,32 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_events_list ON audit_events(user_id, time DESC, id DESC);
   CREATE INDEX audit_events_action ON audit_events(user_id, action, time DESC, id DESC);
   `,
+  // Device sign-in requests (RFC 8628), and a key's recent fetches read from the audit log.
+  `
+  CREATE TABLE device_requests (
+    id TEXT PRIMARY KEY,
+    device_code_hash TEXT NOT NULL UNIQUE,
+    user_code_hash TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    client_host TEXT NOT NULL,
+    client_repository TEXT NOT NULL,
+    token_name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    providers TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    interval_seconds INTEGER NOT NULL,
+    last_polled_at INTEGER,
+    status TEXT NOT NULL,
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    decided_at INTEGER,
+    decided_by TEXT,
+    grant_json TEXT,
+    token_id TEXT
+  );
+  CREATE INDEX device_requests_expiry ON device_requests(expires_at);
+  CREATE INDEX audit_events_target ON audit_events(user_id, target_id, time DESC, id DESC);
+  `,
 ];

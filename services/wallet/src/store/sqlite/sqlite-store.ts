@@ -9,6 +9,8 @@ import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
   AuditRecord,
   AuditStore,
+  DeviceRequestRecord,
+  DeviceRequestStore,
   KeyListFilter,
   KeyRecord,
   KeyStore,
@@ -44,6 +46,7 @@ function rethrowDuplicate(error: unknown): never {
   if (columns.includes("api_keys.name")) throw duplicate(DUPLICATE.keyName, error);
   if (columns === "api_keys.user_id, api_keys.provider") throw duplicate(DUPLICATE.keyDefault, error);
   if (columns.includes("access_tokens.hash")) throw duplicate(DUPLICATE.token, error);
+  if (columns.includes("device_requests.")) throw duplicate(DUPLICATE.deviceCode, error);
   throw duplicate(DUPLICATE.id, error);
 }
 
@@ -57,6 +60,7 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
     tokens: tokens(db),
     keys: keys(db, auditStore.insert),
     audit: auditStore,
+    deviceRequests: deviceRequests(db),
     ping: async () => {
       db.prepare("SELECT 1").get();
     },
@@ -550,6 +554,16 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
     async append(e) {
       insertEvent(e);
     },
+    async listForTarget(userId, targetId, actions, limit) {
+      if (actions.length === 0) return [];
+      const rows = db
+        .prepare(
+          `SELECT * FROM audit_events WHERE user_id = ? AND target_id = ? AND action IN (${actions.map(() => "?").join(", ")})
+           ORDER BY time DESC, id DESC LIMIT ?`,
+        )
+        .all(userId, targetId, ...actions, limit) as Row[];
+      return rows.map(toEvent);
+    },
     async list(userId, action, pageSize, cursorText) {
       const cursor = decodeCursor(cursorText);
       const where = ["user_id = ?"];
@@ -566,6 +580,125 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
         .prepare(`SELECT * FROM audit_events WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
         .all(...params, pageSize + 1) as Row[];
       return page(rows.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+    },
+  };
+}
+
+// Requests expired for longer than this are removed as new ones arrive, so a late poll still
+// hears expired_token for a while instead of invalid_grant.
+const DEVICE_REQUEST_GRACE_MS = 3_600_000;
+
+function deviceRequests(db: DatabaseSync): DeviceRequestStore {
+  const toRequest = (r: Row): DeviceRequestRecord => ({
+    id: String(r.id),
+    deviceCodeHash: String(r.device_code_hash),
+    userCodeHash: String(r.user_code_hash),
+    clientId: String(r.client_id),
+    clientHost: String(r.client_host),
+    clientRepository: String(r.client_repository),
+    tokenName: String(r.token_name),
+    address: String(r.address),
+    userAgent: String(r.user_agent),
+    scopes: JSON.parse(String(r.scopes)) as string[],
+    providers: JSON.parse(String(r.providers)) as string[],
+    createdAt: date(r.created_at)!,
+    expiresAt: date(r.expires_at)!,
+    intervalSeconds: Number(r.interval_seconds),
+    lastPolledAt: date(r.last_polled_at),
+    status: String(r.status) as DeviceRequestRecord["status"],
+    userId: r.user_id === null ? undefined : String(r.user_id),
+    decidedAt: date(r.decided_at),
+    decidedBy:
+      r.decided_by === null ? undefined : (JSON.parse(String(r.decided_by)) as DeviceRequestRecord["decidedBy"]),
+    grant: r.grant_json === null ? undefined : (JSON.parse(String(r.grant_json)) as DeviceRequestRecord["grant"]),
+    tokenId: r.token_id === null ? undefined : String(r.token_id),
+  });
+  const purge = db.prepare("DELETE FROM device_requests WHERE expires_at <= ?");
+  const insert = db.prepare(
+    `INSERT INTO device_requests (id, device_code_hash, user_code_hash, client_id, client_host, client_repository,
+       token_name, address, user_agent, scopes, providers, created_at, expires_at, interval_seconds, status)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const byUserCode = db.prepare("SELECT * FROM device_requests WHERE user_code_hash = ?");
+  const byDeviceCode = db.prepare("SELECT * FROM device_requests WHERE device_code_hash = ?");
+  const setPoll = db.prepare(
+    "UPDATE device_requests SET last_polled_at = ?, interval_seconds = interval_seconds + ? WHERE id = ?",
+  );
+  const decide = db.prepare(
+    `UPDATE device_requests SET status = ?, user_id = ?, decided_at = ?, decided_by = ?, grant_json = ?
+      WHERE id = ? AND status = 'pending' AND expires_at > ?`,
+  );
+  const markUsed = db.prepare(
+    "UPDATE device_requests SET status = 'used', token_id = ? WHERE id = ? AND status = 'approved'",
+  );
+  return {
+    async create(d) {
+      try {
+        transaction(db, () => {
+          purge.run(d.createdAt.getTime() - DEVICE_REQUEST_GRACE_MS);
+          insert.run(
+            d.id,
+            d.deviceCodeHash,
+            d.userCodeHash,
+            d.clientId,
+            d.clientHost,
+            d.clientRepository,
+            d.tokenName,
+            d.address,
+            d.userAgent,
+            JSON.stringify(d.scopes),
+            JSON.stringify(d.providers),
+            d.createdAt.getTime(),
+            d.expiresAt.getTime(),
+            d.intervalSeconds,
+            d.status,
+          );
+        });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async byUserCodeHash(hash) {
+      const r = byUserCode.get(hash) as Row | undefined;
+      return r && toRequest(r);
+    },
+    async byDeviceCodeHash(hash) {
+      const r = byDeviceCode.get(hash) as Row | undefined;
+      return r && toRequest(r);
+    },
+    async poll(hash, now) {
+      return transaction(db, () => {
+        const r = byDeviceCode.get(hash) as Row | undefined;
+        if (!r) return undefined;
+        const before = toRequest(r);
+        const tooSoon =
+          before.lastPolledAt !== undefined &&
+          now.getTime() - before.lastPolledAt.getTime() < before.intervalSeconds * 1000;
+        setPoll.run(now.getTime(), tooSoon ? 5 : 0, before.id);
+        return {
+          request: {
+            ...before,
+            lastPolledAt: now,
+            intervalSeconds: before.intervalSeconds + (tooSoon ? 5 : 0),
+          },
+          tooSoon,
+        };
+      });
+    },
+    async decide(id, d, now) {
+      const changes = decide.run(
+        d.status,
+        d.userId,
+        d.decidedAt.getTime(),
+        JSON.stringify(d.decidedBy),
+        d.grant ? JSON.stringify(d.grant) : null,
+        id,
+        now.getTime(),
+      ).changes;
+      return Number(changes) > 0;
+    },
+    async markUsed(id, tokenId) {
+      return Number(markUsed.run(tokenId, id).changes) > 0;
     },
   };
 }
