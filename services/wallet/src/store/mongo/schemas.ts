@@ -94,6 +94,9 @@ export const apiKeySchema = new Schema<ApiKeyDoc>(
     isDefault: { type: Boolean, required: true, default: false },
     usageCount: { type: Number, required: true, default: 0, min: 0 },
     lastUsedAt: Date,
+    prefixProvider: { type: String, enum: [...PROVIDER_IDS] },
+    revealCount: { type: Number, required: true, default: 0, min: 0 },
+    lastRevealedAt: Date,
     validation: validationSchema,
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
@@ -112,7 +115,11 @@ export interface UsageDoc {
   keyId: string;
   userId: string;
   day: string;
+  /** Retrievals. */
   count: number;
+  reveals?: number;
+  /** Retrievals by access token id. */
+  tokens?: Map<string, number> | Record<string, number>;
 }
 export const usageSchema = new Schema<UsageDoc>(
   {
@@ -120,6 +127,8 @@ export const usageSchema = new Schema<UsageDoc>(
     userId: { ...ID },
     day: { type: String, required: true, match: /^\d{4}-\d{2}-\d{2}$/ },
     count: { type: Number, required: true, min: 0 },
+    reveals: { type: Number, min: 0 },
+    tokens: { type: Map, of: Number },
   },
   { versionKey: false, id: false },
 );
