@@ -45,8 +45,7 @@ function query(req: Request, fields: Record<string, "string" | "number" | "boole
         throw invalidArgument(`${snake}: must be an RFC 3339 time, e.g. 2026-11-30T00:00:00Z`);
       }
       out[name] = raw;
-    }
-    else if (type === "number") {
+    } else if (type === "number") {
       if (!/^\d{1,10}$/.test(raw)) throw invalidArgument(`${snake}: must be a whole number`);
       out[name] = Number(raw);
     } else {
