@@ -3,6 +3,7 @@
 import type { ApiKey } from "@cv-wallet/proto/wallet/v1";
 import { wallet } from "./api/client.ts";
 import { errorMessage } from "./api/errors.ts";
+import { withArticle } from "./format/prefix.ts";
 import { curlyQuotes } from "./format/quotes.ts";
 import { validationBadge } from "./format/status.ts";
 
@@ -66,7 +67,7 @@ export class KeyActions {
       const res = await wallet().updateKey({ id: key.id, provider: to });
       const becameDefault = res.key?.isDefault ? `, as its default key` : "";
       this.message = {
-        text: `“${key.name}” is now a ${toName} key${becameDefault}.${res.warnings.length ? ` ${res.warnings.join(" ")}` : ""}`,
+        text: `“${key.name}” is now ${withArticle(toName)} key${becameDefault}.${res.warnings.length ? ` ${res.warnings.join(" ")}` : ""}`,
         tone: res.warnings.length ? "warning" : "notice",
       };
       return res.key;
