@@ -66,7 +66,7 @@ describe("catalog rules in the image", () => {
     const stripped = unruled();
     expect(rulesOf(stripped).every((r) => r.endsWith("in= pattern="))).toBe(true);
     const rebuilt = injectCatalogRules(toBinary(FileDescriptorSetSchema, stripped));
-    expect(rebuilt.fields).toHaveLength(22);
+    expect(rebuilt.fields).toHaveLength(25);
     expect(rulesOf(fromBinary(FileDescriptorSetSchema, rebuilt.image))).toEqual(rulesOf(committed));
   });
 

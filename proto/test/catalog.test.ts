@@ -204,6 +204,7 @@ describe("rules generated from the catalog", () => {
         "RevealKeyRequest.id",
         "RevokeTokenRequest.id",
         "UpdateKeyRequest.id",
+        "UpdateKeyRequest.provider",
         "ValidateKeyRequest.id",
       ].sort(),
     );
