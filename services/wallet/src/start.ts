@@ -6,7 +6,7 @@ import { createLogger, type Logger } from "@cv-wallet/common/logger";
 import { createWalletHandler } from "./app.ts";
 import { createKeyChecker } from "./checks/checker.ts";
 import type { ProviderConfig } from "./checks/config.ts";
-import { assertSafeBaseUrl } from "./checks/url-safety.ts";
+import { checkBaseUrlForm } from "./checks/url-safety.ts";
 import { createCryptoClient } from "./clients/crypto.ts";
 import { configDefaults, type WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
@@ -71,7 +71,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         allowPrivateBaseUrls: config.providers.allowPrivateBaseUrls,
         logger,
       }),
-    assertSafeBaseUrl: (url) => assertSafeBaseUrl(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
+    assertSafeBaseUrl: async (url) => checkBaseUrlForm(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
     settings: {
       publicUrl: config.publicUrl,
       sessionTtlMs: config.sessionTtlMs,

@@ -169,7 +169,8 @@ describe("crypto service outage", () => {
       base,
       "PATCH",
       `/api/keys/${k.id}`,
-      { name: "renamed-in-outage", validate: true },
+      // A move to another provider reads the stored secret (its prefix, the check).
+      { name: "renamed-in-outage", provider: "anthropic", validate: true },
       { token },
     );
     expect(recheck.status).toBe(503);

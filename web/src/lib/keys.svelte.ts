@@ -3,6 +3,7 @@
 import type { ApiKey } from "@cv-wallet/proto/wallet/v1";
 import { wallet } from "./api/client.ts";
 import { errorMessage } from "./api/errors.ts";
+import { withArticle } from "./format/prefix.ts";
 import { curlyQuotes } from "./format/quotes.ts";
 import { validationBadge } from "./format/status.ts";
 
@@ -15,6 +16,7 @@ export class KeyActions {
   revealOpen = $state(false);
   checking = $state<Record<string, boolean>>({});
   defaulting = $state<Record<string, boolean>>({});
+  moving = $state<Record<string, boolean>>({});
   message = $state<{ text: string; tone: "notice" | "warning" | "error" } | undefined>(undefined);
 
   add(): void {
@@ -58,6 +60,25 @@ export class KeyActions {
   }
 
   /** UpdateKey isDefault: this key becomes what cv-git gets for its provider. */
+  /** Files the key under the provider its prefix belongs to. */
+  async move(key: ApiKey, to: string, toName: string): Promise<ApiKey | undefined> {
+    this.moving[key.id] = true;
+    try {
+      const res = await wallet().updateKey({ id: key.id, provider: to });
+      const becameDefault = res.key?.isDefault ? `, as its default key` : "";
+      this.message = {
+        text: `“${key.name}” is now ${withArticle(toName)} key${becameDefault}.${res.warnings.length ? ` ${res.warnings.join(" ")}` : ""}`,
+        tone: res.warnings.length ? "warning" : "notice",
+      };
+      return res.key;
+    } catch (err) {
+      this.message = { text: `Could not move “${key.name}” to ${toName}: ${errorMessage(err)}`, tone: "error" };
+      return undefined;
+    } finally {
+      this.moving[key.id] = false;
+    }
+  }
+
   async makeDefault(key: ApiKey, providerName: string): Promise<ApiKey | undefined> {
     this.defaulting[key.id] = true;
     try {

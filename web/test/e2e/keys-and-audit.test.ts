@@ -66,7 +66,7 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
 
   const email = (what: string) => `e2e-${what}-${Date.now()}@example.com`;
 
-  it("offers the switch for a mis-filed key, marks it on the row, and keeps Edit's provider read-only", async () => {
+  it("offers the switch for a mis-filed key, marks it on the row in every browser, and Edit moves it", async () => {
     await signUp(page, email("misfiled"), PASSWORD);
     await page.getByRole("button", { name: "Add key" }).first().click();
     const dialog = page.getByRole("dialog", { name: "Add key" });
@@ -95,12 +95,19 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
     await textMatching(row.locator(".c-status"), /^\s*not checked yet\s*$/);
     await screenshots(page, "keys-mismatch");
 
-    // Edit: the provider is plain text that says why it cannot change.
+    // The hint is the wallet's, not this browser's: a fresh browser context (no storage) shows it too.
+    const other = await browser.newContext({ viewport: WIDE, baseURL: stack.origin });
+    await other.addCookies(await context.cookies());
+    const otherPage = await other.newPage();
+    await otherPage.goto("/");
+    await textMatching(keyRow(otherPage, "misfiled").locator("[data-mismatch]"), /looks like Anthropic/);
+    await other.close();
+
+    // Edit: the provider is a real choice; the stored key's mismatch is offered as a switch.
     await page.getByRole("button", { name: "Edit misfiled" }).click();
     const edit = page.getByRole("dialog", { name: "Edit key “misfiled”" });
-    expect(await edit.locator("#key-provider").evaluate((el) => el.tagName)).toBe("P");
-    expect(await edit.locator("select, input#key-provider").count()).toBe(0);
-    await textMatching(edit.locator("#key-provider-hint"), /stays with its provider/);
+    expect(await edit.locator("#key-provider").evaluate((el) => el.tagName)).toBe("SELECT");
+    await textMatching(edit.locator(".mismatch"), /looks like an Anthropic key, but\s+OpenAI is selected/);
     // Changing only the name does not ask the provider again: no check offered, none sent.
     expect(await edit.getByLabel(/^Check the/).count()).toBe(0);
     await edit.getByLabel("API key", { exact: true }).fill("sk-test-replacement0000");
@@ -112,6 +119,67 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
     await edit.waitFor({ state: "hidden" });
     await textMatching(keyRow(page, "misfiled-renamed").locator(".c-status"), /^\s*not checked yet\s*$/);
     await textMatching(keyRow(page, "misfiled-renamed").locator("[data-mismatch]"), /looks like Anthropic/);
+
+    // Edit again and take the switch: the key moves, checked with its new provider.
+    await page.getByRole("button", { name: "Edit misfiled-renamed" }).click();
+    const move = page.getByRole("dialog", { name: "Edit key “misfiled-renamed”" });
+    await move.getByRole("button", { name: "Switch to Anthropic" }).click();
+    expect(await move.getByLabel("Provider", { exact: true }).inputValue()).toBe("anthropic");
+    await textMatching(move.locator("#key-provider-hint"), /moves from OpenAI to Anthropic/);
+    await move.getByLabel("Check the key with Anthropic when saving").waitFor();
+    await screenshot(page, "edit-key-move", true);
+    await move.getByRole("button", { name: "Save" }).click();
+    await move.waitFor({ state: "hidden" });
+    const moved = keyRow(page, "misfiled-renamed");
+    // Grouped by provider: the key now sits under Anthropic, and OpenAI's group is gone.
+    await textMatching(page.locator("main"), /Anthropic\s*1 key\s*misfiled-renamed/);
+    expect(await page.locator("main").textContent()).not.toMatch(/OpenAI\s*1 key/);
+    await countBecomes(moved.locator("[data-mismatch]"), 0);
+    await textMatching(moved.locator(".c-status"), /valid/);
+  });
+
+  it("moves a mis-filed key from its page, and shows tool use by token apart from reveals", async () => {
+    await signUp(page, email("move-page"), PASSWORD);
+    await addKey(page, { provider: "groq", name: "was-openrouter", key: "sk-or-v1-test-moved0000000000Mv01" });
+    await page.getByRole("link", { name: "was-openrouter" }).click();
+    await textMatching(page.locator("[data-mismatch]"), /Saved as Groq, but it starts like an OpenRouter key/);
+    await page.getByRole("button", { name: "Move to OpenRouter" }).click();
+    await textMatching(page.locator("main"), /“was-openrouter” is now an OpenRouter key/);
+    await countBecomes(page.locator("[data-mismatch]"), 0);
+    await textMatching(page.locator("h1.title"), /was-openrouter/);
+
+    // Two tokens fetch it, the owner reveals it: the chart splits the fetches by token and
+    // counts the reveal apart.
+    const tokens: string[] = [];
+    for (const name of ["laptop", "ci"]) {
+      const res = await page.evaluate(
+        async (n) =>
+          (
+            await fetch("/api/tokens", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ name: n, scopes: ["keys:read"] }),
+            })
+          ).json(),
+        name,
+      );
+      tokens.push(res.secret as string);
+    }
+    const fetchKey = (token: string) =>
+      fetch(`${stack.origin}/api/keys/provider/openrouter`, { headers: { authorization: `Bearer ${token}` } });
+    for (const token of [tokens[0]!, tokens[0]!, tokens[1]!]) expect((await fetchKey(token)).status).toBe(200);
+    await page.getByRole("button", { name: "Reveal", exact: true }).click();
+    const reveal = page.getByRole("dialog", { name: "Key “was-openrouter”" });
+    await reveal.getByRole("button", { name: "Done" }).click();
+    await textMatching(page.getByTestId("usage-count"), /^3$/);
+    await textMatching(page.getByTestId("reveal-count"), /Revealed by you once/);
+    await textMatching(
+      page.getByTestId("usage-summary"),
+      /^3 retrievals in the last 30 days.*By token: laptop 2, ci 1\./,
+    );
+    await textMatching(page.getByTestId("reveal-summary"), /^1 reveal by you in this period/);
+    expect(await page.locator("rect.bar").count()).toBe(2);
+    await screenshots(page, "key-usage-by-token");
   });
 
   it("marks the field in error and moves focus to it; custom endpoints: local URLs, docs, base URL, footer", async () => {
@@ -158,8 +226,7 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
     expect(await focusedId(page)).toBe("key-base-url");
     await page.setViewportSize(WIDE);
 
-    // Two custom endpoints are told apart by their base URL in the list (IP literals: the
-    // wallet resolves host names on save, and this machine may have no DNS).
+    // Two custom endpoints are told apart by their base URL in the list.
     await dialog.getByLabel("Base URL").fill("https://203.0.114.10/v1");
     await dialog.getByLabel("Check the key with Custom (OpenAI-compatible) when saving").uncheck();
     await save.click();
@@ -177,6 +244,22 @@ describe.skipIf(!haveChromium)("keys and audit log in Chromium", () => {
     await textMatching(keyRow(page, "lm-studio").locator(".base-url"), /203\.0\.114\.10\/v1/);
     await textMatching(keyRow(page, "gateway").locator(".base-url"), /203\.0\.114\.20\/v1/);
     await screenshots(page, "keys-custom");
+
+    // A host name is judged by its form when saved (it need not resolve from the wallet yet);
+    // checked, a host that cannot be reached is "unreachable" whichever way the check ran.
+    await page.getByRole("button", { name: "Add key" }).first().click();
+    await dialog.getByLabel("Provider", { exact: true }).selectOption("custom");
+    await dialog.getByLabel("Name", { exact: true }).fill("not-yet-up");
+    await dialog.getByLabel("API key", { exact: true }).fill("sk-test-notyetup000000003");
+    await dialog.getByLabel("Base URL").fill("https://llm.does-not-exist.invalid/v1");
+    await save.click();
+    await dialog.waitFor({ state: "hidden" });
+    const notYet = keyRow(page, "not-yet-up");
+    await textMatching(notYet.locator(".base-url"), /llm\.does-not-exist\.invalid\/v1/);
+    await textMatching(notYet.locator(".c-status"), /unreachable/);
+    await page.getByRole("button", { name: "Check now: not-yet-up" }).click();
+    await textMatching(page.locator("main"), /Checked “not-yet-up”: unreachable/i);
+    await textMatching(notYet.locator(".c-status"), /unreachable/);
   });
 
   it("reminds, finds, sorts, groups, imports, exports, makes default and copies the variable line", {

@@ -138,10 +138,13 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     await screenshot(page, "reveal-dialog", true);
     await reveal.getByRole("button", { name: "Done" }).click();
 
-    // Usage before cv-git fetches anything (the wallet may count the reveal as a retrieval).
+    // A reveal is not usage: it is counted apart.
     await page.getByRole("link", { name: "openai-work" }).click();
     const before = Number(await textMatching(page.getByTestId("usage-count"), /^\d+$/));
-    await textMatching(page.getByTestId("usage-summary"), /in the last 30 days/);
+    expect(before).toBe(0);
+    await textMatching(page.getByTestId("reveal-count"), /Revealed by you once/);
+    await textMatching(page.getByTestId("usage-summary"), /No retrievals in the last 30 days/);
+    await textMatching(page.getByTestId("reveal-summary"), /^1 reveal by you/);
 
     // A token for cv-git, shown once with the curl line.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Access tokens" }).click();
@@ -182,7 +185,10 @@ describe.skipIf(!haveChromium)("wallet UI in Chromium", () => {
     const after = before + 2;
     await textMatching(keyRow(page, "openai-work").locator('td[data-label="Usage"]'), new RegExp(`^\\s*${after}\\s*$`));
     await page.getByRole("link", { name: "openai-work" }).click();
-    await textMatching(page.getByTestId("usage-summary"), new RegExp(`^${after} retrievals in the last 30 days`));
+    await textMatching(
+      page.getByTestId("usage-summary"),
+      new RegExp(`^${after} retrievals in the last 30 days.*By token: laptop cv-git ${after}\\.`),
+    );
     // Today's bar (the last one) carries the new count.
     expect(await page.locator("rect.bar").last().getAttribute("data-count")).toBe(String(after));
     await screenshots(page, "key-detail");

@@ -10,7 +10,10 @@ export interface WalletDeps {
   crypto: CryptoPort;
   logger: Logger;
   checker: KeyChecker;
-  /** Throws invalid_argument for a custom base URL the wallet must not call. */
+  /**
+   * Throws invalid_argument for a custom base URL the wallet must never call, judged by its
+   * form only (no DNS: addresses are checked when a request is made).
+   */
   assertSafeBaseUrl: (url: string) => Promise<void>;
   settings: {
     /** The public origin; unset means "the request's own Host". */

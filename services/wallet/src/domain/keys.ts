@@ -3,7 +3,7 @@
 // only for the two reads that return it (provider key, reveal), each counted and audited.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { invalidArgument, notFound, permissionDenied } from "@cv-wallet/common/errors";
+import { AppError, invalidArgument, notFound, permissionDenied } from "@cv-wallet/common/errors";
 import type {
   CreateKeyRequest,
   CreateKeyResponseSchema,
@@ -23,7 +23,7 @@ import type {
   ValidateKeyRequest,
   ValidateKeyResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import { prefixWarnings } from "../checks/registry.ts";
+import { prefixWarnings, providerById, providerOfKeyPrefix } from "../checks/registry.ts";
 import { utcDay } from "../store/cursor.ts";
 import {
   type Actor,
@@ -51,6 +51,26 @@ const KEY_FIELD = "key";
 const NOT_CHECKED: ValidationRecord = { status: "unverified", detail: "not checked yet" };
 
 const last4 = (key: string) => key.slice(-4);
+const KEY_MIN = 8;
+const KEY_MAX = 4096;
+
+/**
+ * The secret as pasted, without the spaces, tabs and line breaks around it (a masked field
+ * hides them from the person). The request rule already refused whitespace inside the key.
+ */
+export function trimPastedKey(raw: string): string {
+  const key = raw.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
+  if (key.length < KEY_MIN) throw invalidArgument(`key: must be at least ${KEY_MIN} characters`);
+  if (key.length > KEY_MAX) throw invalidArgument(`key: must be at most ${KEY_MAX} characters`);
+  return key;
+}
+
+/** The provider the secret's prefix belongs to when it is not `provider` (custom takes any key). */
+function prefixProviderOf(provider: string, key: string): string | undefined {
+  if (provider === "custom") return undefined;
+  const owner = providerOfKeyPrefix(key);
+  return owner && owner.id !== provider ? owner.id : undefined;
+}
 
 /** A key the caller owns and may touch, or not_found (never "exists but not yours"). */
 async function ownedKey(deps: WalletDeps, p: Principal, id: string): Promise<KeyRecord> {
@@ -76,13 +96,25 @@ async function auditMetadataRead(
   await recordAudit({ deps, call, userId: p.user.id, actor }, action, target);
 }
 
+/**
+ * A saved base URL is checked for its form only (https, no credentials, a host, not a name or
+ * address that is never allowed); its DNS answer and addresses are checked each time a request
+ * is made to it, against the addresses the connection is pinned to.
+ */
 async function checkBaseUrl(deps: WalletDeps, provider: string, baseUrl: string): Promise<string | undefined> {
   if (provider !== "custom") {
     if (baseUrl !== "") throw invalidArgument("base_url: only keys of the custom provider have a base URL");
     return undefined;
   }
   if (baseUrl === "") throw invalidArgument("base_url: a custom provider key needs an https base URL");
-  await deps.assertSafeBaseUrl(baseUrl);
+  try {
+    await deps.assertSafeBaseUrl(baseUrl);
+  } catch (error) {
+    if (error instanceof AppError && error.code === "invalid_argument") {
+      throw invalidArgument(`base_url: ${error.message}`);
+    }
+    throw error;
+  }
   return baseUrl.replace(/\/+$/, "");
 }
 
@@ -111,10 +143,11 @@ export async function createKey(
 ): Promise<MessageInitShape<typeof CreateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
   if (!mayUseProvider(p, req.provider)) throw permissionDenied(`this access token may not use ${req.provider} keys`);
+  const secret = trimPastedKey(req.key);
   const baseUrl = await checkBaseUrl(deps, req.provider, req.baseUrl);
   const id = newId();
   // Encrypt first: if the crypto service is down, nothing is written.
-  const sealed = await deps.crypto.encrypt(p.user.id, id, KEY_FIELD, req.key);
+  const sealed = await deps.crypto.encrypt(p.user.id, id, KEY_FIELD, secret);
   const now = new Date();
   const record: KeyRecord = {
     id,
@@ -123,20 +156,22 @@ export async function createKey(
     name: req.name,
     ciphertext: sealed.ciphertext,
     keyVersion: sealed.keyVersion,
-    last4: last4(req.key),
+    last4: last4(secret),
     baseUrl,
     expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
     // The first key of a provider becomes its default, so cv-git finds it without a name.
     isDefault: req.isDefault || !(await deps.store.keys.hasDefault(p.user.id, req.provider)),
     usageCount: 0,
+    prefixProvider: prefixProviderOf(req.provider, secret),
+    revealCount: 0,
     validation: NOT_CHECKED,
     createdAt: now,
     updatedAt: now,
   };
   await deps.store.keys.create(record);
   await recordAudit(auditScope(deps, call, p), "key.created", keyTarget(record), { provider: record.provider });
-  if (req.validate) record.validation = (await checkOnSave(deps, record, req.key, actorOf(p), call)) ?? NOT_CHECKED;
-  return { key: keyMessage(record, now), warnings: prefixWarnings(req.provider, req.key) };
+  if (req.validate) record.validation = (await checkOnSave(deps, record, secret, actorOf(p), call)) ?? NOT_CHECKED;
+  return { key: keyMessage(record, now), warnings: prefixWarnings(req.provider, secret) };
 }
 
 export async function getKey(
@@ -157,15 +192,29 @@ export async function updateKey(
 ): Promise<MessageInitShape<typeof UpdateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
   const current = await ownedKey(deps, p, req.id);
+  const secret = req.key === undefined ? undefined : trimPastedKey(req.key);
   const patch: KeyPatch = { updatedAt: new Date() };
   const changed: string[] = [];
+  const provider = req.provider ?? current.provider;
+  const moved = provider !== current.provider;
+  if (moved) {
+    // A token limited to some providers may neither take a key out of them nor put one in.
+    if (!mayUseProvider(p, provider)) throw permissionDenied(`this access token may not use ${provider} keys`);
+    patch.provider = provider;
+    changed.push("provider");
+  }
   if (req.name !== undefined && req.name !== current.name) {
     patch.name = req.name;
     changed.push("name");
   }
-  if (req.baseUrl !== undefined) {
-    patch.baseUrl = (await checkBaseUrl(deps, current.provider, req.baseUrl)) ?? null;
-    changed.push("baseUrl");
+  if (req.baseUrl !== undefined || moved) {
+    // A move to custom needs a base URL; a move away from custom drops it.
+    const wanted = req.baseUrl ?? (provider === "custom" ? (current.baseUrl ?? "") : "");
+    const baseUrl = (await checkBaseUrl(deps, provider, wanted)) ?? null;
+    if (baseUrl !== (current.baseUrl ?? null)) {
+      patch.baseUrl = baseUrl;
+      changed.push("baseUrl");
+    }
   }
   if (req.clearExpiresAt) {
     patch.expiresAt = null;
@@ -174,34 +223,58 @@ export async function updateKey(
     patch.expiresAt = timestampDate(req.expiresAt);
     changed.push("expiresAt");
   }
-  if (req.isDefault !== undefined && req.isDefault !== current.isDefault) {
+  if (moved) {
+    // Among the new provider's keys this one is the default when asked to be, or when it was
+    // the old provider's default and the new provider has none. The old provider is left
+    // without a default rather than one being picked for it silently (retrievals by provider
+    // then get its newest key until the owner makes one the default).
+    const isDefault = req.isDefault ?? (current.isDefault && !(await deps.store.keys.hasDefault(p.user.id, provider)));
+    patch.isDefault = isDefault;
+    if (isDefault !== current.isDefault) changed.push("isDefault");
+  } else if (req.isDefault !== undefined && req.isDefault !== current.isDefault) {
     patch.isDefault = req.isDefault;
     changed.push("isDefault");
   }
-  if (req.key !== undefined) {
-    const sealed = await deps.crypto.encrypt(p.user.id, current.id, KEY_FIELD, req.key);
+  if (secret !== undefined) {
+    const sealed = await deps.crypto.encrypt(p.user.id, current.id, KEY_FIELD, secret);
     patch.ciphertext = sealed.ciphertext;
     patch.keyVersion = sealed.keyVersion;
-    patch.last4 = last4(req.key);
-    // The previous check was of the previous secret.
-    patch.validation = NOT_CHECKED;
+    patch.last4 = last4(secret);
+    patch.prefixProvider = prefixProviderOf(provider, secret) ?? null;
     changed.push("key");
+  } else if (moved) {
+    // The stored secret's prefix against the new provider: decrypted here, never stored.
+    const stored = await deps.crypto.decrypt(p.user.id, current.id, KEY_FIELD, current.ciphertext);
+    patch.prefixProvider = prefixProviderOf(provider, stored) ?? null;
   }
-  // The secret a requested check will use, read before anything is written: with the crypto
-  // service down the update then fails whole (503) instead of half-applying.
-  const toCheck = req.validate
-    ? (req.key ?? (await deps.crypto.decrypt(p.user.id, current.id, KEY_FIELD, current.ciphertext)))
-    : undefined;
+  // Who the key is checked against changed: the previous result no longer applies.
+  const recheck = secret !== undefined || moved || changed.includes("baseUrl");
+  if (recheck) patch.validation = NOT_CHECKED;
+  // A check runs only for what it can judge (a new secret, provider or base URL); a metadata
+  // edit keeps the last result. The secret is read before anything is written: with the
+  // crypto service down the update then fails whole (503) instead of half-applying.
+  const toCheck =
+    req.validate && recheck
+      ? (secret ?? (await deps.crypto.decrypt(p.user.id, current.id, KEY_FIELD, current.ciphertext)))
+      : undefined;
   const updated = await deps.store.keys.update(p.user.id, current.id, patch);
   if (!updated) throw notFound("no such key");
   await recordAudit(auditScope(deps, call, p), "key.updated", keyTarget(updated), {
     provider: updated.provider,
+    ...(moved ? { previousProvider: current.provider } : {}),
     fields: changed.join(" "),
   });
   if (toCheck !== undefined) {
     updated.validation = (await checkOnSave(deps, updated, toCheck, actorOf(p), call)) ?? updated.validation;
   }
-  return { key: keyMessage(updated), warnings: req.key === undefined ? [] : prefixWarnings(updated.provider, req.key) };
+  const warnings = secret !== undefined ? prefixWarnings(updated.provider, secret) : [];
+  if (secret === undefined && moved && updated.prefixProvider) {
+    const owner = providerById(updated.prefixProvider);
+    warnings.push(
+      `This key starts like a ${owner?.displayName ?? updated.prefixProvider} key; it is now saved as ${providerById(updated.provider)?.displayName ?? updated.provider}. Check the provider.`,
+    );
+  }
+  return { key: keyMessage(updated), warnings };
 }
 
 export async function deleteKey(deps: WalletDeps, req: DeleteKeyRequest, call: Call): Promise<Record<string, never>> {
@@ -221,15 +294,15 @@ async function retrieve(
   call: Call,
 ): Promise<string> {
   const plaintext = await deps.crypto.decrypt(p.user.id, record.id, KEY_FIELD, record.ciphertext);
-  await deps.store.keys.recordUse(
-    p.user.id,
-    record.id,
-    new Date(),
-    auditEvent(auditScope(deps, call, p), kind === "provider" ? "key.retrieved" : "key.revealed", keyTarget(record), {
-      provider: record.provider,
-      ...clientDetails(call.info),
-    }),
+  const event = auditEvent(
+    auditScope(deps, call, p),
+    kind === "provider" ? "key.retrieved" : "key.revealed",
+    keyTarget(record),
+    { provider: record.provider, ...clientDetails(call.info) },
   );
+  // Usage means tools: a retrieval counts (by token), a reveal to the owner is counted apart.
+  if (kind === "provider") await deps.store.keys.recordUse(p.user.id, record.id, new Date(), event, p.token?.id);
+  else await deps.store.keys.recordReveal(p.user.id, record.id, new Date(), event);
   deps.onRetrieval?.(record.provider, kind);
   return plaintext;
 }
@@ -281,11 +354,18 @@ export async function getKeyUsage(
   const days = req.days || 30;
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(today - (days - 1 - i) * DAY_MS)));
-  const counts = await deps.store.keys.usage(p.user.id, record.id, dayList[0]!, dayList.at(-1)!);
+  const usage = await deps.store.keys.usage(p.user.id, record.id, dayList[0]!, dayList.at(-1)!);
+  const tokenIds = new Set([...usage.values()].flatMap((d) => Object.keys(d.byToken)));
+  const names = new Map<string, string>();
+  for (const tokenId of tokenIds) names.set(tokenId, (await deps.store.tokens.get(p.user.id, tokenId))?.name ?? "");
   return {
     days: dayList.map((date) => {
-      const n = counts.get(date) ?? 0;
-      return { date, count: BigInt(n), retrievals: toUint32(n) };
+      const day = usage.get(date);
+      const n = day?.retrievals ?? 0;
+      const tokens = Object.entries(day?.byToken ?? {})
+        .map(([tokenId, count]) => ({ tokenId, tokenName: names.get(tokenId) ?? "", retrievals: toUint32(count) }))
+        .sort((a, b) => b.retrievals - a.retrievals || a.tokenId.localeCompare(b.tokenId));
+      return { date, count: BigInt(n), retrievals: toUint32(n), reveals: toUint32(day?.reveals ?? 0), tokens };
     }),
   };
 }

@@ -1,7 +1,8 @@
 // The WalletService operations, keyed by method: the one implementation both edges (REST
 // routes and the Connect service) call with a validated request message and a Call.
 import type { DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { permissionDenied } from "@cv-wallet/common/errors";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { invalidArgument, permissionDenied } from "@cv-wallet/common/errors";
 import type { WalletService } from "@cv-wallet/proto/wallet/v1";
 import { PROVIDERS, toProviderMessage } from "../checks/registry.ts";
 import { currentUser, deleteAccount, signIn, signOut, signUp } from "./accounts.ts";
@@ -57,11 +58,18 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       const p = await requireScope(deps, call, "keys:read");
       // The log covers every provider's keys; a token limited to some may not read it.
       if (p.providers.length > 0) throw permissionDenied("a token limited to some providers cannot read the audit log");
+      if (req.startTime && req.endTime && timestampDate(req.startTime) >= timestampDate(req.endTime)) {
+        throw invalidArgument("end_time: must be after start_time");
+      }
       const page = await deps.store.audit.list(
         p.user.id,
         req.action || undefined,
         req.pageSize || 100,
         req.pageToken || undefined,
+        {
+          from: req.startTime ? timestampDate(req.startTime) : undefined,
+          to: req.endTime ? timestampDate(req.endTime) : undefined,
+        },
       );
       return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
     },

@@ -247,8 +247,74 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(after?.usageCount).toBe(50);
       expect(after?.lastUsedAt?.getTime()).toBe(at.getTime());
       const day = at.toISOString().slice(0, 10);
-      expect((await store.keys.usage(user.id, k.id, day, day)).get(day)).toBe(50);
+      expect((await store.keys.usage(user.id, k.id, day, day)).get(day)?.retrievals).toBe(50);
       expect(await store.keys.recordUse("0".repeat(24), k.id, at)).toBe(0);
+    });
+
+    it("keys: retrievals are counted per token, reveals apart from retrievals", async () => {
+      const k = key();
+      await store.keys.create(k);
+      const [t1, t2] = [newId(), newId()];
+      const at = new Date();
+      const day = at.toISOString().slice(0, 10);
+      await Promise.all([
+        store.keys.recordUse(user.id, k.id, at, undefined, t1),
+        store.keys.recordUse(user.id, k.id, at, undefined, t1),
+        store.keys.recordUse(user.id, k.id, at, undefined, t2),
+        store.keys.recordUse(user.id, k.id, at),
+      ]);
+      expect(await store.keys.recordUse(user.id, k.id, at, undefined, t1)).toBe(5);
+      const revealedAt = new Date(at.getTime() + 1000);
+      expect(await store.keys.recordReveal(user.id, k.id, revealedAt)).toBe(1);
+      expect(await store.keys.recordReveal(user.id, k.id, revealedAt)).toBe(2);
+      expect(await store.keys.recordReveal(newId(), k.id, revealedAt)).toBe(0);
+      const after = await store.keys.get(user.id, k.id);
+      expect(after).toMatchObject({ usageCount: 5, revealCount: 2 });
+      expect(after?.lastUsedAt?.getTime()).toBe(at.getTime());
+      expect(after?.lastRevealedAt?.getTime()).toBe(revealedAt.getTime());
+      const revealDay = revealedAt.toISOString().slice(0, 10);
+      const usage = await store.keys.usage(user.id, k.id, day, revealDay);
+      const total = [...usage.values()].reduce(
+        (sum, d) => ({ retrievals: sum.retrievals + d.retrievals, reveals: sum.reveals + d.reveals }),
+        { retrievals: 0, reveals: 0 },
+      );
+      expect(total).toEqual({ retrievals: 5, reveals: 2 });
+      expect(usage.get(day)?.byToken).toEqual({ [t1]: 3, [t2]: 1 });
+      // A key only revealed on a day still has that day, with no retrievals.
+      const fresh = key({ name: "revealed-only" });
+      await store.keys.create(fresh);
+      await store.keys.recordReveal(user.id, fresh.id, at);
+      expect((await store.keys.usage(user.id, fresh.id, day, day)).get(day)).toEqual({
+        retrievals: 0,
+        reveals: 1,
+        byToken: {},
+      });
+      expect((await store.keys.get(user.id, fresh.id))?.usageCount).toBe(0);
+    });
+
+    it("keys: a key moves to another provider, taking the default there only when asked", async () => {
+      const a = key({ provider: "openai", name: "a", isDefault: true });
+      const b = key({ provider: "anthropic", name: "b", isDefault: true });
+      await store.keys.create(a);
+      await store.keys.create(b);
+      const moved = await store.keys.update(user.id, a.id, {
+        provider: "anthropic",
+        isDefault: true,
+        prefixProvider: "openai",
+        updatedAt: new Date(),
+      });
+      expect(moved).toMatchObject({ provider: "anthropic", isDefault: true, prefixProvider: "openai" });
+      expect((await store.keys.get(user.id, b.id))?.isDefault).toBe(false);
+      expect(await store.keys.hasDefault(user.id, "openai")).toBe(false);
+      const cleared = await store.keys.update(user.id, a.id, { prefixProvider: null, updatedAt: new Date() });
+      expect(cleared?.prefixProvider).toBeUndefined();
+      // (owner, provider, name) stays unique across a move.
+      const other = key({ provider: "openai", name: "b" });
+      await store.keys.create(other);
+      expect(await code(store.keys.update(user.id, other.id, { provider: "anthropic", updatedAt: new Date() }))).toBe(
+        "already_exists",
+      );
+      expect((await store.keys.get(user.id, other.id))?.provider).toBe("openai");
     });
 
     it("keys: a use and its audit event are recorded together, and neither for a stranger's key", async () => {
@@ -315,7 +381,7 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect((await store.keys.get(user.id, b.id))?.usageCount).toBe(2);
       const [d0, d1] = [yesterday.toISOString().slice(0, 10), today.toISOString().slice(0, 10)];
       const usage = await store.keys.usage(user.id, a.id, d0, d1);
-      expect([usage.get(d0), usage.get(d1)]).toEqual([1, 2]);
+      expect([usage.get(d0)?.retrievals, usage.get(d1)?.retrievals]).toEqual([1, 2]);
       expect((await store.audit.list(user.id, "key.retrieved", 10)).items).toHaveLength(5);
       expect((await store.audit.list(stranger, undefined, 10)).items).toEqual([]);
     });
@@ -422,6 +488,18 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(all.items[0]!.details).toEqual({ provider: "openai" });
       expect((await store.audit.list(user.id, undefined, 2, all.next)).items).toHaveLength(1);
       expect((await store.audit.list(user.id, "key.revealed", 10)).items).toHaveLength(1);
+      // A time range: from inclusive, to exclusive, with the action filter and paging.
+      const at = (ms: number) => new Date(base + ms);
+      const ranged = await store.audit.list(user.id, undefined, 10, undefined, { from: at(1), to: at(2) });
+      expect(ranged.items.map((e) => e.time.getTime())).toEqual([base + 1]);
+      expect((await store.audit.list(user.id, undefined, 10, undefined, { from: at(1) })).items).toHaveLength(2);
+      expect((await store.audit.list(user.id, undefined, 10, undefined, { to: at(1) })).items).toHaveLength(1);
+      expect((await store.audit.list(user.id, "key.retrieved", 10, undefined, { from: at(1) })).items).toHaveLength(1);
+      const first = await store.audit.list(user.id, undefined, 1, undefined, { from: at(0), to: at(2) });
+      expect(first.items.map((e) => e.time.getTime())).toEqual([base + 1]);
+      const second = await store.audit.list(user.id, undefined, 1, first.next, { from: at(0), to: at(2) });
+      expect(second.items.map((e) => e.time.getTime())).toEqual([base]);
+      expect(second.next).toBeUndefined();
     });
 
     it("audit: a target's events of some actions, newest first, limited, only the user's", async () => {

@@ -298,7 +298,8 @@ export declare type CreateKeyRequest = Message<"cvwallet.wallet.v1.CreateKeyRequ
   name: string;
 
   /**
-   * The secret itself; 8 to 4096 characters, no whitespace or control characters.
+   * The secret itself: 8 to 4096 visible ASCII characters. Spaces, tabs and line breaks
+   * around it (a paste) are trimmed; inside it they are refused.
    *
    * @generated from field: string key = 3;
    */
@@ -405,7 +406,7 @@ export declare type UpdateKeyRequest = Message<"cvwallet.wallet.v1.UpdateKeyRequ
   name?: string | undefined;
 
   /**
-   * A new secret; unset keeps the stored one.
+   * A new secret; unset keeps the stored one. Surrounding whitespace is trimmed as on CreateKey.
    *
    * @generated from field: optional string key = 3;
    */
@@ -434,9 +435,22 @@ export declare type UpdateKeyRequest = Message<"cvwallet.wallet.v1.UpdateKeyRequ
   baseUrl?: string | undefined;
 
   /**
+   * Check the key with its provider; only when a new key or base URL is set (a metadata
+   * edit keeps the last result).
+   *
    * @generated from field: bool validate = 8;
    */
   validate: boolean;
+
+  /**
+   * Moves the key to another provider (ProviderKind); unset keeps it. A move to custom needs
+   * base_url, a move away from custom drops the base URL. The key keeps its default flag only
+   * when the new provider has no default yet; the old provider's default is not handed to
+   * another key.
+   *
+   * @generated from field: optional string provider = 9;
+   */
+  provider?: string | undefined;
 };
 
 /**
@@ -778,6 +792,20 @@ export declare type ListAuditEventsRequest = Message<"cvwallet.wallet.v1.ListAud
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only events at or after this instant; unset means no lower bound.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 4;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only events before this instant (exclusive); unset means no upper bound.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 5;
+   */
+  endTime?: Timestamp | undefined;
 };
 
 /**
@@ -939,7 +967,8 @@ export declare const WalletService: GenService<{
     output: typeof GetProviderKeyResponseSchema;
   },
   /**
-   * RevealKey returns a key's plaintext to its owner; audited as a reveal.
+   * RevealKey returns a key's plaintext to its owner; audited and counted as a reveal, not
+   * as usage.
    *
    * @generated from rpc cvwallet.wallet.v1.WalletService.RevealKey
    */
@@ -959,7 +988,7 @@ export declare const WalletService: GenService<{
     output: typeof ValidateKeyResponseSchema;
   },
   /**
-   * GetKeyUsage returns retrievals per UTC day.
+   * GetKeyUsage returns retrievals per UTC day, split by access token, and reveals.
    *
    * @generated from rpc cvwallet.wallet.v1.WalletService.GetKeyUsage
    */

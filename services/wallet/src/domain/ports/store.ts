@@ -58,11 +58,25 @@ export interface KeyRecord {
   baseUrl?: string | undefined;
   expiresAt?: Date | undefined;
   isDefault: boolean;
+  /** Retrievals through the API (tools), not reveals. */
   usageCount: number;
   lastUsedAt?: Date | undefined;
+  /** The provider the secret's prefix belongs to when that is not `provider`; set at save. */
+  prefixProvider?: string | undefined;
+  /** Reveals by the owner (0 when unset); never part of usageCount. */
+  revealCount?: number | undefined;
+  lastRevealedAt?: Date | undefined;
   validation?: ValidationRecord | undefined;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** One UTC day of a key's use. */
+export interface UsageDayRecord {
+  retrievals: number;
+  reveals: number;
+  /** Retrievals by access token id (those made with a session or before this was counted are absent). */
+  byToken: Record<string, number>;
 }
 
 export interface KeyListFilter {
@@ -82,6 +96,8 @@ export interface Page<T> {
 }
 
 export interface KeyPatch {
+  /** Moves the key; isDefault then applies among the new provider's keys. */
+  provider?: string | undefined;
   name?: string | undefined;
   ciphertext?: string | undefined;
   keyVersion?: number | undefined;
@@ -91,6 +107,8 @@ export interface KeyPatch {
   isDefault?: boolean | undefined;
   /** null clears it. */
   baseUrl?: string | null | undefined;
+  /** null clears it. */
+  prefixProvider?: string | null | undefined;
   /** Set together with a new secret: the old result no longer applies. */
   validation?: ValidationRecord | undefined;
   updatedAt: Date;
@@ -221,17 +239,25 @@ export interface KeyStore {
   forProvider(userId: string, provider: string, name?: string): Promise<KeyRecord | undefined>;
   hasDefault(userId: string, provider: string): Promise<boolean>;
   list(userId: string, filter: KeyListFilter, pageSize: number, cursor?: string): Promise<Page<KeyRecord>>;
-  /** Applies the patch; clears the provider's other defaults when isDefault becomes true. */
+  /**
+   * Applies the patch; clears the (new) provider's other defaults when isDefault becomes true.
+   * already_exists when a new provider or name clashes with another key's (provider, name).
+   */
   update(userId: string, id: string, patch: KeyPatch): Promise<KeyRecord | undefined>;
   delete(userId: string, id: string): Promise<boolean>;
   /**
-   * Atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1, and the audit
-   * event when given (one transaction on SQLite). Returns the new count; 0 (and no event)
-   * when the key is not the user's.
+   * A retrieval, atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1 (and
+   * the token's, when `tokenId` is given), and the audit event when given (one transaction on
+   * SQLite). Returns the new count; 0 (and no event) when the key is not the user's.
    */
-  recordUse(userId: string, id: string, at: Date, event?: AuditRecord): Promise<number>;
-  /** Per-day counts (YYYY-MM-DD) from `fromDay` to `toDay` inclusive; days without use absent. */
-  usage(userId: string, id: string, fromDay: string, toDay: string): Promise<Map<string, number>>;
+  recordUse(userId: string, id: string, at: Date, event?: AuditRecord, tokenId?: string): Promise<number>;
+  /**
+   * A reveal, atomically as recordUse: revealCount + 1, lastRevealedAt = at, that UTC day's
+   * reveal counter + 1, the audit event. usageCount is not touched. Returns the new revealCount.
+   */
+  recordReveal(userId: string, id: string, at: Date, event?: AuditRecord): Promise<number>;
+  /** Per-day use (YYYY-MM-DD) from `fromDay` to `toDay` inclusive; days without use absent. */
+  usage(userId: string, id: string, fromDay: string, toDay: string): Promise<Map<string, UsageDayRecord>>;
   setValidation(userId: string, id: string, validation: ValidationRecord): Promise<void>;
   /** Keys whose last check is older than `before` (or never ran), oldest first. */
   dueForValidation(before: Date, limit: number): Promise<KeyRecord[]>;
@@ -249,7 +275,14 @@ export interface KeyStore {
 
 export interface AuditStore {
   append(event: AuditRecord): Promise<void>;
-  list(userId: string, action: string | undefined, pageSize: number, cursor?: string): Promise<Page<AuditRecord>>;
+  /** Newest first; `range` keeps events with from <= time < to. */
+  list(
+    userId: string,
+    action: string | undefined,
+    pageSize: number,
+    cursor?: string,
+    range?: { from?: Date | undefined; to?: Date | undefined },
+  ): Promise<Page<AuditRecord>>;
   /** The newest `limit` events of the user about one target with one of `actions`, newest first. */
   listForTarget(userId: string, targetId: string, actions: string[], limit: number): Promise<AuditRecord[]>;
 }

@@ -32,7 +32,7 @@ const none = (): Json => ({});
 const idParam = (req: Request): Json => ({ id: req.params.id });
 
 /** Query strings are strings: pick the known names (camelCase or snake_case) and convert. */
-function query(req: Request, fields: Record<string, "string" | "number" | "boolean">): Json {
+function query(req: Request, fields: Record<string, "string" | "number" | "boolean" | "time">): Json {
   const out: Json = {};
   for (const [name, type] of Object.entries(fields)) {
     const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -40,7 +40,12 @@ function query(req: Request, fields: Record<string, "string" | "number" | "boole
     if (raw === undefined) continue;
     if (typeof raw !== "string") throw invalidArgument(`${snake}: give it once, as a plain value`);
     if (type === "string") out[name] = raw;
-    else if (type === "number") {
+    else if (type === "time") {
+      if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(raw) || Number.isNaN(Date.parse(raw))) {
+        throw invalidArgument(`${snake}: must be an RFC 3339 time, e.g. 2026-11-30T00:00:00Z`);
+      }
+      out[name] = raw;
+    } else if (type === "number") {
       if (!/^\d{1,10}$/.test(raw)) throw invalidArgument(`${snake}: must be a whole number`);
       out[name] = Number(raw);
     } else {
@@ -108,7 +113,14 @@ export const ROUTES: Route[] = [
     method: "get",
     path: "/api/audit",
     op: "listAuditEvents",
-    input: (req) => query(req, { action: "string", pageSize: "number", pageToken: "string" }),
+    input: (req) =>
+      query(req, {
+        action: "string",
+        pageSize: "number",
+        pageToken: "string",
+        startTime: "time",
+        endTime: "time",
+      }),
   },
   {
     method: "get",

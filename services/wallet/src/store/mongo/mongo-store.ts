@@ -358,6 +358,9 @@ function toKey(d: ApiKeyDoc): KeyRecord {
     isDefault: d.isDefault,
     usageCount: d.usageCount,
     lastUsedAt: d.lastUsedAt ?? undefined,
+    prefixProvider: d.prefixProvider ?? undefined,
+    revealCount: d.revealCount ?? 0,
+    lastRevealedAt: d.lastRevealedAt ?? undefined,
     validation: toValidation(d.validation),
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
@@ -384,6 +387,16 @@ function page<T>(items: T[], pageSize: number, cursorOf: (item: T) => string): P
   if (items.length <= pageSize) return { items };
   const kept = items.slice(0, pageSize);
   return { items: kept, next: cursorOf(kept[kept.length - 1]!) };
+}
+
+/** Two first writes of a day can both try to insert; the loser's retry finds the document. */
+async function upsertRetrying(write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    if (!isDuplicate(error)) throw error;
+    await write();
+  }
 }
 
 function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
@@ -465,18 +478,27 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
       if (!current) return undefined;
       const $set: Record<string, unknown> = { updatedAt: patch.updatedAt };
       const $unset: Record<string, 1> = {};
-      for (const field of ["name", "ciphertext", "keyVersion", "last4", "isDefault", "validation"] as const) {
+      for (const field of [
+        "provider",
+        "name",
+        "ciphertext",
+        "keyVersion",
+        "last4",
+        "isDefault",
+        "validation",
+      ] as const) {
         if (patch[field] !== undefined) $set[field] = patch[field];
       }
-      for (const field of ["expiresAt", "baseUrl"] as const) {
+      for (const field of ["expiresAt", "baseUrl", "prefixProvider"] as const) {
         if (patch[field] === null) $unset[field] = 1;
         else if (patch[field] !== undefined) $set[field] = patch[field];
       }
       try {
-        if (patch.isDefault && defaultIndex) await clearDefault(userId, current.provider, id);
+        const provider = patch.provider ?? current.provider;
+        if (patch.isDefault && defaultIndex) await clearDefault(userId, provider, id);
         else if (patch.isDefault) {
           delete $set.isDefault;
-          await switchDefault(userId, current.provider, id);
+          await switchDefault(userId, provider, id);
         }
         const d = await m.keys
           .findOneAndUpdate(
@@ -498,7 +520,7 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
       if (r.deletedCount > 0) await m.usage.deleteMany({ keyId: id });
       return r.deletedCount > 0;
     },
-    async recordUse(userId, id, at, event) {
+    async recordUse(userId, id, at, event, tokenId) {
       const d = await m.keys
         .findOneAndUpdate(
           { _id: id, userId },
@@ -511,25 +533,50 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
       const bumpDay = () =>
         m.usage.updateOne(
           { keyId: id, day: utcDay(at) },
-          { $inc: { count: 1 }, $setOnInsert: { userId } },
+          { $inc: { count: 1, ...(tokenId ? { [`tokens.${tokenId}`]: 1 } : {}) }, $setOnInsert: { userId } },
           { upsert: true },
         );
-      try {
-        await bumpDay();
-      } catch (error) {
-        // Two first uses of a day can both try to insert; the loser's retry finds the document.
-        if (!isDuplicate(error)) throw error;
-        await bumpDay();
-      }
+      await upsertRetrying(bumpDay);
       if (event) {
         const { id: eventId, ...rest } = event;
         await m.audit.create({ _id: eventId, ...rest });
       }
       return d.usageCount;
     },
+    async recordReveal(userId, id, at, event) {
+      const d = await m.keys
+        .findOneAndUpdate(
+          { _id: id, userId },
+          { $inc: { revealCount: 1 }, $set: { lastRevealedAt: at } },
+          { returnDocument: "after", projection: { revealCount: 1 } },
+        )
+        .lean();
+      if (!d) return 0;
+      await upsertRetrying(() =>
+        m.usage.updateOne(
+          { keyId: id, day: utcDay(at) },
+          { $inc: { reveals: 1 }, $setOnInsert: { userId, count: 0 } },
+          { upsert: true },
+        ),
+      );
+      if (event) {
+        const { id: eventId, ...rest } = event;
+        await m.audit.create({ _id: eventId, ...rest });
+      }
+      return d.revealCount ?? 0;
+    },
     async usage(userId, id, fromDay, toDay) {
       const docs = await m.usage.find({ keyId: id, userId, day: { $gte: fromDay, $lte: toDay } }).lean();
-      return new Map(docs.map((d) => [d.day, d.count]));
+      return new Map(
+        docs.map((d) => [
+          d.day,
+          {
+            retrievals: d.count,
+            reveals: d.reveals ?? 0,
+            byToken: d.tokens instanceof Map ? Object.fromEntries(d.tokens) : { ...(d.tokens ?? {}) },
+          },
+        ]),
+      );
     },
     async setValidation(userId, id, v) {
       await m.keys.updateOne({ _id: id, userId }, { $set: { validation: v } });
@@ -589,10 +636,12 @@ function audit(m: WalletModels): AuditStore {
         .lean();
       return docs.map(toEvent);
     },
-    async list(userId, action, pageSize, cursorText) {
+    async list(userId, action, pageSize, cursorText, range) {
       const cursor = decodeCursor(cursorText);
       const and: QueryFilter<AuditDoc>[] = [{ userId }];
       if (action) and.push({ action });
+      if (range?.from) and.push({ time: { $gte: range.from } });
+      if (range?.to) and.push({ time: { $lt: range.to } });
       if (cursor) {
         const at = new Date(cursor.time);
         and.push({ $or: [{ time: { $lt: at } }, { time: at, _id: { $lt: cursor.id } }] });

@@ -96,6 +96,9 @@ export const apiKeySchema = new Schema<ApiKeyDoc>(
     defaultSince: Date,
     usageCount: { type: Number, required: true, default: 0, min: 0 },
     lastUsedAt: Date,
+    prefixProvider: { type: String, enum: [...PROVIDER_IDS] },
+    revealCount: { type: Number, required: true, default: 0, min: 0 },
+    lastRevealedAt: Date,
     validation: validationSchema,
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
@@ -114,7 +117,11 @@ export interface UsageDoc {
   keyId: string;
   userId: string;
   day: string;
+  /** Retrievals. */
   count: number;
+  reveals?: number;
+  /** Retrievals by access token id. */
+  tokens?: Map<string, number> | Record<string, number>;
 }
 export const usageSchema = new Schema<UsageDoc>(
   {
@@ -122,6 +129,8 @@ export const usageSchema = new Schema<UsageDoc>(
     userId: { ...ID },
     day: { type: String, required: true, match: /^\d{4}-\d{2}-\d{2}$/ },
     count: { type: Number, required: true, min: 0 },
+    reveals: { type: Number, min: 0 },
+    tokens: { type: Map, of: Number },
   },
   { versionKey: false, id: false },
 );

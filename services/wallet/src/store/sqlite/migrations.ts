@@ -78,6 +78,20 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_events_list ON audit_events(user_id, time DESC, id DESC);
   CREATE INDEX audit_events_action ON audit_events(user_id, action, time DESC, id DESC);
+  `, // Reveals are counted apart from retrievals; per-day use is split by access token; a key
+  // remembers which provider its secret's prefix belongs to when that is another one.
+  `
+  ALTER TABLE api_keys ADD COLUMN prefix_provider TEXT;
+  ALTER TABLE api_keys ADD COLUMN reveal_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE api_keys ADD COLUMN last_revealed_at INTEGER;
+  ALTER TABLE key_usage ADD COLUMN reveals INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE key_usage_tokens (
+    key_id TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (key_id, day, token_id)
+  ) WITHOUT ROWID;
   `,
   // Device sign-in requests (RFC 8628), and a key's recent fetches read from the audit log.
   `

@@ -20,6 +20,7 @@ import type {
   Store,
   TokenRecord,
   TokenStore,
+  UsageDayRecord,
   UserRecord,
   UserStore,
   ValidationRecord,
@@ -231,6 +232,9 @@ function toKey(r: Row): KeyRecord {
     isDefault: Number(r.is_default) === 1,
     usageCount: Number(r.usage_count),
     lastUsedAt: date(r.last_used_at),
+    prefixProvider: r.prefix_provider == null ? undefined : String(r.prefix_provider),
+    revealCount: Number(r.reveal_count ?? 0),
+    lastRevealedAt: date(r.last_revealed_at),
     validation: r.validation === null ? undefined : parseValidation(String(r.validation)),
     createdAt: date(r.created_at)!,
     updatedAt: date(r.updated_at)!,
@@ -245,8 +249,9 @@ function parseValidation(text: string): ValidationRecord {
 function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore {
   const insert = db.prepare(
     `INSERT INTO api_keys (id, user_id, provider, name, ciphertext, key_version, last4, base_url, expires_at,
-       is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at,
+       prefix_provider, reveal_count, last_revealed_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const clearDefault = db.prepare(
     "UPDATE api_keys SET is_default = 0 WHERE user_id = ? AND provider = ? AND is_default = 1 AND id <> ?",
@@ -271,9 +276,23 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
   const bumpDayBy = db.prepare(
     "INSERT INTO key_usage (key_id, day, count) VALUES (?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count",
   );
+  const bumpTokenDayBy = db.prepare(
+    `INSERT INTO key_usage_tokens (key_id, day, token_id, count) VALUES (?, ?, ?, ?)
+     ON CONFLICT (key_id, day, token_id) DO UPDATE SET count = count + excluded.count`,
+  );
+  const bumpReveal = db.prepare(
+    "UPDATE api_keys SET reveal_count = reveal_count + 1, last_revealed_at = ? WHERE user_id = ? AND id = ? RETURNING reveal_count",
+  );
+  const bumpRevealDay = db.prepare(
+    "INSERT INTO key_usage (key_id, day, count, reveals) VALUES (?, ?, 0, 1) ON CONFLICT (key_id, day) DO UPDATE SET reveals = reveals + 1",
+  );
   const usage = db.prepare(
-    `SELECT u.day, u.count FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+    `SELECT u.day, u.count, u.reveals FROM key_usage u JOIN api_keys k ON k.id = u.key_id
      WHERE k.user_id = ? AND u.key_id = ? AND u.day >= ? AND u.day <= ?`,
+  );
+  const usageTokens = db.prepare(
+    `SELECT t.day, t.token_id, t.count FROM key_usage_tokens t JOIN api_keys k ON k.id = t.key_id
+     WHERE k.user_id = ? AND t.key_id = ? AND t.day >= ? AND t.day <= ?`,
   );
   const setValidation = db.prepare(
     "UPDATE api_keys SET validation = ?, validation_status = ?, validation_checked_at = ? WHERE user_id = ? AND id = ?",
@@ -299,6 +318,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     id: string;
     at: Date;
     event?: AuditRecord | undefined;
+    tokenId?: string | undefined;
     resolve: (count: number) => void;
     reject: (error: unknown) => void;
   }
@@ -308,6 +328,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     const r = bump.get(u.at.getTime(), u.userId, u.id) as Row | undefined;
     if (!r) return 0;
     bumpDay.run(u.id, utcDay(u.at));
+    if (u.tokenId) bumpTokenDayBy.run(u.id, utcDay(u.at), u.tokenId, 1);
     if (u.event) insertEvent(u.event);
     return Number(r.usage_count);
   };
@@ -334,13 +355,20 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
       if (!r) continue;
       const final = Number(r.usage_count);
       const perDay = new Map<string, number>();
+      const perTokenDay = new Map<string, number>();
       for (const [j, i] of group.entries()) {
         counts[i] = final - (group.length - 1 - j);
         found[i] = true;
         const day = utcDay(batch[i]!.at);
         perDay.set(day, (perDay.get(day) ?? 0) + 1);
+        const tokenId = batch[i]!.tokenId;
+        if (tokenId) perTokenDay.set(`${day}\u0000${tokenId}`, (perTokenDay.get(`${day}\u0000${tokenId}`) ?? 0) + 1);
       }
       for (const [day, n] of perDay) bumpDayBy.run(first.id, day, n);
+      for (const [dayToken, n] of perTokenDay) {
+        const [day, tokenId] = dayToken.split("\u0000") as [string, string];
+        bumpTokenDayBy.run(first.id, day, tokenId, n);
+      }
     }
     for (const [i, u] of batch.entries()) if (found[i] && u.event) insertEvent(u.event);
     return counts;
@@ -389,6 +417,9 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
             ms(k.validation?.checkedAt),
             k.createdAt.getTime(),
             k.updatedAt.getTime(),
+            k.prefixProvider ?? null,
+            k.revealCount ?? 0,
+            ms(k.lastRevealedAt),
           );
         });
       } catch (error) {
@@ -431,6 +462,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
             sets.push(`${column} = ?`);
             params.push(value);
           };
+          if (patch.provider !== undefined) set("provider", patch.provider);
           if (patch.name !== undefined) set("name", patch.name);
           if (patch.ciphertext !== undefined) set("ciphertext", patch.ciphertext);
           if (patch.keyVersion !== undefined) set("key_version", patch.keyVersion);
@@ -438,12 +470,13 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
           if (patch.expiresAt !== undefined) set("expires_at", ms(patch.expiresAt));
           if (patch.baseUrl !== undefined) set("base_url", patch.baseUrl);
           if (patch.isDefault !== undefined) set("is_default", patch.isDefault ? 1 : 0);
+          if (patch.prefixProvider !== undefined) set("prefix_provider", patch.prefixProvider);
           if (patch.validation !== undefined) {
             set("validation", validationJson(patch.validation));
             set("validation_status", patch.validation.status);
             set("validation_checked_at", ms(patch.validation.checkedAt));
           }
-          if (patch.isDefault) clearDefault.run(userId, String(current.provider), id);
+          if (patch.isDefault) clearDefault.run(userId, patch.provider ?? String(current.provider), id);
           db.prepare(`UPDATE api_keys SET ${sets.join(", ")} WHERE user_id = ? AND id = ?`).run(...params, userId, id);
           return toKey(get.get(userId, id) as Row);
         });
@@ -454,18 +487,34 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     async delete(userId, id) {
       return Number(del.run(userId, id).changes) > 0;
     },
-    recordUse(userId, id, at, event) {
+    recordUse(userId, id, at, event, tokenId) {
       return new Promise<number>((resolve, reject) => {
-        pendingUses.push({ userId, id, at, event, resolve, reject });
+        pendingUses.push({ userId, id, at, event, tokenId, resolve, reject });
         if (!useFlushScheduled) {
           useFlushScheduled = true;
           setImmediate(flushUses);
         }
       });
     },
+    async recordReveal(userId, id, at, event) {
+      return transaction(db, () => {
+        const r = bumpReveal.get(at.getTime(), userId, id) as Row | undefined;
+        if (!r) return 0;
+        bumpRevealDay.run(id, utcDay(at));
+        if (event) insertEvent(event);
+        return Number(r.reveal_count);
+      });
+    },
     async usage(userId, id, fromDay, toDay) {
-      const rows = usage.all(userId, id, fromDay, toDay) as Row[];
-      return new Map(rows.map((r) => [String(r.day), Number(r.count)]));
+      const days = new Map<string, UsageDayRecord>();
+      for (const r of usage.all(userId, id, fromDay, toDay) as Row[]) {
+        days.set(String(r.day), { retrievals: Number(r.count), reveals: Number(r.reveals), byToken: {} });
+      }
+      for (const r of usageTokens.all(userId, id, fromDay, toDay) as Row[]) {
+        const day = days.get(String(r.day));
+        if (day) day.byToken[String(r.token_id)] = Number(r.count);
+      }
+      return days;
     },
     async setValidation(userId, id, v) {
       setValidation.run(validationJson(v), v.status, ms(v.checkedAt), userId, id);
@@ -564,13 +613,21 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
         .all(userId, targetId, ...actions, limit) as Row[];
       return rows.map(toEvent);
     },
-    async list(userId, action, pageSize, cursorText) {
+    async list(userId, action, pageSize, cursorText, range) {
       const cursor = decodeCursor(cursorText);
       const where = ["user_id = ?"];
       const params: Param[] = [userId];
       if (action) {
         where.push("action = ?");
         params.push(action);
+      }
+      if (range?.from) {
+        where.push("time >= ?");
+        params.push(range.from.getTime());
+      }
+      if (range?.to) {
+        where.push("time < ?");
+        params.push(range.to.getTime());
       }
       if (cursor) {
         where.push("(time < ? OR (time = ? AND id < ?))");
