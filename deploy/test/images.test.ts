@@ -93,10 +93,13 @@ describe("deploy/docker/Dockerfile", () => {
 
       test("NODE_ENV=production and production dependencies only", () => {
         expect(steps.some((s) => s.keyword === "ENV" && /\bNODE_ENV=production\b/.test(s.args))).toBe(true);
+        // The hoisted node_modules, and the workspace's own for versions that differ from the root's.
         const deps = steps.filter((s) => s.keyword === "COPY" && s.args.includes("node_modules"));
-        expect(deps).toHaveLength(1);
-        const from = /--from=(\S+)/.exec(deps[0]!.args)?.[1];
-        expect(from).toBe(`${target}-deps`);
+        expect(deps.map((d) => d.args.split(/\s+/).slice(-2).join(" "))).toEqual([
+          "/app/node_modules/ node_modules/",
+          `/app/services/${target}/node_modules/ services/${target}/node_modules/`,
+        ]);
+        for (const d of deps) expect(/--from=(\S+)/.exec(d.args)?.[1]).toBe(`${target}-deps`);
         const install = stage(`${target}-deps`).steps.find((s) => s.keyword === "RUN" && s.args.includes("npm ci"));
         expect(install?.args).toMatch(/--omit=dev/);
         expect(install?.args).toMatch(new RegExp(`-w services/${target}\\b`));

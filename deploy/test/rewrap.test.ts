@@ -17,11 +17,11 @@ import { mongoForTests } from "@cv-wallet/common/testing/mongo";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startKmsTestServer } from "../../services/crypto/test/support/kms-server.ts";
 import { openMongoStore } from "../../services/wallet/src/store/mongo/mongo-store.ts";
 import type { Store } from "../../services/wallet/src/store/port.ts";
 import { openSqliteStore } from "../../services/wallet/src/store/sqlite/sqlite-store.ts";
 import { type KeyringSummary, type RecordsSummary, rewrapKeyring, rewrapRecords } from "../tools/rewrap.ts";
+import { kmsForSuite, type TestKms } from "./support/kms.ts";
 import { repoRoot } from "./support/paths.ts";
 import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
 import { userWithToken, WalletHttp } from "./support/wallet-http.ts";
@@ -272,7 +272,7 @@ for (const backend of backends) {
 describe("rewrap keyring: every data key moves to a new KMS key", () => {
   const dir = mkdtempSync(join(tmpdir(), "cvw-rewrap-kms-"));
   const token = serviceToken();
-  let kms: Awaited<ReturnType<typeof startKmsTestServer>>;
+  let kms: TestKms;
   const services: Service[] = [];
 
   afterAll(async () => {
@@ -282,17 +282,13 @@ describe("rewrap keyring: every data key moves to a new KMS key", () => {
   });
 
   test("KMS key A → B, interrupted and resumed; A disabled, everything still decrypts", async () => {
-    kms = await startKmsTestServer();
-    const keyA = kms.createKey();
-    const keyB = kms.createKey();
+    kms = await kmsForSuite("deploy re-wrap keyring (KMS key change)");
+    const keyA = await kms.createKey();
+    const keyB = await kms.createKey();
     const cryptoEnv = (keyId: string) => ({
       CRYPTO_DATA_DIR: join(dir, "crypto"),
       CRYPTO_SERVICE_TOKEN: token,
-      KMS_KEY_ID: keyId,
-      AWS_REGION: kms.region,
-      AWS_ENDPOINT_URL_KMS: kms.endpoint,
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
+      ...kms.env(keyId),
     });
     const boot = async (keyId: string) => {
       const crypto = await startCrypto("crypto", cryptoEnv(keyId));
@@ -359,7 +355,7 @@ describe("rewrap keyring: every data key moves to a new KMS key", () => {
     channel.close();
 
     // Key A disabled, cold restart (empty DEK cache): everything decrypts through key B alone.
-    kms.setEnabled(keyA, false);
+    await kms.setEnabled(keyA, false);
     await wallet.stop();
     await crypto.stop();
     ({ crypto, wallet, http } = await boot(keyB));

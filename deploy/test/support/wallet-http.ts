@@ -1,4 +1,4 @@
-// A small REST client for the wallet, speaking cv-git's contract (DESIGN.md section 4) with
+// A small REST client for the wallet, speaking cv-git's contract with
 // fetch: every response's status is recorded so a test can assert that none failed.
 export interface Recorded {
   method: string;

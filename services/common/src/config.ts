@@ -80,6 +80,9 @@ export const env = {
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+// Kept instead of `ms` / `parse-duration`: those read a bare number as milliseconds (an
+// operator's WALLET_SESSION_TTL=3600 meaning an hour would become 3.6 s) and accept negative
+// values, spaces and long unit names; a setting here must carry one of five units.
 export function parseDuration(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) return undefined;

@@ -1,6 +1,7 @@
-// The small set of errors domain code throws. One mapping per edge (HTTP, gRPC, Connect)
-// turns them into a status; anything else is reported as internal, with detail only in the log.
-import { status as GrpcStatus } from "@grpc/grpc-js";
+// The small set of errors domain code throws. One mapping per edge turns them into a status
+// (HTTP below, gRPC in grpc.ts, Connect in the wallet); anything else is reported as internal,
+// with detail only in the log. No transport library is imported here, so domain code that
+// throws does not load one.
 
 export const ERROR_CODES = [
   "invalid_argument",
@@ -69,27 +70,4 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
 
 export function httpStatusOf(code: ErrorCode): number {
   return HTTP_STATUS[code];
-}
-
-const GRPC_STATUS: Record<ErrorCode, GrpcStatus> = {
-  invalid_argument: GrpcStatus.INVALID_ARGUMENT,
-  unauthenticated: GrpcStatus.UNAUTHENTICATED,
-  permission_denied: GrpcStatus.PERMISSION_DENIED,
-  not_found: GrpcStatus.NOT_FOUND,
-  already_exists: GrpcStatus.ALREADY_EXISTS,
-  failed_precondition: GrpcStatus.FAILED_PRECONDITION,
-  resource_exhausted: GrpcStatus.RESOURCE_EXHAUSTED,
-  unavailable: GrpcStatus.UNAVAILABLE,
-  deadline_exceeded: GrpcStatus.DEADLINE_EXCEEDED,
-  internal: GrpcStatus.INTERNAL,
-};
-
-export function grpcStatusOf(code: ErrorCode): GrpcStatus {
-  return GRPC_STATUS[code];
-}
-
-/** The AppError code for a gRPC status number (e.g. from a failed crypto call). */
-export function errorCodeOfGrpcStatus(status: number): ErrorCode {
-  for (const [code, s] of Object.entries(GRPC_STATUS)) if (s === status) return code as ErrorCode;
-  return "internal";
 }

@@ -18,11 +18,58 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator, type Validator } from "@bufbuild/protovalidate";
 import * as grpc from "@grpc/grpc-js";
-import { AppError, grpcStatusOf, invalidArgument } from "./errors.ts";
+import { AppError, type ErrorCode, invalidArgument } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { assertValid } from "./validate.ts";
+
+// Kept importable from here for callers written before it moved to validate.ts.
+export { assertValid } from "./validate.ts";
+
+const GRPC_STATUS: Record<ErrorCode, grpc.status> = {
+  invalid_argument: grpc.status.INVALID_ARGUMENT,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
+  permission_denied: grpc.status.PERMISSION_DENIED,
+  not_found: grpc.status.NOT_FOUND,
+  already_exists: grpc.status.ALREADY_EXISTS,
+  failed_precondition: grpc.status.FAILED_PRECONDITION,
+  resource_exhausted: grpc.status.RESOURCE_EXHAUSTED,
+  unavailable: grpc.status.UNAVAILABLE,
+  deadline_exceeded: grpc.status.DEADLINE_EXCEEDED,
+  internal: grpc.status.INTERNAL,
+};
+
+/** The gRPC status an AppError code is sent as. */
+export function grpcStatusOf(code: ErrorCode): grpc.status {
+  return GRPC_STATUS[code];
+}
+
+// Index = gRPC status number; the names are Connect's code names, the one spelling metrics use.
+const CODE_NAMES = [
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
+] as const;
+
+/** A gRPC status number as a lower-case snake code name (`ok`, `not_found`, …), for metric labels. */
+export function grpcCodeName(code: number): string {
+  return CODE_NAMES[code] ?? "unknown";
+}
 
 /** What a handler knows about the call beyond its request. */
 export interface CallContext {
@@ -169,17 +216,6 @@ async function run(
 /** A Buffer over the same memory (Buffer.from(Uint8Array) would copy every message). */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Throws invalid_argument listing every violated rule ("field: message; …"). */
-export function assertValid(validator: Validator, schema: DescMessage, message: MessageShape<DescMessage>): void {
-  const result = validator.validate(schema, message);
-  if (result.kind === "valid") return;
-  if (result.kind === "invalid") {
-    const detail = result.violations.map((v) => `${pathToString(v.field) || "request"}: ${v.message}`).join("; ");
-    throw invalidArgument(detail);
-  }
-  throw result.error;
 }
 
 function toStatus(error: unknown, method: string, logger: Logger): { code: grpc.status; message: string } {

@@ -24,7 +24,7 @@ const SECRET_FIELDS = [
 ];
 
 /** The redaction paths: each secret field at the top level and one or two levels down. */
-export const REDACT_PATHS: string[] = SECRET_FIELDS.flatMap((f) => {
+const REDACT_PATHS: string[] = SECRET_FIELDS.flatMap((f) => {
   const p = /^[A-Za-z_$][\w$]*$/.test(f) ? f : `["${f}"]`;
   const dot = p.startsWith("[") ? p : `.${p}`;
   return [p, `*${dot}`, `*.*${dot}`];

@@ -1,23 +1,54 @@
 // The embedded store's connection: Node's built-in node:sqlite (no native addon to build),
 // WAL mode so several processes can share one file, and numbered migrations recorded in
-// the database itself.
+// the database itself. Also what both services need when the disk misbehaves: which errors
+// mean "the store cannot serve now" (503 / unavailable, not 500), and how to make deleted
+// secrets leave the files (secure_delete, then a WAL checkpoint).
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { AppError } from "./errors.ts";
 
 export { DatabaseSync } from "node:sqlite";
 
+export interface OpenSqliteOptions {
+  /** The environment variable that chose the location, named in start-up errors (e.g. CRYPTO_DATA_DIR). */
+  variable?: string;
+  /**
+   * Overwrite deleted content with zeros (`PRAGMA secure_delete`), for stores whose deletions
+   * must not stay readable in the file (destroyed key material). Costs extra writes per delete.
+   */
+  secureDelete?: boolean;
+}
+
 /** Opens (creating if needed) a SQLite file and applies the migrations it has not seen. */
-export function openSqlite(file: string, migrations: readonly string[]): DatabaseSync {
-  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(file);
-  // busy_timeout first: switching to WAL needs a lock that another process opening the same
-  // file at the same moment may hold, and without a timeout that fails at once (SQLITE_BUSY).
-  db.exec("PRAGMA busy_timeout = 5000");
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA foreign_keys = ON");
-  db.exec("PRAGMA synchronous = NORMAL");
-  migrate(db, migrations);
+export function openSqlite(file: string, migrations: readonly string[], options: OpenSqliteOptions = {}): DatabaseSync {
+  let db: DatabaseSync;
+  try {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    db = new DatabaseSync(file);
+  } catch (error) {
+    // "unable to open database file" alone names neither the setting nor the path.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${options.variable ?? "database"}: cannot open the SQLite file ${file}: ${reason}`, {
+      cause: error,
+    });
+  }
+  try {
+    // busy_timeout first: switching to WAL needs a lock that another process opening the same
+    // file at the same moment may hold, and without a timeout that fails at once (SQLITE_BUSY).
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA foreign_keys = ON");
+    db.exec("PRAGMA synchronous = NORMAL");
+    if (options.secureDelete) db.exec("PRAGMA secure_delete = ON");
+    migrate(db, migrations);
+  } catch (error) {
+    db.close();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${options.variable ?? "database"}: cannot use the SQLite file ${file}: ${reason}`, {
+      cause: error,
+    });
+  }
   return db;
 }
 
@@ -41,7 +72,58 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     db.exec("COMMIT");
     return result;
   } catch (err) {
-    db.exec("ROLLBACK");
+    // On SQLITE_FULL, IOERR, BUSY or NOMEM SQLite may already have rolled the transaction
+    // back; a ROLLBACK then fails ("no transaction is active") and would hide the real error.
+    if (db.isTransaction) {
+      try {
+        db.exec("ROLLBACK");
+      } catch {
+        // The original error is the one worth reporting.
+      }
+    }
     throw err;
   }
+}
+
+// Primary result codes (the low byte of an extended code) that mean the storage, not the
+// request, is at fault: the same request can succeed once the disk or the lock is back.
+const STORAGE_CODES: Record<number, string> = {
+  5: "the database is locked by another connection (SQLITE_BUSY)",
+  6: "a table is locked (SQLITE_LOCKED)",
+  7: "out of memory (SQLITE_NOMEM)",
+  8: "the database is read-only (SQLITE_READONLY)",
+  10: "a disk I/O error (SQLITE_IOERR)",
+  13: "the disk is full (SQLITE_FULL)",
+  14: "the database file cannot be opened (SQLITE_CANTOPEN)",
+  15: "a locking protocol error (SQLITE_PROTOCOL)",
+};
+
+function primaryCode(error: unknown): number | undefined {
+  const errcode = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof errcode === "number" ? errcode & 0xff : undefined;
+}
+
+/** True when a node:sqlite error means the store cannot read or write now (disk full, read-only, I/O, busy). */
+export function isStorageUnavailable(error: unknown): boolean {
+  const code = primaryCode(error);
+  return code !== undefined && code in STORAGE_CODES;
+}
+
+/**
+ * The AppError a storage failure answers with: `unavailable`, a message safe for callers
+ * (what, not where), and the SQLite error as `cause` for the one log line that reports it.
+ */
+export function storageUnavailable(error: unknown, what = "the store"): AppError {
+  const reason = STORAGE_CODES[primaryCode(error) ?? -1] ?? "a storage error";
+  return new AppError("unavailable", `${what} cannot serve this request now: ${reason}`, { cause: error });
+}
+
+/**
+ * Copies the WAL into the database file and truncates the WAL to zero bytes, so pages that
+ * held deleted content (with secure_delete on, now zeroed in the main file) no longer sit in
+ * the WAL. Returns false when another connection's read kept part of the WAL in use.
+ */
+export function checkpoint(db: DatabaseSync): boolean {
+  const row = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number } | undefined;
+  return row?.busy === 0;
 }

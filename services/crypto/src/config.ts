@@ -2,29 +2,46 @@
 // A bad value stops the service with the variable's name (never its value).
 import { readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { ConfigError, env, loadConfig } from "@cv-wallet/common/config";
+import { ConfigError, env, loadConfig as parseEnvironment } from "@cv-wallet/common/config";
 import { z } from "zod";
 
+/** Every default of the service, in one place: the environment schema and `serve()` options use these. */
+export const DEFAULTS = {
+  address: "127.0.0.1:50051",
+  dataDir: "./data/crypto",
+  kmsTimeoutMs: 5_000,
+  dekCacheTtlMs: 5 * 60_000,
+  dekCacheMaxEntries: 10_000,
+  // NIST SP 800-38D bounds random 96-bit nonces to 2^32 messages per key; stay far below.
+  rotateAfterEncryptions: 100_000_000,
+  shutdownGraceMs: 10_000,
+  logLevel: "info",
+  /** How long to wait between readiness checks while the store or KMS is not ready. */
+  readinessRetryMs: 2_000,
+  /** Once ready, how often the store's ability to write is probed (health follows it). */
+  storeCheckMs: 5_000,
+} as const;
+
 const schema = z.object({
-  CRYPTO_GRPC_ADDR: env.address("127.0.0.1:50051"),
-  CRYPTO_DATA_DIR: z.string().default("./data/crypto"),
+  CRYPTO_GRPC_ADDR: env.address(DEFAULTS.address),
+  CRYPTO_DATA_DIR: z.string().default(DEFAULTS.dataDir),
   CRYPTO_SERVICE_TOKEN: env.optionalString(),
   CRYPTO_SERVICE_TOKEN_FILE: env.optionalString(),
   CRYPTO_TLS_CERT_FILE: env.optionalString(),
   CRYPTO_TLS_KEY_FILE: env.optionalString(),
   CRYPTO_TLS_CLIENT_CA_FILE: env.optionalString(),
+  CRYPTO_TLS_CLIENT_NAMES: env.optionalString(),
   CRYPTO_MASTER_KEY_FILE: env.optionalString(),
   MONGODB_URI: env.optionalString(),
   KMS_KEY_ID: env.optionalString(),
   AWS_REGION: env.optionalString(),
   AWS_ENDPOINT_URL_KMS: env.optionalString(),
-  CRYPTO_KMS_TIMEOUT: env.duration("5s"),
-  CRYPTO_DEK_CACHE_TTL: env.duration("5m"),
-  CRYPTO_DEK_CACHE_MAX_ENTRIES: env.integer(10_000, 1, 10_000_000),
-  // NIST SP 800-38D bounds random 96-bit nonces to 2^32 messages per key; stay far below.
-  CRYPTO_ROTATE_AFTER_ENCRYPTIONS: env.integer(100_000_000, 1, 1_000_000_000),
+  CRYPTO_KMS_TIMEOUT: env.duration(`${DEFAULTS.kmsTimeoutMs}ms`),
+  CRYPTO_DEK_CACHE_TTL: env.duration(`${DEFAULTS.dekCacheTtlMs}ms`),
+  CRYPTO_DEK_CACHE_MAX_ENTRIES: env.integer(DEFAULTS.dekCacheMaxEntries, 1, 10_000_000),
+  CRYPTO_ROTATE_AFTER_ENCRYPTIONS: env.integer(DEFAULTS.rotateAfterEncryptions, 1, 1_000_000_000),
   CRYPTO_METRICS_ADDR: env.optionalString(),
-  CRYPTO_SHUTDOWN_GRACE: env.duration("10s"),
+  CRYPTO_SHUTDOWN_GRACE: env.duration(`${DEFAULTS.shutdownGraceMs}ms`),
   LOG_LEVEL: env.logLevel(),
 });
 
@@ -33,6 +50,11 @@ export interface TlsConfig {
   keyFile: string;
   /** Set: clients must present a certificate signed by this CA (mTLS). */
   clientCaFile?: string | undefined;
+  /**
+   * With mTLS, the client certificates accepted: one of these must be the subject's CN or a
+   * DNS / URI / email subject alternative name. Empty or unset: any certificate the CA signed.
+   */
+  clientNames?: readonly string[] | undefined;
 }
 
 export interface CryptoConfig {
@@ -45,7 +67,7 @@ export interface CryptoConfig {
   /** Default `<dataDir>/master.key`. */
   masterKeyFile?: string | undefined;
   mongodbUri?: string | undefined;
-  kms?: { keyId: string; region?: string | undefined; endpoint?: string | undefined; timeoutMs?: number } | undefined;
+  kms?: { keyId: string; region?: string | undefined; endpoint?: string | undefined; timeoutMs: number } | undefined;
   dekCacheTtlMs: number;
   dekCacheMaxEntries: number;
   rotateAfterEncryptions: number;
@@ -55,18 +77,9 @@ export interface CryptoConfig {
   logLevel: string;
 }
 
-export const DEFAULTS = {
-  address: "127.0.0.1:50051",
-  dekCacheTtlMs: 5 * 60_000,
-  dekCacheMaxEntries: 10_000,
-  rotateAfterEncryptions: 100_000_000,
-  shutdownGraceMs: 10_000,
-  logLevel: "info",
-} as const;
-
 /** Reads the environment; throws ConfigError naming the variables at fault. */
-export function loadCryptoConfig(environment: Record<string, string | undefined> = process.env): CryptoConfig {
-  const e = loadConfig(schema, environment);
+export function loadConfig(environment: Record<string, string | undefined> = process.env): CryptoConfig {
+  const e = parseEnvironment(schema, environment);
   const problems: { variable: string; message: string }[] = [];
   const dataDir = isAbsolute(e.CRYPTO_DATA_DIR) ? e.CRYPTO_DATA_DIR : resolve(e.CRYPTO_DATA_DIR);
 
@@ -86,6 +99,13 @@ export function loadCryptoConfig(environment: Record<string, string | undefined>
     problems.push({ variable: "CRYPTO_SERVICE_TOKEN", message: "must be at least 16 characters" });
   }
 
+  const clientNames = (e.CRYPTO_TLS_CLIENT_NAMES ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (clientNames.length > 0 && !e.CRYPTO_TLS_CLIENT_CA_FILE) {
+    problems.push({ variable: "CRYPTO_TLS_CLIENT_NAMES", message: "needs CRYPTO_TLS_CLIENT_CA_FILE (mTLS)" });
+  }
   let tls: TlsConfig | undefined;
   if (e.CRYPTO_TLS_CERT_FILE || e.CRYPTO_TLS_KEY_FILE) {
     if (!e.CRYPTO_TLS_CERT_FILE || !e.CRYPTO_TLS_KEY_FILE) {
@@ -98,6 +118,7 @@ export function loadCryptoConfig(environment: Record<string, string | undefined>
         certFile: e.CRYPTO_TLS_CERT_FILE,
         keyFile: e.CRYPTO_TLS_KEY_FILE,
         clientCaFile: e.CRYPTO_TLS_CLIENT_CA_FILE,
+        clientNames: clientNames.length > 0 ? clientNames : undefined,
       };
     }
   } else if (e.CRYPTO_TLS_CLIENT_CA_FILE) {

@@ -1,13 +1,14 @@
-// Composition root: configuration, the server, signals. Everything else is in server.ts.
+// Composition root: configuration → serve() (which opens the store, the key-encryption key
+// and the keyring, and listens) → signals. Nothing imports this file.
 import { ConfigError } from "@cv-wallet/common/config";
 import { createLogger } from "@cv-wallet/common/logger";
 import { onShutdown } from "@cv-wallet/common/shutdown";
-import { loadCryptoConfig } from "./config.ts";
-import { startCryptoServer } from "./server.ts";
+import { type CryptoConfig, loadConfig } from "./config.ts";
+import { serve } from "./serve.ts";
 
-let config: ReturnType<typeof loadCryptoConfig>;
+let config: CryptoConfig;
 try {
-  config = loadCryptoConfig();
+  config = loadConfig();
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(`crypto service: ${error.message}`);
@@ -16,7 +17,7 @@ try {
 
 const logger = createLogger({ service: "crypto", level: config.logLevel });
 try {
-  const server = await startCryptoServer({ ...config, logger });
+  const server = await serve({ ...config, logger });
   onShutdown(logger, () => server.stop(), config.shutdownGraceMs + 2_000);
 } catch (err) {
   logger.fatal({ err }, "crypto service failed to start");

@@ -1,10 +1,12 @@
 // Prometheus metrics, one registry per server instance (tests run several in one process).
-// Labels are method names, status codes and KMS operations only: never a key name, which
-// names a tenant, and never anything secret.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+// Node's default process_* / nodejs_* metrics keep their standard names so stock dashboards
+// match, and every series carries service="crypto" (the wallet's carry service="wallet").
+// Labels are method names, lower-case snake status codes (`ok`, `not_found`, …) and KMS
+// operations only: never a key name, which names a tenant, and never anything secret.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export class CryptoMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry = metricsRegistry();
   readonly cacheHits = new Counter({
     name: "cvw_crypto_dek_cache_hits_total",
     help: "DEK cache hits",
@@ -25,26 +27,26 @@ export class CryptoMetrics {
   });
   readonly kmsCalls = new Counter({
     name: "cvw_crypto_kms_calls_total",
-    help: "Calls to the key provider",
-    labelNames: ["provider", "operation", "outcome"] as const,
+    help: "Calls to the key-encryption key (local master key or AWS KMS)",
+    labelNames: ["kms", "operation", "outcome"] as const,
     registers: [this.registry],
   });
   readonly kmsSeconds = new Histogram({
     name: "cvw_crypto_kms_call_duration_seconds",
-    help: "Key provider call latency",
-    labelNames: ["provider", "operation"] as const,
+    help: "Key-encryption key call latency",
+    labelNames: ["kms", "operation"] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
   readonly rpcCalls = new Counter({
     name: "cvw_crypto_rpc_calls_total",
-    help: "Finished RPCs by method and gRPC status code",
+    help: "Finished RPCs by method and status code (lower-case snake Connect code name)",
     labelNames: ["method", "code"] as const,
     registers: [this.registry],
   });
   readonly rpcSeconds = new Histogram({
     name: "cvw_crypto_rpc_duration_seconds",
-    help: "RPC latency by method and gRPC status code",
+    help: "RPC latency by method and status code (lower-case snake Connect code name)",
     labelNames: ["method", "code"] as const,
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
@@ -69,4 +71,11 @@ export class CryptoMetrics {
     const metric = await this.kmsCalls.get();
     return metric.values.filter((v) => !operation || v.labels.operation === operation).reduce((a, v) => a + v.value, 0);
   }
+}
+
+function metricsRegistry(): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: "crypto" });
+  collectDefaultMetrics({ register: registry });
+  return registry;
 }

@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "@cv-wallet/common/config";
 import { describe, expect, it } from "vitest";
-import { loadCryptoConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config.ts";
 
 const TOKEN = "a-service-token-of-some-length";
 
 function problem(env: Record<string, string>): ConfigError {
   try {
-    loadCryptoConfig(env);
+    loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -19,7 +19,7 @@ function problem(env: Record<string, string>): ConfigError {
 
 describe("crypto configuration", () => {
   it("has working defaults once a token is given", () => {
-    const config = loadCryptoConfig({ CRYPTO_SERVICE_TOKEN: TOKEN });
+    const config = loadConfig({ CRYPTO_SERVICE_TOKEN: TOKEN });
     expect(config).toMatchObject({
       address: "127.0.0.1:50051",
       serviceToken: TOKEN,
@@ -33,6 +33,23 @@ describe("crypto configuration", () => {
     expect(config.masterKeyFile).toBe(join(config.dataDir, "master.key"));
   });
 
+  it("reads the mTLS client name allow-list, which needs a client CA", () => {
+    const config = loadConfig({
+      CRYPTO_TLS_CERT_FILE: "/c.pem",
+      CRYPTO_TLS_KEY_FILE: "/k.pem",
+      CRYPTO_TLS_CLIENT_CA_FILE: "/ca.pem",
+      CRYPTO_TLS_CLIENT_NAMES: " wallet , spiffe://cv/ns/wallet,,",
+    });
+    expect(config.tls?.clientNames).toEqual(["wallet", "spiffe://cv/ns/wallet"]);
+    expect(
+      loadConfig({ CRYPTO_TLS_CERT_FILE: "/c", CRYPTO_TLS_KEY_FILE: "/k", CRYPTO_TLS_CLIENT_CA_FILE: "/ca" }).tls
+        ?.clientNames,
+    ).toBeUndefined();
+    expect(problem({ CRYPTO_SERVICE_TOKEN: TOKEN, CRYPTO_TLS_CLIENT_NAMES: "wallet" }).variables).toEqual([
+      "CRYPTO_TLS_CLIENT_NAMES",
+    ]);
+  });
+
   it("refuses to start without caller credentials, naming the variables", () => {
     const error = problem({});
     expect(error.variables).toEqual(["CRYPTO_SERVICE_TOKEN"]);
@@ -43,7 +60,7 @@ describe("crypto configuration", () => {
   it("reads the token from CRYPTO_SERVICE_TOKEN_FILE and never echoes it", () => {
     const dir = mkdtempSync(join(tmpdir(), "cvw-crypto-config-"));
     writeFileSync(join(dir, "token"), `${TOKEN}\n`, { mode: 0o600 });
-    expect(loadCryptoConfig({ CRYPTO_SERVICE_TOKEN_FILE: join(dir, "token") }).serviceToken).toBe(TOKEN);
+    expect(loadConfig({ CRYPTO_SERVICE_TOKEN_FILE: join(dir, "token") }).serviceToken).toBe(TOKEN);
     expect(problem({ CRYPTO_SERVICE_TOKEN_FILE: join(dir, "absent") }).variables).toEqual([
       "CRYPTO_SERVICE_TOKEN_FILE",
     ]);
@@ -67,14 +84,14 @@ describe("crypto configuration", () => {
   });
 
   it("selects aws-kms when KMS_KEY_ID is set, and mTLS without a token", () => {
-    const kms = loadCryptoConfig({
+    const kms = loadConfig({
       CRYPTO_SERVICE_TOKEN: TOKEN,
       KMS_KEY_ID: "alias/cvw",
       AWS_REGION: "eu-west-1",
       AWS_ENDPOINT_URL_KMS: "http://127.0.0.1:4566",
     });
     expect(kms.kms).toMatchObject({ keyId: "alias/cvw", region: "eu-west-1", endpoint: "http://127.0.0.1:4566" });
-    const mtls = loadCryptoConfig({
+    const mtls = loadConfig({
       CRYPTO_TLS_CERT_FILE: "/c",
       CRYPTO_TLS_KEY_FILE: "/k",
       CRYPTO_TLS_CLIENT_CA_FILE: "/ca",
@@ -86,7 +103,7 @@ describe("crypto configuration", () => {
 
 describe("startCryptoServer start-up failures", () => {
   it("names CRYPTO_GRPC_ADDR when the address is taken, and releases the store", async () => {
-    const { startCryptoServer } = await import("../src/server.ts");
+    const { startCryptoServer } = await import("../src/serve.ts");
     const { captureLogs } = await import("@cv-wallet/common/testing/logs");
     const dataDir = mkdtempSync(join(tmpdir(), "cvw-crypto-bind-"));
     const logger = captureLogs("crypto").logger;

@@ -18,7 +18,7 @@ describe("DekCache", () => {
   });
 
   it("expires entries after the TTL and zeroes them", async () => {
-    let now = 0;
+    let now = 1_000; // lru-cache reads a start time of 0 as "no start": real clocks never say 0
     let loads = 0;
     const cache = new DekCache({ ttlMs: 1000, maxEntries: 10, now: () => now });
     const load = async () => {
@@ -26,10 +26,10 @@ describe("DekCache", () => {
       return key(1);
     };
     const held = await cache.use("k", load, (_k, dek) => dek);
-    now = 999;
+    now = 1_999;
     await cache.use("k", load, () => undefined);
     expect(loads).toBe(1);
-    now = 2000; // 999 + 1000: the entry's age counts from its load, not its last use
+    now = 2_500; // past load + TTL (2,000), not past last use + TTL (2,999): age counts from the load
     await cache.use("k", load, () => undefined);
     expect(loads).toBe(2);
     expect(held.every((b) => b === 0)).toBe(true);

@@ -1,16 +1,40 @@
-// Every CryptoService RPC end to end over gRPC, with the error codes the issue names.
-import { readFileSync } from "node:fs";
+// Every CryptoService RPC end to end over gRPC, with the status code each failure answers.
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { toBinary } from "@bufbuild/protobuf";
 import { GetKeyInfoResponseSchema } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalKeyProvider } from "../src/kms/local.ts";
-import { dekContext } from "../src/kms/provider.ts";
-import { SqliteKeyStore } from "../src/store/sqlite.ts";
+import { dekContext } from "../src/kms/kek-provider.ts";
+import { LocalKekProvider } from "../src/kms/local.ts";
+import { SqliteTenantKeyStore } from "../src/store/sqlite/tenant-key-store.ts";
 import { codeOf, type Harness, startHarness, utf8 } from "./support/harness.ts";
 
 const ctx = utf8("record-1/key");
+
+let dataDir = "";
+
+/** The wrapped DEKs of a key as the SQLite store holds them (read through a connection of our own). */
+function storedWrappedDeks(name: string): Buffer[] {
+  const db = new DatabaseSync(join(dataDir, "crypto.db"), { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT wrapped_dek FROM crypto_key_versions WHERE name = ?").all(name) as {
+      wrapped_dek: Uint8Array;
+    }[];
+    return rows.map((r) => Buffer.from(r.wrapped_dek));
+  } finally {
+    db.close();
+  }
+}
+
+/** Files under the data directory that hold any of `needles`. */
+function filesContaining(needles: Buffer[]): string[] {
+  return readdirSync(dataDir).filter((f) => {
+    const bytes = readFileSync(join(dataDir, f));
+    return needles.some((n) => bytes.includes(n));
+  });
+}
 const SECRETS = ["sk-ant-secret-plaintext-AAAA", "sk-proj-second-secret-BBBB"];
 
 describe("CryptoService RPCs", () => {
@@ -22,6 +46,7 @@ describe("CryptoService RPCs", () => {
 
   beforeAll(async () => {
     h = await startHarness();
+    dataDir = h.dataDir;
   });
   afterAll(async () => {
     // Nothing secret reached a log line during the whole suite.
@@ -150,8 +175,8 @@ describe("CryptoService RPCs", () => {
     expect(info.key?.versions[0]?.wrappingKeyId).toMatch(/^local:[0-9a-f]{16}$/);
 
     // Recover the real DEKs from the store and master key, and look for them in the response.
-    const store = new SqliteKeyStore(join(h.dataDir, "crypto.db"));
-    const local = new LocalKeyProvider(join(h.dataDir, "master.key"));
+    const store = new SqliteTenantKeyStore(join(h.dataDir, "crypto.db"));
+    const local = new LocalKekProvider(join(h.dataDir, "master.key"));
     await local.check();
     const wire = Buffer.from(toBinary(GetKeyInfoResponseSchema, info));
     for (const v of (await store.getKey("user/info"))!.versions) {
@@ -182,18 +207,39 @@ describe("CryptoService RPCs", () => {
     expect(await codeOf(h.client.listKeys({ pageToken: "garbage!" }, h.auth))).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
-  it("DestroyKey shreds: old ciphertexts become unrecoverable, even after the name is reused", async () => {
+  it("DestroyKey shreds: old ciphertexts become unrecoverable and the name is never used again", async () => {
     const before = await enc("user/shred", SECRETS[1]!);
     await h.client.rotateKey({ keyName: "user/shred" }, h.auth);
+    // The wrapped DEKs as stored, to look for them in the files afterwards.
+    const wrapped = storedWrappedDeks("user/shred");
+    expect(wrapped).toHaveLength(2);
+    expect(filesContaining(wrapped)).not.toEqual([]);
     const destroyed = await h.client.destroyKey({ keyName: "user/shred" }, h.auth);
     expect(destroyed.versionsDestroyed).toBe(2);
+    // Not in crypto.db, not in its WAL, nowhere under the data directory.
+    expect(filesContaining(wrapped)).toEqual([]);
     expect(await codeOf(dec("user/shred", before.ciphertext))).toBe(grpc.status.NOT_FOUND);
     expect(await codeOf(h.client.getKeyInfo({ keyName: "user/shred" }, h.auth))).toBe(grpc.status.NOT_FOUND);
     expect((await h.client.destroyKey({ keyName: "user/shred" }, h.auth)).versionsDestroyed).toBe(0);
-    // Re-created as a new version 1 with a new DEK: the old ciphertext still does not open.
-    const again = await enc("user/shred", "fresh");
-    expect(again.keyVersion).toBe(1);
-    expect(await codeOf(dec("user/shred", before.ciphertext))).toBe(grpc.status.INVALID_ARGUMENT);
+    // A destroyed tenant key is a tombstone: an encrypt after it (a late or racing write for a
+    // deleted account) is refused instead of creating a fresh version 1.
+    const late = (await enc("user/shred", "fresh").catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(late.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(late.details).toMatch(/destroyed/);
+    expect(await codeOf(h.client.rotateKey({ keyName: "user/shred" }, h.auth))).toBe(grpc.status.NOT_FOUND);
+    expect(await codeOf(h.client.getKeyInfo({ keyName: "user/shred" }, h.auth))).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it("an Encrypt racing DestroyKey never leaves a key behind", async () => {
+    for (let round = 0; round < 5; round++) {
+      const name = `user/race-${round}`;
+      await enc(name, "first");
+      const racing = Array.from({ length: 20 }, () => codeOf(enc(name, "racing")));
+      const [codes] = await Promise.all([Promise.all(racing), h.client.destroyKey({ keyName: name }, h.auth)]);
+      expect(codes.every((c) => c === "ok" || c === grpc.status.FAILED_PRECONDITION)).toBe(true);
+      expect(await codeOf(h.client.getKeyInfo({ keyName: name }, h.auth))).toBe(grpc.status.NOT_FOUND);
+      expect(await codeOf(enc(name, "after"))).toBe(grpc.status.FAILED_PRECONDITION);
+    }
   });
 
   it("batches answer each item on its own", async () => {

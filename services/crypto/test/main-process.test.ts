@@ -1,11 +1,13 @@
 // `node src/main.ts` as operators run it: configuration errors, listening, SIGTERM. Two
-// processes over one data directory race rotations the way issue 7's deployment does.
+// processes over one data directory race rotations as replicas sharing one volume do. A
+// SIGKILL under load must not lose encryption counts (the nonce budget).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { DatabaseSync } from "node:sqlite";
 import { createClient } from "@cv-wallet/common/grpc";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
@@ -99,4 +101,53 @@ describe("node src/main.ts", () => {
     expect(output).not.toContain(token);
     expect(output).not.toContain("sk-process-secret");
   });
+
+  it("never under-counts the nonce budget: SIGKILL under an Encrypt load leaves stored counts ≥ ciphertexts made", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cvw-crypto-kill-"));
+    const token = randomBytes(32).toString("base64url");
+    const env = { CRYPTO_DATA_DIR: dir, CRYPTO_SERVICE_TOKEN: token, LOG_LEVEL: "warn" };
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${token}`);
+    let acknowledged = 0;
+    try {
+      for (let round = 0; round < 3; round++) {
+        const proc = await run({ ...env, LOG_LEVEL: "info" });
+        const channel = new grpc.Client(proc.address, grpc.credentials.createInsecure());
+        const client = createClient(CryptoService, channel);
+        let killed = false;
+        let thisRound = 0;
+        // 16 callers encrypt as fast as they can; the process is killed mid-stream, after a
+        // number of answers that is not a multiple of any reservation block.
+        const target = 1_337 + round * 211;
+        const loops = Array.from({ length: 16 }, async () => {
+          while (!killed) {
+            try {
+              await client.encrypt(
+                { keyName: "user/kill", plaintext: utf8("sk-load"), context: utf8("r/k") },
+                { metadata, timeoutMs: 10_000 },
+              );
+            } catch {
+              return; // the process is gone: this one was not acknowledged
+            }
+            acknowledged++;
+            if (++thisRound >= target && !killed) {
+              killed = true;
+              proc.child.kill("SIGKILL");
+            }
+          }
+        });
+        await Promise.all(loops);
+        await proc.exited;
+        channel.close();
+        const db = new DatabaseSync(join(dir, "crypto.db"), { readOnly: true });
+        const { total } = db
+          .prepare("SELECT COALESCE(SUM(encryption_count), 0) AS total FROM crypto_key_versions WHERE name = ?")
+          .get("user/kill") as { total: number };
+        db.close();
+        expect(total, `round ${round}`).toBeGreaterThanOrEqual(acknowledged);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000); // three process starts and a few thousand calls, on a shared machine
 });

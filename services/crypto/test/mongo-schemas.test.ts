@@ -1,10 +1,10 @@
 // The keyring's mongoose schemas, checked without a server: validation, casting, indexes.
 import mongoose from "mongoose";
 import { describe, expect, it } from "vitest";
-import { keySchema, keyVersionSchema } from "../src/store/mongo-schemas.ts";
+import { tenantKeySchema, tenantKeyVersionSchema } from "../src/store/mongo/schemas.ts";
 
-const Key = mongoose.model("SchemaTestKey", keySchema);
-const Version = mongoose.model("SchemaTestKeyVersion", keyVersionSchema);
+const Key = mongoose.model("SchemaTestKey", tenantKeySchema);
+const Version = mongoose.model("SchemaTestKeyVersion", tenantKeyVersionSchema);
 
 const valid = {
   name: "user/abc",
@@ -17,7 +17,7 @@ const valid = {
 
 describe("keyring mongoose schemas", () => {
   it("declares the unique (name, version) index that serializes racing rotations", () => {
-    expect(keyVersionSchema.indexes()).toContainEqual([
+    expect(tenantKeyVersionSchema.indexes()).toContainEqual([
       { name: 1, version: 1 },
       expect.objectContaining({ unique: true }),
     ]);

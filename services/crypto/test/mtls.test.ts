@@ -11,7 +11,7 @@ import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningCryptoServer, startCryptoServer } from "../src/server.ts";
+import { type RunningCryptoServer, startCryptoServer } from "../src/serve.ts";
 import { codeOf, utf8 } from "./support/harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cvw-crypto-mtls-"));
@@ -85,9 +85,16 @@ function makeCertificates(): boolean {
     `printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ${f("server.ext")}`,
   ]);
   execFileSync("sh", ["-c", `printf 'extendedKeyUsage=clientAuth\\n' > ${f("client.ext")}`]);
+  execFileSync("sh", [
+    "-c",
+    `printf 'subjectAltName=URI:spiffe://cv/ns/wallet,DNS:wallet.internal\\nextendedKeyUsage=clientAuth\\n' > ${f("san.ext")}`,
+  ]);
   leaf("server", "ca", "server.ext");
   leaf("wallet", "ca", "client.ext");
   leaf("intruder", "rogue-ca", "client.ext");
+  // Signed by the right CA but not named in the allow-list, and one named only by its SAN.
+  leaf("other-service", "ca", "client.ext");
+  leaf("by-san", "ca", "san.ext");
   return true;
 }
 
@@ -95,13 +102,13 @@ describe("mTLS caller authentication", () => {
   let server: RunningCryptoServer | undefined;
   const logs = captureLogs("crypto");
   const clients: grpc.Client[] = [];
-  const connect = (cert?: string) => {
+  const connect = (cert?: string, to = server) => {
     const credentials = grpc.credentials.createSsl(
       readFileSync(f("ca.pem")),
       cert ? readFileSync(f(`${cert}.key`)) : null,
       cert ? readFileSync(f(`${cert}.pem`)) : null,
     );
-    const channel = new grpc.Client(server!.address, credentials);
+    const channel = new grpc.Client(to!.address, credentials);
     clients.push(channel);
     return createClient(CryptoService, channel);
   };
@@ -144,5 +151,34 @@ describe("mTLS caller authentication", () => {
     expect(none).not.toBe("ok");
     expect(rogue).not.toBe("ok");
     expect([none, rogue]).not.toContain(grpc.status.INTERNAL);
+  });
+
+  it("with CRYPTO_TLS_CLIENT_NAMES, serves only certificates naming an allowed subject (CN or SAN)", async ({
+    skip,
+  }) => {
+    if (!server) return skip();
+    const limited = await startCryptoServer({
+      address: "127.0.0.1:0",
+      dataDir: f("data-limited"),
+      logger: logs.logger,
+      tls: {
+        certFile: f("server.pem"),
+        keyFile: f("server.key"),
+        clientCaFile: f("ca.pem"),
+        clientNames: ["wallet", "spiffe://cv/ns/wallet"],
+      },
+    });
+    try {
+      const call = (cert: string) =>
+        codeOf(connect(cert, limited).encrypt({ keyName: "user/l", plaintext: utf8("x") }, { timeoutMs: 10_000 }));
+      expect(await call("wallet")).toBe("ok");
+      expect(await call("by-san")).toBe("ok");
+      expect(await call("other-service")).toBe(grpc.status.UNAUTHENTICATED);
+      expect(logs.text()).toContain("client certificate not in CRYPTO_TLS_CLIENT_NAMES");
+      // The unrestricted server still serves it: the list is what refused it.
+      expect(await codeOf(connect("other-service").encrypt({ keyName: "user/l", plaintext: utf8("x") }))).toBe("ok");
+    } finally {
+      await limited.stop();
+    }
   });
 });

@@ -4,17 +4,22 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { createValidator } from "@bufbuild/protovalidate";
-import { createContextValues } from "@connectrpc/connect";
+import { type ConnectRouter, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { WalletService } from "@cv-wallet/proto/wallet/v1";
 import express, { type Request, type Response } from "express";
 import type { WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { walletOperations } from "./domain/operations.ts";
 import { hostOf, requestFactsKey, walletRoutes } from "./edge/connect/service.ts";
+import { HEALTH_SERVICE, healthRoutes } from "./edge/grpc/health.ts";
+import { descriptorRegistry, reflectionRoutes } from "./edge/grpc/reflection.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "./edge/http/call.ts";
+import { clientFactsFrom } from "./edge/http/client-facts.ts";
 import { errorMiddleware, sendError } from "./edge/http/errors.ts";
 import { securityHeaders, setSecurityHeaders } from "./edge/http/security.ts";
 import { webUi } from "./edge/http/web-ui.ts";
+import { oauthRouter } from "./edge/rest/oauth.ts";
 import { restRouter } from "./edge/rest/rest.ts";
 import type { WalletMetrics } from "./metrics.ts";
 
@@ -48,6 +53,20 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
       host: hostOf(req.headers),
     });
 
+  // Readiness for /readyz and grpc.health.v1: the store answers and the crypto service reports
+  // SERVING on its own health service (no failing call, so no error counter moves). Cached
+  // briefly so a probe storm does not become a crypto-call storm.
+  let readyCache: { at: number; error?: string | undefined } | undefined;
+  const readiness = async (): Promise<string | undefined> => {
+    if (!readyCache || Date.now() - readyCache.at > 1000) {
+      const problems: string[] = [];
+      await deps.store.ping().catch(() => problems.push("store"));
+      await deps.crypto.ping().catch(() => problems.push("crypto service"));
+      readyCache = { at: Date.now(), error: problems.length ? `not reachable: ${problems.join(", ")}` : undefined };
+    }
+    return readyCache.error;
+  };
+
   const app = express();
   app.disable("x-powered-by");
   // No ETags: API answers (keys among them) are never cached or revalidated.
@@ -61,7 +80,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
       const seconds = (performance.now() - started) / 1000;
       metrics.httpRequest(req.method, route, res.statusCode, seconds);
       // Path pattern and status only: never the query string, headers or body.
-      if (route.startsWith("/api")) {
+      if (route.startsWith("/api") || route.startsWith("/oauth")) {
         logger.info({ method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) }, "request");
       }
     });
@@ -71,21 +90,25 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
-  let readyCache: { at: number; error?: string | undefined } | undefined;
   app.get("/readyz", async (_req, res) => {
-    // Cached briefly so a probe storm does not become a crypto-call storm.
-    if (!readyCache || Date.now() - readyCache.at > 1000) {
-      const problems: string[] = [];
-      await deps.store.ping().catch(() => problems.push("store"));
-      await deps.crypto.ping().catch(() => problems.push("crypto service"));
-      readyCache = { at: Date.now(), error: problems.length ? `not reachable: ${problems.join(", ")}` : undefined };
-    }
-    if (readyCache.error) sendError(res, 503, "unavailable", readyCache.error);
+    const error = await readiness();
+    if (error) sendError(res, 503, "unavailable", error);
     else res.json({ status: "ready" });
   });
   app.get("/metrics", async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+
+  // OAuth 2.0 device sign-in (RFC 8628): form-encoded, OAuth's JSON errors.
+  const requestInfo = (req: Request) => ({
+    address: req.ip ?? "",
+    userAgent: req.get("user-agent") ?? "",
+    origin: req.get("origin"),
+    host: req.get("host"),
+    unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
+    client: clientFactsFrom((name) => req.get(name)),
+  });
+  app.use("/oauth", oauthRouter(deps, { bodyLimitBytes: settings.bodyLimitBytes, requestInfo }));
 
   // REST under /api: JSON bodies are parsed there only (Connect reads its own).
   const json = express.json({ limit: settings.bodyLimitBytes, strict: true });
@@ -94,13 +117,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   app.use(
     restRouter(ops, validator, (req: Request, res: Response) =>
       makeCall(
-        {
-          address: req.ip ?? "",
-          userAgent: req.get("user-agent") ?? "",
-          origin: req.get("origin"),
-          host: req.get("host"),
-          unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
-        },
+        requestInfo(req),
         credentialsFrom(req.get("authorization"), req.get("cookie")),
         sessionCookie(secureCookies || req.secure, (v) => res.append("Set-Cookie", v)),
       ),
@@ -124,11 +141,21 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   });
   const handler: http.RequestListener = (req, res) => {
     // RPCs answered by the Connect adapter never reach Express: give them the headers here.
-    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(res, req.url, secureCookies);
+    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(req, res, req.url, secureCookies);
     connect(req, res);
   };
+  // The gRPC listener also answers grpc.health.v1 and server reflection (grpcurl, probes).
+  const descriptors = descriptorRegistry();
+  const grpcRoutes = (router: ConnectRouter) => {
+    routes(router);
+    healthRoutes(descriptors, {
+      services: [WalletService.typeName],
+      ready: async () => (await readiness()) === undefined,
+    })(router);
+    reflectionRoutes(descriptors, [WalletService.typeName, HEALTH_SERVICE])(router);
+  };
   const grpc: Http2Listener = connectNodeAdapter({
-    routes,
+    routes: grpcRoutes,
     readMaxBytes: settings.bodyLimitBytes,
     contextValues: requestFacts(false),
   });
@@ -136,9 +163,11 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
 }
 
 function routeLabel(req: Request): string {
-  if (req.route?.path) return String(req.route.path);
+  // baseUrl: the mount point of a sub-router (/oauth), "" for routes on the app itself.
+  if (req.route?.path) return `${req.baseUrl}${String(req.route.path)}`;
   if (req.path.startsWith("/cvwallet.")) return "connect";
   if (req.path.startsWith("/api/")) return "/api/unknown";
+  if (req.path.startsWith("/oauth/")) return "/oauth/unknown";
   return ["/healthz", "/readyz", "/metrics"].includes(req.path) ? req.path : "static";
 }
 

@@ -21,6 +21,8 @@ const schema = z.object({
   WALLET_SESSION_TTL: env.duration("7d"),
   WALLET_RETRIEVAL_RATE_LIMIT: env.integer(600, 1, 10_000_000),
   WALLET_BODY_LIMIT_BYTES: env.integer(65_536, 1024, 10_485_760),
+  WALLET_DEVICE_CODE_TTL: env.duration("10m"),
+  WALLET_DEVICE_POLL_INTERVAL: env.integer(5, 1, 60),
   // WALLET_PROVIDER_<ID>_BASE_URL, WALLET_ALLOW_PRIVATE_BASE_URLS, WALLET_VALIDATE_INTERVAL.
   ...providerConfigShape,
   CRYPTO_GRPC_ADDR: env.address("127.0.0.1:50051"),
@@ -51,6 +53,9 @@ export interface WalletConfig {
   /** Key retrievals (provider key + reveal) per minute per token or session. */
   retrievalRateLimitPerMinute: number;
   bodyLimitBytes: number;
+  /** Device sign-in: how long a device code lives, and the polling interval (seconds) handed out. */
+  deviceCodeTtlMs: number;
+  devicePollIntervalSeconds: number;
   /** Key validation: base URL overrides, private base URLs, re-check interval (0 = off). */
   providers: ProviderConfig;
   crypto: {
@@ -126,6 +131,8 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
     sessionTtlMs: c.WALLET_SESSION_TTL,
     retrievalRateLimitPerMinute: c.WALLET_RETRIEVAL_RATE_LIMIT,
     bodyLimitBytes: c.WALLET_BODY_LIMIT_BYTES,
+    deviceCodeTtlMs: c.WALLET_DEVICE_CODE_TTL,
+    devicePollIntervalSeconds: c.WALLET_DEVICE_POLL_INTERVAL,
     providers: providerConfigFrom(c as Record<string, unknown>),
     crypto: { address: c.CRYPTO_GRPC_ADDR, token, timeoutMs: c.CRYPTO_TIMEOUT, tls },
     mongodbUri: c.MONGODB_URI,

@@ -1,5 +1,7 @@
 // Prometheus metrics. Labels are route patterns, method names, status codes and provider
-// ids: never a key, token, email or record id.
+// ids: never a key, token, email or record id. Conventions shared with the crypto service:
+// prom-client's process_* / nodejs_* metrics under their standard names, every series
+// labelled service="wallet", codes spelled as lower-case snake Connect code names.
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 export interface WalletMetrics {
@@ -12,7 +14,14 @@ export interface WalletMetrics {
 
 export function createMetrics(): WalletMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "wallet_" });
+  registry.setDefaultLabels({ service: "wallet" });
+  collectDefaultMetrics({ register: registry });
+  // prom-client also exports these three sums as gauges named *_total, which Prometheus
+  // reserves for counters (promtool check metrics flags them); the per-type gauges
+  // nodejs_active_handles / _requests / _resources carry the same numbers.
+  for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) {
+    registry.removeSingleMetric(name);
+  }
   const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
   const http = new Histogram({
     name: "wallet_http_request_duration_seconds",
@@ -23,14 +32,14 @@ export function createMetrics(): WalletMetrics {
   });
   const rpc = new Histogram({
     name: "wallet_rpc_duration_seconds",
-    help: "Connect / gRPC-Web / gRPC calls by method and code",
+    help: "Connect, gRPC-Web and gRPC calls to the wallet by method and code",
     labelNames: ["method", "code"],
     buckets,
     registers: [registry],
   });
   const crypto = new Histogram({
     name: "wallet_crypto_call_duration_seconds",
-    help: "Calls to the crypto service by method and gRPC status",
+    help: "Calls to the crypto service by method and code",
     labelNames: ["method", "code"],
     buckets,
     registers: [registry],

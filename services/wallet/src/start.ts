@@ -6,7 +6,7 @@ import { createLogger, type Logger } from "@cv-wallet/common/logger";
 import { createWalletHandler } from "./app.ts";
 import { createKeyChecker } from "./checks/checker.ts";
 import type { ProviderConfig } from "./checks/config.ts";
-import { assertSafeBaseUrl } from "./checks/url-safety.ts";
+import { checkBaseUrlForm } from "./checks/url-safety.ts";
 import { createCryptoClient } from "./clients/crypto.ts";
 import { configDefaults, type WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
@@ -28,6 +28,8 @@ export type StartWalletOptions = Partial<Omit<WalletConfig, "crypto" | "provider
   logger?: Logger;
   /** Replaces the provider checker (the real one calls provider APIs or their base URL overrides). */
   checker?: KeyChecker;
+  /** The device sign-in's clock (tests move it to expire codes); defaults to the system clock. */
+  clock?: () => Date;
 };
 
 export interface RunningWallet {
@@ -69,14 +71,23 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         allowPrivateBaseUrls: config.providers.allowPrivateBaseUrls,
         logger,
       }),
-    assertSafeBaseUrl: (url) => assertSafeBaseUrl(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
-    settings: { publicUrl: config.publicUrl, sessionTtlMs: config.sessionTtlMs },
+    assertSafeBaseUrl: async (url) => checkBaseUrlForm(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
+    settings: {
+      publicUrl: config.publicUrl,
+      sessionTtlMs: config.sessionTtlMs,
+      deviceCodeTtlMs: config.deviceCodeTtlMs,
+      devicePollIntervalSeconds: config.devicePollIntervalSeconds,
+    },
     limits: {
       retrievals: new RateLimiter(config.retrievalRateLimitPerMinute),
       signInPerAccount: new FailureThrottle(5, 15 * 60_000),
       signInPerAddress: new FailureThrottle(30, 15 * 60_000),
       metadataAudit: new OncePer(60 * 60_000),
+      deviceCodeGuessPerSession: new FailureThrottle(10, 15 * 60_000),
+      deviceCodeGuessPerAddress: new FailureThrottle(30, 15 * 60_000),
+      deviceAuthorizations: new RateLimiter(30),
     },
+    clock: options.clock,
     onRetrieval: metrics.retrieval,
   };
   const handler = createWalletHandler({ deps, metrics, settings: config });

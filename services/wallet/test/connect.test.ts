@@ -94,9 +94,15 @@ describe("WalletService over Connect", () => {
     expect(updated.key?.name).toBe("rpc2");
     expect((await c.getProviderKey({ provider: "anthropic" })).key).toBe("sk-ant-rpc-0123456789");
     expect((await c.revealKey({ id })).key).toBe("sk-ant-rpc-0123456789");
-    expect((await c.getKey({ id })).key?.usageCount).toBe(2n);
+    // Usage is the tool's retrieval; the reveal is counted apart.
+    const after = (await c.getKey({ id })).key;
+    expect([after?.usageCount, after?.retrievals, after?.revealCount]).toEqual([1n, 1, 1]);
     const usage = await c.getKeyUsage({ id, days: 2 });
-    expect(usage.days.map((d) => d.count)).toEqual([0n, 2n]);
+    expect(usage.days.map((d) => [d.retrievals, d.reveals])).toEqual([
+      [0, 0],
+      [1, 1],
+    ]);
+    expect(usage.days[1]?.tokens.map((t) => [t.tokenName.startsWith("t"), t.retrievals])).toEqual([[true, 1]]);
     const validated = await c.validateKey({ id });
     expect(validated.key?.validation?.status).toBeDefined();
     const events = await c.listAuditEvents({ action: "key.revealed" });

@@ -404,16 +404,39 @@ describe("keys", () => {
     expect((await rest(base, "GET", "/api/keys?needs_attention=maybe", undefined, { token: t })).status).toBe(400);
   });
 
-  it("reveals a key to its owner, audited as a reveal, and counts usage per day", async () => {
-    const k = await createKey(base, { cookie: a.cookie });
+  it("reveals a key to its owner, audited and counted as a reveal; usage per day is retrievals by token", async () => {
+    const k = await createKey(
+      base,
+      { cookie: a.cookie },
+      { provider: "cohere", name: "reveal-vs-use", key: "co-reveal-0123456789" },
+    );
     const revealed = await rest(base, "POST", `/api/keys/${k.id}/reveal`, undefined, a);
     expect(revealed.body).toEqual({ key: k.key });
     const audit = await rest(base, "GET", "/api/audit?action=key.revealed", undefined, a);
     expect(audit.body.events[0]).toMatchObject({ actor: { type: "session", name: a.email }, target: { id: k.id } });
+    const tool = await createToken(base, a);
+    for (let i = 0; i < 2; i++) {
+      expect(
+        (await rest(base, "GET", "/api/keys/provider/cohere?name=reveal-vs-use", undefined, { token: tool.secret }))
+          .status,
+      ).toBe(200);
+    }
+    const record = (await rest(base, "GET", `/api/keys/${k.id}`, undefined, a)).body.key;
+    expect(record).toMatchObject({ usageCount: 2, retrievals: 2, revealCount: 1 });
+    expect(Date.parse(record.lastRevealedAt)).toBeGreaterThan(0);
     const usage = await rest(base, "GET", `/api/keys/${k.id}/usage?days=7`, undefined, a);
     expect(usage.body.days).toHaveLength(7);
-    expect(usage.body.days.at(-1)).toEqual({ date: new Date().toISOString().slice(0, 10), count: 1, retrievals: 1 });
-    expect(usage.body.days[0].count).toBe(0);
+    const tokenName = (await rest(base, "GET", "/api/tokens", undefined, a)).body.tokens.find(
+      (t: { id: string }) => t.id === tool.id,
+    ).name;
+    expect(usage.body.days.at(-1)).toEqual({
+      date: new Date().toISOString().slice(0, 10),
+      count: 2,
+      retrievals: 2,
+      reveals: 1,
+      tokens: [{ tokenId: tool.id, tokenName, retrievals: 2 }],
+    });
+    expect(usage.body.days[0]).toMatchObject({ count: 0, reveals: 0, tokens: [] });
     expect((await rest(base, "GET", `/api/keys/${k.id}/usage`, undefined, a)).body.days).toHaveLength(30);
     expect((await rest(base, "GET", `/api/keys/${k.id}/usage?days=400`, undefined, a)).status).toBe(400);
   });
@@ -613,7 +636,7 @@ describe("validation", () => {
     }
   });
 
-  it("a provider outage never fails a save: the key is stored unverified", async () => {
+  it("a provider outage never fails a save: the key is stored unreachable, as Check now says", async () => {
     const down = await stack.startAnotherWallet({ providers: { baseUrlOverrides: { openai: "http://127.0.0.1:9" } } });
     const a = await signUp(down.url);
     const t = (await createToken(down.url, a)).secret;
@@ -625,7 +648,9 @@ describe("validation", () => {
       { token: t },
     );
     expect(r.status).toBe(201);
-    expect(r.body.key.validation.status).toBe("unverified");
+    expect(r.body.key.validation.status).toBe("unreachable");
+    const now = await rest(down.url, "POST", `/api/keys/${r.body.key.id}/validate`, undefined, { token: t });
+    expect(now.body.key.validation.status).toBe("unreachable");
   });
 });
 
@@ -848,7 +873,9 @@ describe("providers, account deletion, service endpoints", () => {
     expect((await rest(base, "GET", "/readyz")).body).toEqual({ status: "ready" });
     const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
     expect(metrics).toContain("wallet_http_request_duration_seconds");
-    expect(metrics).toContain('wallet_key_retrievals_total{provider="openai",kind="provider"}');
+    expect(metrics).toMatch(
+      /^wallet_key_retrievals_total\{(?=[^}]*provider="openai")(?=[^}]*kind="provider")[^}]*\} /m,
+    );
     const nope = await rest(base, "GET", "/api/nope");
     expect([nope.status, nope.body.error.code]).toEqual([404, "not_found"]);
     expect(nope.headers.get("x-content-type-options")).toBe("nosniff");

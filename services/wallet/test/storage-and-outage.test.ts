@@ -129,14 +129,14 @@ describe("the crypto client", () => {
         // b's ciphertext presented as a's record: the context does not match.
         client.decrypt("0123456789abcdef01234567", "rec-a", "key", b.ciphertext),
       ]);
-      expect(calls).toEqual(["DecryptBatch:OK"]);
+      expect(calls).toEqual(["DecryptBatch:ok"]);
       expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as { code: string }).code))).toEqual([
         "plain-a-secret",
         "plain-b-secret",
         "failed_precondition",
       ]);
       expect(await client.decrypt("0123456789abcdef01234567", "rec-a", "key", a.ciphertext)).toBe("plain-a-secret");
-      expect(calls.at(-1)).toBe("Decrypt:OK");
+      expect(calls.at(-1)).toBe("Decrypt:ok");
     } finally {
       client.close();
     }
@@ -169,7 +169,8 @@ describe("crypto service outage", () => {
       base,
       "PATCH",
       `/api/keys/${k.id}`,
-      { name: "renamed-in-outage", validate: true },
+      // A move to another provider reads the stored secret (its prefix, the check).
+      { name: "renamed-in-outage", provider: "anthropic", validate: true },
       { token },
     );
     expect(recheck.status).toBe(503);

@@ -3,6 +3,8 @@
 import type { ApiKey } from "@cv-wallet/proto/wallet/v1";
 import { wallet } from "./api/client.ts";
 import { errorMessage } from "./api/errors.ts";
+import { withArticle } from "./format/prefix.ts";
+import { curlyQuotes } from "./format/quotes.ts";
 import { validationBadge } from "./format/status.ts";
 
 export class KeyActions {
@@ -13,6 +15,8 @@ export class KeyActions {
   revealing = $state<ApiKey | undefined>(undefined);
   revealOpen = $state(false);
   checking = $state<Record<string, boolean>>({});
+  defaulting = $state<Record<string, boolean>>({});
+  moving = $state<Record<string, boolean>>({});
   message = $state<{ text: string; tone: "notice" | "warning" | "error" } | undefined>(undefined);
 
   add(): void {
@@ -40,8 +44,8 @@ export class KeyActions {
     this.checking[key.id] = true;
     try {
       const res = await wallet().validateKey({ id: key.id });
-      const badge = validationBadge(res.key?.validation?.status);
-      const detail = res.key?.validation?.detail ? ` (${res.key.validation.detail})` : "";
+      const badge = validationBadge(res.key?.validation?.status, res.key?.validation?.checkedAt !== undefined);
+      const detail = res.key?.validation?.detail ? `: ${res.key.validation.detail}` : "";
       this.message = {
         text: `Checked “${key.name}”: ${badge.label}${detail}.`,
         tone: badge.tone === "good" ? "notice" : badge.tone === "bad" ? "error" : "warning",
@@ -52,6 +56,40 @@ export class KeyActions {
       return undefined;
     } finally {
       this.checking[key.id] = false;
+    }
+  }
+
+  /** UpdateKey isDefault: this key becomes what cv-git gets for its provider. */
+  /** Files the key under the provider its prefix belongs to. */
+  async move(key: ApiKey, to: string, toName: string): Promise<ApiKey | undefined> {
+    this.moving[key.id] = true;
+    try {
+      const res = await wallet().updateKey({ id: key.id, provider: to });
+      const becameDefault = res.key?.isDefault ? `, as its default key` : "";
+      this.message = {
+        text: `“${key.name}” is now ${withArticle(toName)} key${becameDefault}.${res.warnings.length ? ` ${res.warnings.join(" ")}` : ""}`,
+        tone: res.warnings.length ? "warning" : "notice",
+      };
+      return res.key;
+    } catch (err) {
+      this.message = { text: `Could not move “${key.name}” to ${toName}: ${errorMessage(err)}`, tone: "error" };
+      return undefined;
+    } finally {
+      this.moving[key.id] = false;
+    }
+  }
+
+  async makeDefault(key: ApiKey, providerName: string): Promise<ApiKey | undefined> {
+    this.defaulting[key.id] = true;
+    try {
+      const res = await wallet().updateKey({ id: key.id, isDefault: true });
+      this.message = { text: `“${key.name}” is now the default ${providerName} key.`, tone: "notice" };
+      return res.key;
+    } catch (err) {
+      this.message = { text: `Could not make “${key.name}” the default: ${errorMessage(err)}`, tone: "error" };
+      return undefined;
+    } finally {
+      this.defaulting[key.id] = false;
     }
   }
 
@@ -70,7 +108,7 @@ export class KeyActions {
     const verb = created ? "Added" : "Saved";
     this.message =
       warnings.length > 0
-        ? { text: `${verb} “${key.name}”. ${warnings.join(" ")}`, tone: "warning" }
+        ? { text: `${verb} “${key.name}”. ${warnings.map(curlyQuotes).join(" ")}`, tone: "warning" }
         : { text: `${verb} “${key.name}”.`, tone: "notice" };
   }
 }

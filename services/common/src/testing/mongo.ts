@@ -1,11 +1,13 @@
 // Finds a real MongoDB for the suites that need one, in this order:
-//   1. MONGODB_URI (CI's service container, a developer's server, Atlas);
+//   1. MONGODB_URI (CI's service container, a developer's server, Atlas, or the FerretDB that
+//      `scripts/test-servers.sh up` started: CVW_TEST_MONGODB then names it);
 //   2. mongodb-memory-server with a mongod binary already on the machine
 //      (MONGOMS_SYSTEM_BINARY or `mongod` on PATH; nothing is downloaded);
 //   3. testcontainers, when a container engine answers.
 // With none of them it returns undefined and reports the skip. MongoDB is never faked.
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { reportDifference, reportServer } from "./servers.ts";
 import { reportSkip } from "./skips.ts";
 
 export interface MongoForTests {
@@ -13,12 +15,48 @@ export interface MongoForTests {
   uri: string;
   /** Where it came from, for the test log. */
   source: string;
+  /** True when the server is FerretDB (asked with buildInfo), not MongoDB. */
+  ferretdb: boolean;
   stop(): Promise<void>;
 }
 
 export async function mongoForTests(suite: string): Promise<MongoForTests | undefined> {
+  const found = await findMongo(suite);
+  if (!found) return undefined;
+  const ferretdb = await isFerretDB(found.uri);
+  reportServer(suite, `MongoDB: ${found.source}${ferretdb && !/ferretdb/i.test(found.source) ? " (FerretDB)" : ""}`);
+  return { ...found, ferretdb };
+}
+
+/**
+ * Names a FerretDB difference in the suite's output (and in `npm test`'s summary) when the
+ * server is FerretDB; true then, so the caller can leave out the one assertion that needs MongoDB.
+ */
+export function differsOnFerretDB(mongo: MongoForTests, suite: string, difference: string): boolean {
+  if (mongo.ferretdb) reportDifference(suite, `FerretDB: ${difference}`);
+  return mongo.ferretdb;
+}
+
+async function isFerretDB(uri: string): Promise<boolean> {
+  const { MongoClient } = await import("mongodb");
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  try {
+    const info = await client.db("admin").command({ buildInfo: 1 });
+    return "ferretdbVersion" in info || "ferretdbFeatures" in info;
+  } finally {
+    await client.close();
+  }
+}
+
+async function findMongo(suite: string): Promise<Omit<MongoForTests, "ferretdb"> | undefined> {
   const fromEnv = process.env.MONGODB_URI;
-  if (fromEnv) return { uri: withDatabase(fromEnv), source: "MONGODB_URI", stop: async () => {} };
+  if (fromEnv) {
+    return { uri: withDatabase(fromEnv), source: process.env.CVW_TEST_MONGODB ?? "MONGODB_URI", stop: async () => {} };
+  }
+  if (process.env.CVW_TEST_MONGODB_SKIP) {
+    reportSkip(suite, process.env.CVW_TEST_MONGODB_SKIP);
+    return undefined;
+  }
 
   const binary = process.env.MONGOMS_SYSTEM_BINARY ?? which("mongod");
   if (binary) {

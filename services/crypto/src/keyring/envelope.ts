@@ -8,7 +8,6 @@ import { invalidArgument } from "@cv-wallet/common/errors";
 
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
-export const DEK_BYTES = 32;
 export const MAX_VERSION = 0xffff_ffff;
 
 const PREFIX = "cvw:v";
@@ -39,7 +38,7 @@ function randomNonce(): Buffer {
 }
 
 /** Length-prefixed so that no two (name, version, context) triples share an encoding. */
-export function associatedData(keyName: string, version: number, context: Uint8Array): Buffer {
+function associatedData(keyName: string, version: number, context: Uint8Array): Buffer {
   const name = Buffer.from(keyName, "utf8");
   const out = Buffer.alloc(8 + 4 + name.length + 4 + 4 + context.length);
   let o = out.write("cvw-aad1", 0, "latin1");

@@ -10,17 +10,17 @@ import {
   ReEncryptCommand,
 } from "@aws-sdk/client-kms";
 import { AppError } from "@cv-wallet/common/errors";
-import type { EncryptionContext, GeneratedDataKey, KeyProvider } from "./provider.ts";
+import type { EncryptionContext, GeneratedDataKey, KekProvider } from "./kek-provider.ts";
 
 export interface AwsKmsOptions {
   keyId: string;
   region?: string | undefined;
   endpoint?: string | undefined;
   /** Per-call budget; a slow KMS must not hold RPCs forever. */
-  timeoutMs?: number;
+  timeoutMs: number;
 }
 
-export class AwsKmsKeyProvider implements KeyProvider {
+export class AwsKmsKekProvider implements KekProvider {
   readonly kind = "aws-kms" as const;
   readonly #client: KMSClient;
   readonly #configuredKeyId: string;
@@ -29,7 +29,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
 
   constructor(options: AwsKmsOptions) {
     this.#configuredKeyId = options.keyId;
-    this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#timeoutMs = options.timeoutMs;
     this.#client = new KMSClient({
       ...(options.region ? { region: options.region } : {}),
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),

@@ -1,17 +1,17 @@
-// The default provider: a 256-bit master key in a file (mode 0600) under CRYPTO_DATA_DIR,
+// The default key-encryption key (KEK) provider: a 256-bit master key in a file (mode 0600) under CRYPTO_DATA_DIR,
 // created on first start. DEKs are wrapped with AES-256-GCM, the encryption context as
 // associated data. Fine for one machine; production uses AWS KMS so the key never sits on disk.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { AppError } from "@cv-wallet/common/errors";
-import type { EncryptionContext, GeneratedDataKey, KeyProvider } from "./provider.ts";
+import type { EncryptionContext, GeneratedDataKey, KekProvider } from "./kek-provider.ts";
 
 const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-export class LocalKeyProvider implements KeyProvider {
+export class LocalKekProvider implements KekProvider {
   readonly kind = "local" as const;
   readonly #file: string;
   #key: Buffer | undefined;

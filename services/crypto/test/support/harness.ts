@@ -8,7 +8,7 @@ import { createClient, type UnaryClient } from "@cv-wallet/common/grpc";
 import { type CapturedLogs, captureLogs } from "@cv-wallet/common/testing/logs";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
-import { type CryptoServerOptions, type RunningCryptoServer, startCryptoServer } from "../../src/server.ts";
+import { type CryptoServerOptions, type RunningCryptoServer, startCryptoServer } from "../../src/serve.ts";
 
 export interface Harness {
   server: RunningCryptoServer;

@@ -17,7 +17,7 @@ import { AppError } from "@cv-wallet/common/errors";
 import type { Logger } from "@cv-wallet/common/logger";
 import type { CheckResult, KeyChecker, ProviderCredits, ValidationStatus } from "../domain/ports/key-check.ts";
 import { type ProviderCheck, type ProviderInfo, providerById } from "./registry.ts";
-import { type HostResolver, pinnedLookup, resolveSafeBaseUrl } from "./url-safety.ts";
+import { type HostResolver, pinnedLookup, resolveSafeBaseUrl, UnresolvedHostError } from "./url-safety.ts";
 
 export type { CheckResult, KeyChecker, ProviderCredits, ValidationStatus } from "../domain/ports/key-check.ts";
 export { VALIDATION_STATUSES } from "../domain/ports/key-check.ts";
@@ -76,6 +76,8 @@ export function createKeyChecker(options: KeyCheckerOptions): KeyChecker {
       });
       return { url: new URL(`${url.href.replace(/\/+$/, "")}${path}`), lookup: pinnedLookup(addresses) };
     } catch (error) {
+      // A name that does not resolve cannot be reached; a refused address is not tried at all.
+      if (error instanceof UnresolvedHostError) throw new CheckFailure("unreachable", error.message);
       if (error instanceof AppError && error.code === "invalid_argument") {
         throw new CheckFailure("unverified", error.message);
       }

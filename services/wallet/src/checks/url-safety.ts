@@ -1,9 +1,10 @@
 // Where a key may be sent. A custom base URL comes from a user, so a wallet on a cloud host
 // must not let it point at the host's own network: loopback, private ranges, link-local and the
 // cloud metadata endpoints are refused (the first three only unless the operator allows private
-// base URLs; link-local and metadata always). Checked when the URL is saved, and again when the
-// checker connects: it resolves the name once, checks every address, and connects to exactly
-// those addresses, so a DNS answer that changes in between (rebinding) cannot slip through.
+// base URLs; link-local and metadata always). A saved URL is checked for its form only
+// (checkBaseUrlForm: scheme, credentials, names and IP literals that are never allowed); the
+// checker, when it connects, resolves the name once, checks every address, and connects to
+// exactly those addresses, so a DNS answer that changes later (rebinding) cannot slip through.
 import { lookup as dnsLookup } from "node:dns/promises";
 import type { LookupFunction } from "node:net";
 import { BlockList, isIP } from "node:net";
@@ -126,15 +127,28 @@ export function classifyAddress(address: string): AddressClass {
   return PRIVATE.check(normal, "ipv6") ? "private" : "public";
 }
 
+const REFUSED = "base URL refused: ";
+
 function refuse(message: string): AppError {
-  return new AppError("invalid_argument", `base URL refused: ${message}`);
+  return new AppError("invalid_argument", `${REFUSED}${message}`);
+}
+
+/** Said wherever a loopback or private address is refused: the setting that allows them. */
+const PRIVATE_HINT = "; the wallet's operator can allow those with WALLET_ALLOW_PRIVATE_BASE_URLS=true";
+const PRIVATE_REFUSAL = `it points at a loopback or private network address${PRIVATE_HINT}`;
+
+/** NXDOMAIN: the base URL's host cannot be reached, rather than refused. */
+export class UnresolvedHostError extends AppError {
+  constructor() {
+    super("invalid_argument", `${REFUSED}its host name does not resolve`);
+  }
 }
 
 /** Why an address may not be used under these options, or undefined when it may. */
 function addressProblem(address: string, cleartext: boolean, options: SafetyOptions): string | undefined {
   const cls = classifyAddress(address);
   if (cls === "forbidden") return "it points at a link-local, metadata or reserved address";
-  if (cls === "private" && !options.allowPrivate) return "it points at a loopback or private network address";
+  if (cls === "private" && !options.allowPrivate) return PRIVATE_REFUSAL;
   if (cls === "public" && cleartext) return "plain http is only allowed to private addresses; use https";
   return undefined;
 }
@@ -151,19 +165,44 @@ export function parseSafeBaseUrl(text: string, options: SafetyOptions): URL {
     throw refuse("not a valid absolute URL");
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw refuse("only https URLs are allowed");
-  if (url.protocol === "http:" && !options.allowPrivate) throw refuse("only https URLs are allowed");
+  const host = hostOf(url);
+  if (url.protocol === "http:" && !options.allowPrivate) {
+    // http://localhost:1234/v1 (a local model server) is the common case: name the setting.
+    const local =
+      host === "localhost" || host.endsWith(".localhost") || (isIP(host) !== 0 && classifyAddress(host) === "private");
+    throw refuse(
+      local
+        ? `plain http to a loopback or private network address is off${PRIVATE_HINT}`
+        : "only https URLs are allowed",
+    );
+  }
   if (url.username || url.password) throw refuse("it must not contain a user name or password");
   if (url.search || url.hash) throw refuse("it must not contain a query string or fragment");
-  const host = hostOf(url);
   if (host === "") throw refuse("it has no host");
   if (FORBIDDEN_NAMES.has(host)) throw refuse("it names a cloud metadata service");
   if (isIP(host)) {
     const problem = addressProblem(host, url.protocol === "http:", options);
     if (problem) throw refuse(problem);
   } else if ((host === "localhost" || host.endsWith(".localhost")) && !options.allowPrivate) {
-    throw refuse("it points at a loopback or private network address");
+    throw refuse(PRIVATE_REFUSAL);
   }
   return url;
+}
+
+/**
+ * What a saved base URL must pass: parseSafeBaseUrl's checks, no DNS (the addresses are checked
+ * when a request is made, see resolveSafeBaseUrl). The message has no "base URL refused" lead,
+ * so the caller can name the field.
+ */
+export function checkBaseUrlForm(text: string, options: SafetyOptions): void {
+  try {
+    parseSafeBaseUrl(text, options);
+  } catch (error) {
+    if (error instanceof AppError && error.message.startsWith(REFUSED)) {
+      throw new AppError("invalid_argument", error.message.slice(REFUSED.length));
+    }
+    throw error;
+  }
 }
 
 /** The URL's host name without IPv6 brackets or a trailing dot, lowercase. */
@@ -192,10 +231,10 @@ export async function resolveSafeBaseUrl(
     addresses = await (options.resolve ?? systemResolver)(host);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === "ENOTFOUND" || code === "ENODATA") throw refuse("its host name does not resolve");
+    if (code === "ENOTFOUND" || code === "ENODATA") throw new UnresolvedHostError();
     throw new AppError("unavailable", "could not resolve the base URL's host name", { cause: error });
   }
-  if (addresses.length === 0) throw refuse("its host name does not resolve");
+  if (addresses.length === 0) throw new UnresolvedHostError();
   // Every address must pass: a name with one public and one private address is refused.
   for (const { address } of addresses) {
     const problem = addressProblem(address, cleartext, options);

@@ -1,11 +1,21 @@
 // The wallet's only way to the crypto service (the domain's CryptoPort over gRPC): one long-lived grpc-js channel, a deadline on
 // every call, and retries only for idempotent calls (Decrypt, GetKeyInfo, DestroyKey) when
-// the service is UNAVAILABLE. Encrypt is not retried: the caller decides, and nothing is
+// the service is UNAVAILABLE, by grpc-js's own retry policy. Encrypt is not retried: the caller decides, and nothing is
 // written before it succeeds. Failures become AppErrors whose messages hold no secret.
+import {
+  create,
+  createFileRegistry,
+  type DescMessage,
+  type DescService,
+  fromBinary,
+  toBinary,
+} from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { AppError, unavailable } from "@cv-wallet/common/errors";
 import { type CallOptions, createClient, type UnaryClient } from "@cv-wallet/common/grpc";
 import type { Logger } from "@cv-wallet/common/logger";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
+import { readImage } from "@cv-wallet/proto/image";
 import * as grpc from "@grpc/grpc-js";
 import { encryptionContext, tenantKeyName } from "../domain/key-names.ts";
 import type { CryptoPort } from "../domain/ports/crypto.ts";
@@ -20,7 +30,33 @@ export interface CryptoClientOptions {
   onCall?: (method: string, code: string, seconds: number) => void;
 }
 
-const RETRY_DELAYS_MS = [50, 200];
+/** grpc.health.v1.Health from the committed descriptor image (the crypto service serves it). */
+const Health = createFileRegistry(fromBinary(FileDescriptorSetSchema, readImage())).getService(
+  "grpc.health.v1.Health",
+) as DescService;
+const SERVING = 1; // grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING
+
+/**
+ * grpc-js retries (gRFC A6) the idempotent calls when the crypto service is UNAVAILABLE (a
+ * restart, a pod going away), within the call's deadline. Encrypt is left out on purpose.
+ */
+export const cryptoServiceConfig = {
+  methodConfig: [
+    {
+      name: ["Decrypt", "DecryptBatch", "GetKeyInfo", "DestroyKey"].map((method) => ({
+        service: CryptoService.typeName,
+        method,
+      })),
+      retryPolicy: {
+        maxAttempts: 3,
+        initialBackoff: "0.05s",
+        maxBackoff: "0.2s",
+        backoffMultiplier: 4,
+        retryableStatusCodes: ["UNAVAILABLE"],
+      },
+    },
+  ],
+};
 /** The crypto service's limit on batch items. */
 const MAX_BATCH = 100;
 // Unreachable or misconfigured peers: the wallet cannot do its job, so callers see 503.
@@ -31,6 +67,14 @@ const UNAVAILABLE_CODES = new Set([
   grpc.status.PERMISSION_DENIED,
   grpc.status.CANCELLED,
 ]);
+
+/** grpc status as a metric label: the lower-case snake Connect spelling (ok, not_found, unavailable). */
+function codeLabel(error: unknown): string {
+  const code = isServiceError(error) ? error.code : grpc.status.UNKNOWN;
+  // gRPC spells it CANCELLED, Connect "canceled"; every other name matches once lower-cased.
+  if (code === grpc.status.CANCELLED) return "canceled";
+  return (grpc.status[code] ?? "unknown").toLowerCase();
+}
 
 function isServiceError(error: unknown): error is grpc.ServiceError {
   return typeof error === "object" && error !== null && typeof (error as { code?: unknown }).code === "number";
@@ -50,30 +94,40 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     "grpc.enable_channelz": 0,
     // Calls rotate over every address the name resolves to: behind a headless Service (one
     // DNS record per crypto pod) they spread over all pods; one address works as before.
-    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    "grpc.service_config": JSON.stringify({ ...cryptoServiceConfig, loadBalancingConfig: [{ round_robin: {} }] }),
   });
   const client: UnaryClient<typeof CryptoService> = createClient(CryptoService, channel);
   const metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${options.token}`);
 
-  async function call<T>(method: string, idempotent: boolean, run: (o: CallOptions) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const started = performance.now();
-      try {
-        const result = await run({ metadata, timeoutMs: options.timeoutMs });
-        options.onCall?.(method, "OK", (performance.now() - started) / 1000);
-        return result;
-      } catch (error) {
-        const code = isServiceError(error) ? error.code : grpc.status.UNKNOWN;
-        options.onCall?.(method, grpc.status[code] ?? String(code), (performance.now() - started) / 1000);
-        const retry = idempotent && code === grpc.status.UNAVAILABLE && attempt < RETRY_DELAYS_MS.length;
-        if (retry) {
-          await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[attempt]));
-          continue;
-        }
-        throw error;
-      }
+  async function call<T>(method: string, run: (o: CallOptions) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run({ metadata, timeoutMs: options.timeoutMs });
+      options.onCall?.(method, "ok", (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      options.onCall?.(method, codeLabel(error), (performance.now() - started) / 1000);
+      throw error;
     }
+  }
+
+  /** grpc.health.v1 Check of the crypto service: no failing call when all is well. Called on the
+   * channel directly: common/grpc createClient takes unary-only services, and Health has Watch. */
+  function healthCheck(): Promise<number> {
+    const check = Health.method.check!;
+    return new Promise((resolve, reject) => {
+      channel.makeUnaryRequest(
+        `/${Health.typeName}/${check.name}`,
+        (m: ReturnType<typeof create<DescMessage>>) => Buffer.from(toBinary(check.input, m)),
+        (bytes: Buffer) => fromBinary(check.output, bytes),
+        create(check.input, { service: CryptoService.typeName }),
+        metadata,
+        { deadline: Date.now() + options.timeoutMs },
+        (error, response) =>
+          error ? reject(error) : resolve(Number((response as unknown as { status?: number }).status ?? 0)),
+      );
+    });
   }
 
   function failure(error: unknown, method: string, fallback: () => AppError): AppError {
@@ -112,7 +166,7 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     if (batch.length === 1) {
       const [one] = batch as [Pending];
       try {
-        const r = await call("Decrypt", true, (o) => client.decrypt(one.request, o));
+        const r = await call("Decrypt", (o) => client.decrypt(one.request, o));
         one.resolve(Buffer.from(r.plaintext).toString("utf8"));
       } catch (error) {
         one.reject(failure(error, "Decrypt", undecryptable));
@@ -120,7 +174,7 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
       return;
     }
     try {
-      const r = await call("DecryptBatch", true, (o) => client.decryptBatch({ items: batch.map((p) => p.request) }, o));
+      const r = await call("DecryptBatch", (o) => client.decryptBatch({ items: batch.map((p) => p.request) }, o));
       batch.forEach((p, i) => {
         const result = r.results[i]?.result;
         if (result?.case === "ok") p.resolve(Buffer.from(result.value.plaintext).toString("utf8"));
@@ -134,7 +188,7 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
 
   async function encryptUnder(keyName: string, recordId: string, field: string, plaintext: string) {
     try {
-      const r = await call("Encrypt", false, (o) =>
+      const r = await call("Encrypt", (o) =>
         client.encrypt({ keyName, plaintext: Buffer.from(plaintext), context: encryptionContext(recordId, field) }, o),
       );
       return { ciphertext: r.ciphertext, keyVersion: r.keyVersion };
@@ -156,7 +210,7 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
 
   async function destroyKey(keyName: string, what: string) {
     try {
-      const r = await call("DestroyKey", true, (o) => client.destroyKey({ keyName }, o));
+      const r = await call("DestroyKey", (o) => client.destroyKey({ keyName }, o));
       return r.versionsDestroyed;
     } catch (error) {
       if (isServiceError(error) && error.code === grpc.status.NOT_FOUND) return 0;
@@ -168,54 +222,17 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     encryptUnder,
     decryptUnder,
     destroyKey: (keyName) => destroyKey(keyName, "team's"),
-    async encrypt(userId, recordId, field, plaintext) {
-      try {
-        const r = await call("Encrypt", false, (o) =>
-          client.encrypt(
-            {
-              keyName: tenantKeyName(userId),
-              plaintext: Buffer.from(plaintext),
-              context: encryptionContext(recordId, field),
-            },
-            o,
-          ),
-        );
-        return { ciphertext: r.ciphertext, keyVersion: r.keyVersion };
-      } catch (error) {
-        throw failure(error, "Encrypt", () => new AppError("internal", "the key could not be encrypted"));
-      }
-    },
-    decrypt(userId, recordId, field, ciphertext) {
-      return new Promise<string>((resolve, reject) => {
-        queue.push({
-          request: { keyName: tenantKeyName(userId), ciphertext, context: encryptionContext(recordId, field) },
-          resolve,
-          reject,
-        });
-        if (queue.length >= MAX_BATCH) void flush();
-        else if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(() => void flush());
-        }
-      });
-    },
-    async destroyTenant(userId) {
-      try {
-        const r = await call("DestroyKey", true, (o) => client.destroyKey({ keyName: tenantKeyName(userId) }, o));
-        return r.versionsDestroyed;
-      } catch (error) {
-        if (isServiceError(error) && error.code === grpc.status.NOT_FOUND) return 0;
-        throw failure(error, "DestroyKey", () => new AppError("internal", "the account's key could not be destroyed"));
-      }
-    },
+    encrypt: (userId, recordId, field, plaintext) => encryptUnder(tenantKeyName(userId), recordId, field, plaintext),
+    decrypt: (userId, recordId, field, ciphertext) => decryptUnder(tenantKeyName(userId), recordId, field, ciphertext),
+    destroyTenant: (userId) => destroyKey(tenantKeyName(userId), "account's"),
     async ping() {
+      let status: number;
       try {
-        await call("GetKeyInfo", true, (o) => client.getKeyInfo({ keyName: "wallet/readiness-probe" }, o));
+        status = await call("Health/Check", healthCheck);
       } catch (error) {
-        // NOT_FOUND (or any answer that is not an outage) proves the service is up and accepts us.
-        if (isServiceError(error) && !UNAVAILABLE_CODES.has(error.code)) return;
-        throw failure(error, "GetKeyInfo", () => unavailable("the crypto service is unavailable"));
+        throw failure(error, "Health/Check", () => unavailable("the crypto service is unavailable"));
       }
+      if (status !== SERVING) throw unavailable("the crypto service is not serving yet");
     },
     close() {
       channel.close();

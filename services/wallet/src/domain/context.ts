@@ -15,6 +15,19 @@ export interface Principal {
   providers: readonly string[];
 }
 
+/**
+ * What a tool says about itself (cvw-client, cvw-host, cvw-repository headers): shown and
+ * audited, never trusted for authorization. Bounded and free of control characters; "" when
+ * not sent.
+ */
+export interface ClientFacts {
+  /** name/version, e.g. "cv-git/2.3.0". */
+  client: string;
+  host: string;
+  /** The git remote as host/path, e.g. "github.com/acme/app". */
+  repository: string;
+}
+
 export interface RequestInfo {
   /** The client's address (from the socket, or X-Forwarded-For when WALLET_TRUST_PROXY is on). */
   address: string;
@@ -25,6 +38,8 @@ export interface RequestInfo {
   host?: string | undefined;
   /** True for methods that can change state (everything but GET/HEAD/OPTIONS). */
   unsafe: boolean;
+  /** The calling tool, when it named itself. */
+  client?: ClientFacts | undefined;
 }
 
 export interface Credentials {

@@ -10,12 +10,18 @@ export interface WalletDeps {
   crypto: CryptoPort;
   logger: Logger;
   checker: KeyChecker;
-  /** Throws invalid_argument for a custom base URL the wallet must not call. */
+  /**
+   * Throws invalid_argument for a custom base URL the wallet must never call, judged by its
+   * form only (no DNS: addresses are checked when a request is made).
+   */
   assertSafeBaseUrl: (url: string) => Promise<void>;
   settings: {
     /** The public origin; unset means "the request's own Host". */
     publicUrl?: string | undefined;
     sessionTtlMs: number;
+    /** Device sign-in: how long a code lives, and the polling interval handed out. */
+    deviceCodeTtlMs: number;
+    devicePollIntervalSeconds: number;
   };
   limits: {
     retrievals: RateLimiter;
@@ -23,7 +29,14 @@ export interface WalletDeps {
     signInPerAddress: FailureThrottle;
     /** Metadata reads are audited once per actor and record per window, not on every read. */
     metadataAudit: OncePer;
+    /** Wrong device user codes, per session and per address. */
+    deviceCodeGuessPerSession: FailureThrottle;
+    deviceCodeGuessPerAddress: FailureThrottle;
+    /** New device sign-ins per address (an unauthenticated write). */
+    deviceAuthorizations: RateLimiter;
   };
+  /** The device flow's clock (tests move it instead of waiting); defaults to the system clock. */
+  clock?: (() => Date) | undefined;
   /** Counts plaintext retrievals for /metrics (labels: provider, kind). */
   onRetrieval?: (provider: string, kind: "provider" | "reveal") => void;
 }

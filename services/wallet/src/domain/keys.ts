@@ -23,7 +23,7 @@ import type {
   ValidateKeyRequest,
   ValidateKeyResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import { prefixWarnings } from "../checks/registry.ts";
+import { prefixWarnings, providerById, providerOfKeyPrefix } from "../checks/registry.ts";
 import { utcDay } from "../store/cursor.ts";
 import {
   type Actor,
@@ -37,13 +37,14 @@ import {
   userTarget,
 } from "./audit.ts";
 import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
+import { clientDetails } from "./clients.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
-import { assertId, newId } from "./ids.ts";
+import { newId } from "./ids.ts";
 import { keyNameOf } from "./key-names.ts";
 import { keyMessage, toUint32 } from "./mappers.ts";
-import type { KeyListFilter, KeyPatch, KeyRecord, TeamRole, ValidationRecord } from "./ports/store.ts";
-import { requestTeam, teamKeyAccess } from "./teams.ts";
+import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
+import { keyForCaller, requestTeam, teamKeyAccess } from "./teams.ts";
 import { checkAndStore, checkOnSave } from "./validation.ts";
 
 const DAY_MS = 86_400_000;
@@ -53,28 +54,25 @@ const KEY_FIELD = "key";
 const NOT_CHECKED: ValidationRecord = { status: "unverified", detail: "not checked yet" };
 
 const last4 = (key: string) => key.slice(-4);
+const KEY_MIN = 8;
+const KEY_MAX = 4096;
 
 /**
- * A key the caller may touch, or not_found (never "exists but not yours"): one of the
- * caller's own (not through a team token), or a key of a team the caller belongs to with at
- * least the role `need` (membership read now; see teams.ts for 404 vs 403).
+ * The secret as pasted, without the spaces, tabs and line breaks around it (a masked field
+ * hides them from the person). The request rule already refused whitespace inside the key.
  */
-async function ownedKey(deps: WalletDeps, p: Principal, id: string, need: TeamRole): Promise<KeyRecord> {
-  assertId(id);
-  const record = await deps.store.keys.byId(id);
-  if (!record || !mayUseProvider(p, record.provider)) throw notFound("no such key");
-  if (record.teamId === undefined) {
-    if (record.userId !== p.user.id || p.token?.teamId !== undefined) throw notFound("no such key");
-    return record;
-  }
-  try {
-    await teamKeyAccess(deps, p, record.teamId, need);
-  } catch (error) {
-    // A key of a team the caller is not in does not exist for the caller.
-    if (error instanceof AppError && error.code === "not_found") throw notFound("no such key");
-    throw error;
-  }
-  return record;
+export function trimPastedKey(raw: string): string {
+  const key = raw.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, "");
+  if (key.length < KEY_MIN) throw invalidArgument(`key: must be at least ${KEY_MIN} characters`);
+  if (key.length > KEY_MAX) throw invalidArgument(`key: must be at most ${KEY_MAX} characters`);
+  return key;
+}
+
+/** The provider the secret's prefix belongs to when it is not `provider` (custom takes any key). */
+function prefixProviderOf(provider: string, key: string): string | undefined {
+  if (provider === "custom") return undefined;
+  const owner = providerOfKeyPrefix(key);
+  return owner && owner.id !== provider ? owner.id : undefined;
 }
 
 /** Encrypts a key record's secret under its owner's key (the team's for a team key). */
@@ -103,13 +101,25 @@ async function auditMetadataRead(
   await recordAudit(keyAuditScope(deps, call, p, { teamId }), action, target);
 }
 
+/**
+ * A saved base URL is checked for its form only (https, no credentials, a host, not a name or
+ * address that is never allowed); its DNS answer and addresses are checked each time a request
+ * is made to it, against the addresses the connection is pinned to.
+ */
 async function checkBaseUrl(deps: WalletDeps, provider: string, baseUrl: string): Promise<string | undefined> {
   if (provider !== "custom") {
     if (baseUrl !== "") throw invalidArgument("base_url: only keys of the custom provider have a base URL");
     return undefined;
   }
   if (baseUrl === "") throw invalidArgument("base_url: a custom provider key needs an https base URL");
-  await deps.assertSafeBaseUrl(baseUrl);
+  try {
+    await deps.assertSafeBaseUrl(baseUrl);
+  } catch (error) {
+    if (error instanceof AppError && error.code === "invalid_argument") {
+      throw invalidArgument(`base_url: ${error.message}`);
+    }
+    throw error;
+  }
   return baseUrl.replace(/\/+$/, "");
 }
 
@@ -147,10 +157,11 @@ export async function createKey(
   const teamId = requestTeam(p, req.teamId);
   if (teamId !== undefined) await teamKeyAccess(deps, p, teamId, "admin");
   const owner = { userId: teamId ?? p.user.id, teamId };
+  const secret = trimPastedKey(req.key);
   const baseUrl = await checkBaseUrl(deps, req.provider, req.baseUrl);
   const id = newId();
   // Encrypt first: if the crypto service is down, nothing is written.
-  const sealed = await seal(deps, { id, ...owner }, req.key);
+  const sealed = await seal(deps, { id, ...owner }, secret);
   const now = new Date();
   const record: KeyRecord = {
     id,
@@ -159,12 +170,14 @@ export async function createKey(
     name: req.name,
     ciphertext: sealed.ciphertext,
     keyVersion: sealed.keyVersion,
-    last4: last4(req.key),
+    last4: last4(secret),
     baseUrl,
     expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
     // The first key of a provider becomes its default, so cv-git finds it without a name.
     isDefault: req.isDefault || !(await deps.store.keys.hasDefault(owner.userId, req.provider)),
     usageCount: 0,
+    prefixProvider: prefixProviderOf(req.provider, secret),
+    revealCount: 0,
     validation: NOT_CHECKED,
     createdAt: now,
     updatedAt: now,
@@ -173,8 +186,8 @@ export async function createKey(
   await recordAudit(keyAuditScope(deps, call, p, record), "key.created", keyTarget(record), {
     provider: record.provider,
   });
-  if (req.validate) record.validation = (await checkOnSave(deps, record, req.key, actorOf(p), call)) ?? NOT_CHECKED;
-  return { key: keyMessage(record, now), warnings: prefixWarnings(req.provider, req.key) };
+  if (req.validate) record.validation = (await checkOnSave(deps, record, secret, actorOf(p), call)) ?? NOT_CHECKED;
+  return { key: keyMessage(record, now), warnings: prefixWarnings(req.provider, secret) };
 }
 
 export async function getKey(
@@ -183,7 +196,7 @@ export async function getKey(
   call: Call,
 ): Promise<MessageInitShape<typeof GetKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  const record = await ownedKey(deps, p, req.id, "viewer");
+  const record = await keyForCaller(deps, p, req.id, "viewer");
   await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record), record.teamId);
   return { key: keyMessage(record) };
 }
@@ -194,16 +207,30 @@ export async function updateKey(
   call: Call,
 ): Promise<MessageInitShape<typeof UpdateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
-  const current = await ownedKey(deps, p, req.id, "admin");
+  const current = await keyForCaller(deps, p, req.id, "admin");
+  const secret = req.key === undefined ? undefined : trimPastedKey(req.key);
   const patch: KeyPatch = { updatedAt: new Date() };
   const changed: string[] = [];
+  const provider = req.provider ?? current.provider;
+  const moved = provider !== current.provider;
+  if (moved) {
+    // A token limited to some providers may neither take a key out of them nor put one in.
+    if (!mayUseProvider(p, provider)) throw permissionDenied(`this access token may not use ${provider} keys`);
+    patch.provider = provider;
+    changed.push("provider");
+  }
   if (req.name !== undefined && req.name !== current.name) {
     patch.name = req.name;
     changed.push("name");
   }
-  if (req.baseUrl !== undefined) {
-    patch.baseUrl = (await checkBaseUrl(deps, current.provider, req.baseUrl)) ?? null;
-    changed.push("baseUrl");
+  if (req.baseUrl !== undefined || moved) {
+    // A move to custom needs a base URL; a move away from custom drops it.
+    const wanted = req.baseUrl ?? (provider === "custom" ? (current.baseUrl ?? "") : "");
+    const baseUrl = (await checkBaseUrl(deps, provider, wanted)) ?? null;
+    if (baseUrl !== (current.baseUrl ?? null)) {
+      patch.baseUrl = baseUrl;
+      changed.push("baseUrl");
+    }
   }
   if (req.clearExpiresAt) {
     patch.expiresAt = null;
@@ -212,37 +239,61 @@ export async function updateKey(
     patch.expiresAt = timestampDate(req.expiresAt);
     changed.push("expiresAt");
   }
-  if (req.isDefault !== undefined && req.isDefault !== current.isDefault) {
+  if (moved) {
+    // Among the new provider's keys this one is the default when asked to be, or when it was
+    // the old provider's default and the new provider has none. The old provider is left
+    // without a default rather than one being picked for it silently (retrievals by provider
+    // then get its newest key until the owner makes one the default).
+    const isDefault =
+      req.isDefault ?? (current.isDefault && !(await deps.store.keys.hasDefault(current.userId, provider)));
+    patch.isDefault = isDefault;
+    if (isDefault !== current.isDefault) changed.push("isDefault");
+  } else if (req.isDefault !== undefined && req.isDefault !== current.isDefault) {
     patch.isDefault = req.isDefault;
     changed.push("isDefault");
   }
-  if (req.key !== undefined) {
-    const sealed = await seal(deps, current, req.key);
+  if (secret !== undefined) {
+    const sealed = await seal(deps, current, secret);
     patch.ciphertext = sealed.ciphertext;
     patch.keyVersion = sealed.keyVersion;
-    patch.last4 = last4(req.key);
-    // The previous check was of the previous secret.
-    patch.validation = NOT_CHECKED;
+    patch.last4 = last4(secret);
+    patch.prefixProvider = prefixProviderOf(provider, secret) ?? null;
     changed.push("key");
+  } else if (moved) {
+    // The stored secret's prefix against the new provider: decrypted here, never stored.
+    const stored = await unseal(deps, current);
+    patch.prefixProvider = prefixProviderOf(provider, stored) ?? null;
   }
-  // The secret a requested check will use, read before anything is written: with the crypto
-  // service down the update then fails whole (503) instead of half-applying.
-  const toCheck = req.validate ? (req.key ?? (await unseal(deps, current))) : undefined;
+  // Who the key is checked against changed: the previous result no longer applies.
+  const recheck = secret !== undefined || moved || changed.includes("baseUrl");
+  if (recheck) patch.validation = NOT_CHECKED;
+  // A check runs only for what it can judge (a new secret, provider or base URL); a metadata
+  // edit keeps the last result. The secret is read before anything is written: with the
+  // crypto service down the update then fails whole (503) instead of half-applying.
+  const toCheck = req.validate && recheck ? (secret ?? (await unseal(deps, current))) : undefined;
   const updated = await deps.store.keys.update(current.userId, current.id, patch);
   if (!updated) throw notFound("no such key");
   await recordAudit(keyAuditScope(deps, call, p, updated), "key.updated", keyTarget(updated), {
     provider: updated.provider,
+    ...(moved ? { previousProvider: current.provider } : {}),
     fields: changed.join(" "),
   });
   if (toCheck !== undefined) {
     updated.validation = (await checkOnSave(deps, updated, toCheck, actorOf(p), call)) ?? updated.validation;
   }
-  return { key: keyMessage(updated), warnings: req.key === undefined ? [] : prefixWarnings(updated.provider, req.key) };
+  const warnings = secret !== undefined ? prefixWarnings(updated.provider, secret) : [];
+  if (secret === undefined && moved && updated.prefixProvider) {
+    const owner = providerById(updated.prefixProvider);
+    warnings.push(
+      `This key starts like a ${owner?.displayName ?? updated.prefixProvider} key; it is now saved as ${providerById(updated.provider)?.displayName ?? updated.provider}. Check the provider.`,
+    );
+  }
+  return { key: keyMessage(updated), warnings };
 }
 
 export async function deleteKey(deps: WalletDeps, req: DeleteKeyRequest, call: Call): Promise<Record<string, never>> {
   const p = await requireScope(deps, call, "keys:write");
-  const record = await ownedKey(deps, p, req.id, "admin");
+  const record = await keyForCaller(deps, p, req.id, "admin");
   if (!(await deps.store.keys.delete(record.userId, record.id))) throw notFound("no such key");
   await recordAudit(keyAuditScope(deps, call, p, record), "key.deleted", keyTarget(record), {
     provider: record.provider,
@@ -259,19 +310,15 @@ async function retrieve(
   call: Call,
 ): Promise<string> {
   const plaintext = await unseal(deps, record);
-  await deps.store.keys.recordUse(
-    record.userId,
-    record.id,
-    new Date(),
-    auditEvent(
-      keyAuditScope(deps, call, p, record),
-      kind === "provider" ? "key.retrieved" : "key.revealed",
-      keyTarget(record),
-      {
-        provider: record.provider,
-      },
-    ),
+  const event = auditEvent(
+    keyAuditScope(deps, call, p, record),
+    kind === "provider" ? "key.retrieved" : "key.revealed",
+    keyTarget(record),
+    { provider: record.provider, ...clientDetails(call.info) },
   );
+  // Usage means tools: a retrieval counts (by token), a reveal to the owner is counted apart.
+  if (kind === "provider") await deps.store.keys.recordUse(record.userId, record.id, new Date(), event, p.token?.id);
+  else await deps.store.keys.recordReveal(record.userId, record.id, new Date(), event);
   deps.onRetrieval?.(record.provider, kind);
   return plaintext;
 }
@@ -298,7 +345,7 @@ export async function revealKey(
   call: Call,
 ): Promise<MessageInitShape<typeof RevealKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  const record = await ownedKey(deps, p, req.id, "member");
+  const record = await keyForCaller(deps, p, req.id, "member");
   deps.limits.retrievals.take(limitKey(p));
   return { key: await retrieve(deps, p, record, "reveal", call) };
 }
@@ -309,7 +356,7 @@ export async function validateKey(
   call: Call,
 ): Promise<MessageInitShape<typeof ValidateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
-  const record = await ownedKey(deps, p, req.id, "admin");
+  const record = await keyForCaller(deps, p, req.id, "admin");
   const plaintext = await unseal(deps, record);
   record.validation = await checkAndStore(deps, record, plaintext, actorOf(p), call);
   return { key: keyMessage(record) };
@@ -321,16 +368,24 @@ export async function getKeyUsage(
   call: Call,
 ): Promise<MessageInitShape<typeof GetKeyUsageResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  const record = await ownedKey(deps, p, req.id, "viewer");
+  const record = await keyForCaller(deps, p, req.id, "viewer");
   await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record), record.teamId);
   const days = req.days || 30;
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(today - (days - 1 - i) * DAY_MS)));
-  const counts = await deps.store.keys.usage(record.userId, record.id, dayList[0]!, dayList.at(-1)!);
+  const usage = await deps.store.keys.usage(record.userId, record.id, dayList[0]!, dayList.at(-1)!);
+  const tokenIds = new Set([...usage.values()].flatMap((d) => Object.keys(d.byToken)));
+  // Token names are shown for the caller's own tokens; a team key's other members' stay unnamed.
+  const names = new Map<string, string>();
+  for (const tokenId of tokenIds) names.set(tokenId, (await deps.store.tokens.get(p.user.id, tokenId))?.name ?? "");
   return {
     days: dayList.map((date) => {
-      const n = counts.get(date) ?? 0;
-      return { date, count: BigInt(n), retrievals: toUint32(n) };
+      const day = usage.get(date);
+      const n = day?.retrievals ?? 0;
+      const tokens = Object.entries(day?.byToken ?? {})
+        .map(([tokenId, count]) => ({ tokenId, tokenName: names.get(tokenId) ?? "", retrievals: toUint32(count) }))
+        .sort((a, b) => b.retrievals - a.retrievals || a.tokenId.localeCompare(b.tokenId));
+      return { date, count: BigInt(n), retrievals: toUint32(n), reveals: toUint32(day?.reveals ?? 0), tokens };
     }),
   };
 }

@@ -1,13 +1,16 @@
 // The WalletService operations, keyed by method: the one implementation both edges (REST
 // routes and the Connect service) call with a validated request message and a Call.
 import type { DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { permissionDenied } from "@cv-wallet/common/errors";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { invalidArgument, permissionDenied } from "@cv-wallet/common/errors";
 import type { WalletService } from "@cv-wallet/proto/wallet/v1";
 import { PROVIDERS, toProviderMessage } from "../checks/registry.ts";
 import { currentUser, deleteAccount, signIn, signOut, signUp } from "./accounts.ts";
 import { requireScope } from "./auth.ts";
+import { listKeyFetches } from "./clients.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
+import { approveDeviceRequest, denyDeviceRequest, getDeviceRequest } from "./device.ts";
 import {
   createKey,
   deleteKey,
@@ -33,7 +36,7 @@ import {
   revokeInvitation,
   updateTeamMember,
 } from "./teams.ts";
-import { createToken, listTokens, revokeToken } from "./tokens.ts";
+import { createToken, listTokens, revokeCurrentToken, revokeToken } from "./tokens.ts";
 
 type Methods = (typeof WalletService)["method"];
 export type MethodName = keyof Methods;
@@ -68,12 +71,19 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       const p = await requireScope(deps, call, "keys:read");
       // The log covers every provider's keys; a token limited to some may not read it.
       if (p.providers.length > 0) throw permissionDenied("a token limited to some providers cannot read the audit log");
+      if (req.startTime && req.endTime && timestampDate(req.startTime) >= timestampDate(req.endTime)) {
+        throw invalidArgument("end_time: must be after start_time");
+      }
       if (p.token?.teamId !== undefined) throw permissionDenied("a team token cannot read a personal audit log");
       const page = await deps.store.audit.list(
         p.user.id,
         req.action || undefined,
         req.pageSize || 100,
         req.pageToken || undefined,
+        {
+          from: req.startTime ? timestampDate(req.startTime) : undefined,
+          to: req.endTime ? timestampDate(req.endTime) : undefined,
+        },
       );
       return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
     },
@@ -88,5 +98,10 @@ export function walletOperations(deps: WalletDeps): WalletOps {
     revokeInvitation: (req, call) => revokeInvitation(deps, req, call),
     acceptInvitation: (req, call) => acceptInvitation(deps, req, call),
     listTeamAuditEvents: (req, call) => listTeamAuditEvents(deps, req, call),
+    getDeviceRequest: (req, call) => getDeviceRequest(deps, req, call),
+    approveDeviceRequest: (req, call) => approveDeviceRequest(deps, req, call),
+    denyDeviceRequest: (req, call) => denyDeviceRequest(deps, req, call),
+    revokeCurrentToken: (_req, call) => revokeCurrentToken(deps, call),
+    listKeyFetches: (req, call) => listKeyFetches(deps, req, call),
   };
 }

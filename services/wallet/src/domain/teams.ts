@@ -10,7 +10,15 @@
 import { randomBytes } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { alreadyExists, conflict, gone, invalidArgument, notFound, permissionDenied } from "@cv-wallet/common/errors";
+import {
+  AppError,
+  alreadyExists,
+  conflict,
+  gone,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+} from "@cv-wallet/common/errors";
 import type {
   AcceptInvitationRequest,
   AcceptInvitationResponseSchema,
@@ -35,13 +43,13 @@ import type {
   UpdateTeamMemberResponseSchema,
 } from "@cv-wallet/proto/wallet/v1";
 import { auditScope, invitationTarget, recordAudit, teamAuditScope, teamTarget, userTarget } from "./audit.ts";
-import { requireAuth, requireScope, requireSession } from "./auth.ts";
+import { mayUseProvider, requireAuth, requireScope, requireSession } from "./auth.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { teamKeyName } from "./key-names.ts";
 import { auditMessage } from "./mappers.ts";
-import type { InvitationRecord, MembershipRecord, TeamRecord, TeamRole } from "./ports/store.ts";
+import type { InvitationRecord, KeyRecord, MembershipRecord, TeamRecord, TeamRole } from "./ports/store.ts";
 import { hashSecret } from "./token-format.ts";
 
 const DAY_MS = 86_400_000;
@@ -88,6 +96,29 @@ export async function teamKeyAccess(
   }
   if (!atLeast(m.role, need)) throw permissionDenied(`this needs the ${need} role (or higher) in the team`);
   return m;
+}
+
+/**
+ * A key the caller may touch, or not_found (never "exists but not yours"): one of the
+ * caller's own (not through a team token), or a key of a team the caller belongs to with at
+ * least the role `need` (membership read now; see teams.ts for 404 vs 403).
+ */
+export async function keyForCaller(deps: WalletDeps, p: Principal, id: string, need: TeamRole): Promise<KeyRecord> {
+  assertId(id);
+  const record = await deps.store.keys.byId(id);
+  if (!record || !mayUseProvider(p, record.provider)) throw notFound("no such key");
+  if (record.teamId === undefined) {
+    if (record.userId !== p.user.id || p.token?.teamId !== undefined) throw notFound("no such key");
+    return record;
+  }
+  try {
+    await teamKeyAccess(deps, p, record.teamId, need);
+  } catch (error) {
+    // A key of a team the caller is not in does not exist for the caller.
+    if (error instanceof AppError && error.code === "not_found") throw notFound("no such key");
+    throw error;
+  }
+  return record;
 }
 
 /** The team a key request is about: the one named, else a team token's own; undefined for personal. */

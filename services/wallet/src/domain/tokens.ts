@@ -9,8 +9,8 @@ import type {
   ListTokensResponseSchema,
   RevokeTokenRequest,
 } from "@cv-wallet/proto/wallet/v1";
-import { auditScope, recordAudit, tokenTarget } from "./audit.ts";
-import { requireScope } from "./auth.ts";
+import { type AuditScope, auditScope, recordAudit, tokenTarget } from "./audit.ts";
+import { requireAuth, requireScope } from "./auth.ts";
 import type { Call } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
@@ -52,26 +52,42 @@ export async function createToken(
     );
   }
   // ── end team scope ──
-  const secret = generateToken();
-  const record: TokenRecord = {
-    id: newId(),
-    userId: p.user.id,
+  const { record, secret } = await issueToken(auditScope(deps, call, p), {
     name: req.name,
-    hash: hashSecret(secret),
-    prefix: tokenPrefix(secret),
     scopes: [...req.scopes],
     providers: [...req.providers],
     createdAt: now,
     expiresAt,
     teamId,
-  };
-  await deps.store.tokens.create(record);
-  await recordAudit(auditScope(deps, call, p), "token.created", tokenTarget(record), {
-    scopes: record.scopes.join(" "),
-    providers: record.providers.join(" ") || "all",
-    ...(teamId ? { team: teamId } : {}),
   });
   return { token: tokenMessage(record), secret };
+}
+
+/**
+ * Creates a token for the scope's user and audits `token.created` (with `details`, e.g. the
+ * device sign-in's client); every way of getting a token goes through here.
+ */
+export async function issueToken(
+  scope: AuditScope,
+  spec: Pick<TokenRecord, "name" | "scopes" | "providers" | "createdAt" | "expiresAt" | "teamId">,
+  details: Record<string, string> = {},
+): Promise<{ record: TokenRecord; secret: string }> {
+  const secret = generateToken();
+  const record: TokenRecord = {
+    id: newId(),
+    userId: scope.userId,
+    hash: hashSecret(secret),
+    prefix: tokenPrefix(secret),
+    ...spec,
+  };
+  await scope.deps.store.tokens.create(record);
+  await recordAudit(scope, "token.created", tokenTarget(record), {
+    scopes: record.scopes.join(" "),
+    providers: record.providers.join(" ") || "all",
+    ...(record.teamId ? { team: record.teamId } : {}),
+    ...details,
+  });
+  return { record, secret };
 }
 
 export async function listTokens(
@@ -95,5 +111,16 @@ export async function revokeToken(
     throw notFound("no such token");
   }
   await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(token));
+  return {};
+}
+
+/** The calling token revokes itself (`cvw logout`): no scope needed, a session cannot. */
+export async function revokeCurrentToken(deps: WalletDeps, call: Call): Promise<Record<string, never>> {
+  const p = await requireAuth(deps, call);
+  if (p.method !== "token" || !p.token) {
+    throw permissionDenied("only an access token can revoke itself; a browser session signs out instead");
+  }
+  if (!(await deps.store.tokens.revoke(p.user.id, p.token.id, new Date()))) throw notFound("no such token");
+  await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(p.token), { by: "itself" });
   return {};
 }

@@ -1,6 +1,7 @@
 // Key validation as the wallet uses it: run the provider key check (a KeyChecker, src/checks),
-// store the result on the record, audit it. A check never fails a save: on save an outage
-// or a slow provider leaves the key `unverified` and the answer does not wait for it.
+// store the result on the record, audit it. A check never fails a save: a save answers after
+// at most SAVE_CHECK_BUDGET_MS (a slower check finishes in the background), and an outage
+// gives the same `unreachable` a later check would.
 
 import { type Actor, keyTarget, recordAudit } from "./audit.ts";
 import type { Call } from "./context.ts";
@@ -41,15 +42,10 @@ export async function checkAndStore(
   plaintext: string,
   actor: Actor,
   call?: Call,
-  onSave = false,
 ): Promise<ValidationRecord> {
-  const result = await safeCheck(deps, record, plaintext);
-  const validation = toRecord(result);
-  // On save, an outage is not a verdict on the key: it stays unverified until the next check.
-  if (onSave && validation.status === "unreachable") {
-    validation.status = "unverified";
-    validation.detail = `not verified yet: ${validation.detail}`.slice(0, 200);
-  }
+  // The same failure gets the same status however the check was started (save, "Check now",
+  // the scheduler): a host that cannot be reached is `unreachable`.
+  const validation = toRecord(await safeCheck(deps, record, plaintext));
   await deps.store.keys.setValidation(record.userId, record.id, validation);
   await recordAudit(
     { deps, call, userId: record.userId, teamId: record.teamId, actor },
@@ -74,7 +70,7 @@ export async function checkOnSave(
   actor: Actor,
   call: Call,
 ): Promise<ValidationRecord | undefined> {
-  const running = checkAndStore(deps, record, plaintext, actor, call, true).catch((error: unknown) => {
+  const running = checkAndStore(deps, record, plaintext, actor, call).catch((error: unknown) => {
     deps.logger.warn({ keyId: record.id, err: { name: (error as Error)?.name } }, "storing a key check failed");
     return undefined;
   });

@@ -12,4 +12,5 @@ export const DUPLICATE = {
   keyDefault: "another key became this provider's default at the same time; try again",
   token: "a token with this hash already exists",
   id: "a record with this id already exists",
+  deviceCode: "a device request with this code already exists",
 } as const;

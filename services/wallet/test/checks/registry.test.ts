@@ -17,7 +17,7 @@ describe("provider registry", () => {
     expect(PROVIDERS).toHaveLength(9);
     for (const p of PROVIDERS) {
       expect(p.displayName).not.toBe("");
-      expect(p.docsUrl).toMatch(/^https:\/\//);
+      expect(p.docsUrl).toMatch(p.id === "custom" ? /^$/ : /^https:\/\//);
       expect(p.envVar).toMatch(/^[A-Z][A-Z0-9_]*_API_KEY$/);
       expect(p.check.path).toMatch(/^\//);
       expect(p.check.description).toContain(p.check.path);

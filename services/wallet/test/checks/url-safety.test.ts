@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createKeyChecker } from "../../src/checks/checker.ts";
 import {
   assertSafeBaseUrl,
+  checkBaseUrlForm,
   classifyAddress,
   type HostResolver,
   type ResolvedAddress,
@@ -116,6 +117,29 @@ describe("assertSafeBaseUrl", () => {
     expect(error!.message).toMatch(/^base URL refused: /);
   });
 
+  it("names the operator setting when it refuses a loopback or private address, http included", async () => {
+    for (const url of ["http://localhost:1234/v1", "http://127.0.0.1:11434/v1", "https://192.168.1.5/v1"]) {
+      expect((await refusal(url, false))?.message, url).toContain("WALLET_ALLOW_PRIVATE_BASE_URLS=true");
+    }
+    expect((await refusal("http://api.example.com/v1", false))?.message).not.toContain("WALLET_ALLOW");
+  });
+
+  it("checkBaseUrlForm judges the form only: no DNS, and a message without the 'refused' lead", () => {
+    expect(() => checkBaseUrlForm("https://nxdomain.example.com/v1", { allowPrivate: false })).not.toThrow();
+    expect(() => checkBaseUrlForm("http://localhost:1234/v1", { allowPrivate: true })).not.toThrow();
+    for (const url of ["http://localhost:1234/v1", "https://user:pw@a.example/", "https://169.254.169.254/", "x"]) {
+      let message = "";
+      try {
+        checkBaseUrlForm(url, { allowPrivate: false });
+      } catch (error) {
+        expect(error).toBeInstanceOf(AppError);
+        message = (error as AppError).message;
+      }
+      expect(message, url).not.toBe("");
+      expect(message, url).not.toMatch(/^base URL refused/);
+    }
+  });
+
   it("accepts an https URL whose host resolves only to public addresses", async () => {
     expect(await refusal("https://api.example.com/v1", false)).toBeUndefined();
     expect(await refusal("https://93.184.216.34/v1", false)).toBeUndefined();
@@ -218,9 +242,11 @@ describe("custom base URLs in the key checker", () => {
     expect(target.requests[0]!.headers.host).toBe(`models.internal.test:${target.port}`);
   });
 
-  it("a custom host that does not resolve is refused as unverified, a DNS outage is unreachable", async () => {
+  it("a custom host that does not resolve, or a DNS outage, is unreachable; a refused address is unverified", async () => {
     const nx = await checker(false, fakeDns({})).check("custom", KEY, "https://nowhere.example.com/v1");
-    expect(nx).toMatchObject({ status: "unverified", detail: "base URL refused: its host name does not resolve" });
+    expect(nx).toMatchObject({ status: "unreachable", detail: "base URL refused: its host name does not resolve" });
+    const refused = await checker(false, fakeDns({})).check("custom", KEY, "https://10.0.0.8/v1");
+    expect(refused.status).toBe("unverified");
     const flaky: HostResolver = async () => {
       throw Object.assign(new Error("queryA ETIMEOUT"), { code: "EAI_AGAIN" });
     };

@@ -1,31 +1,40 @@
 // The store contract: every adapter (SQLite, MongoDB) must pass the same suite.
 import { AppError } from "@cv-wallet/common/errors";
-import { reportSkip } from "@cv-wallet/common/testing/skips";
-import { beforeEach, describe, expect, it as vitestIt } from "vitest";
+import { reportDifference } from "@cv-wallet/common/testing/servers";
+import { beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.ts";
-import type { AuditRecord, KeyRecord, Store, TeamRecord, UserRecord } from "../../src/store/port.ts";
+import type {
+  AuditRecord,
+  DeviceRequestRecord,
+  KeyRecord,
+  Store,
+  TeamRecord,
+  UserRecord,
+} from "../../src/store/port.ts";
 
 const DAY = 86_400_000;
 
-/**
- * `differences`: tests a MongoDB-compatible server cannot pass because it lacks a feature
- * MongoDB has (title → why); they are skipped with the reason printed, never silently.
- */
-export function storeContract(
-  name: string,
-  open: () => Promise<Store | undefined>,
-  differences: Record<string, string> = {},
-): void {
-  const it = (title: string, fn: () => Promise<void>) =>
-    vitestIt(title, async (ctx) => {
-      const why = differences[title];
-      if (why === undefined) return fn();
-      reportSkip(`store contract ${name}: ${title}`, why);
-      ctx.skip();
-    });
+/** What the server under an adapter is known not to do, each with its reason (printed when it matters). */
+export interface ServerLimits {
+  /** Set when concurrent updates of one document can lose writes (FerretDB v1): those uses run one at a time. */
+  concurrentUpdatesOfOneDocument?: string;
+}
+
+export function storeContract(name: string, open: () => Promise<Store | undefined>, limits: ServerLimits = {}): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;
     let user: UserRecord;
+    /** Runs the calls at once, or one after another (saying why) on a server that would lose some. */
+    const atOnce = async <T>(test: string, calls: (() => Promise<T>)[]): Promise<T[]> => {
+      if (!limits.concurrentUpdatesOfOneDocument) return Promise.all(calls.map((c) => c()));
+      reportDifference(
+        `wallet store contract (${name}), "${test}"`,
+        `run one at a time: ${limits.concurrentUpdatesOfOneDocument}`,
+      );
+      const results: T[] = [];
+      for (const c of calls) results.push(await c());
+      return results;
+    };
 
     beforeEach(async (ctx) => {
       const s = await open();
@@ -153,6 +162,22 @@ export function storeContract(
       expect(await store.keys.forProvider(user.id, "groq")).toBeUndefined();
     });
 
+    it("keys: concurrent default switches leave exactly one default; a losing switch is already_exists", async () => {
+      const all = Array.from({ length: 8 }, (_, i) => key({ name: `k${i}`, isDefault: i === 0 }));
+      for (const k of all) await store.keys.create(k);
+      const outcomes = await atOnce(
+        "concurrent default switches",
+        all.map((k) => () => code(store.keys.update(user.id, k.id, { isDefault: true, updatedAt: new Date() }))),
+      );
+      // With a unique index a switch can lose the race (already_exists); without one the last wins.
+      expect(outcomes.filter((o) => o !== "ok" && o !== "already_exists")).toEqual([]);
+      expect(outcomes).toContain("ok");
+      const defaults = (await store.keys.list(user.id, { provider: "openai" }, 50)).items.filter((k) => k.isDefault);
+      expect(defaults).toHaveLength(1);
+      expect(await store.keys.hasDefault(user.id, "openai")).toBe(true);
+      expect((await store.keys.forProvider(user.id, "openai"))?.id).toBe(defaults[0]!.id);
+    });
+
     it("keys: without a default the newest key of the provider is picked", async () => {
       await store.keys.create(key({ createdAt: new Date(Date.now() - 5000) }));
       const newer = key();
@@ -210,9 +235,8 @@ export function storeContract(
       expect(updated).toMatchObject({ name: "renamed", ciphertext: "cvw:v2:BBBB", keyVersion: 2, last4: "wxyz" });
       expect(updated?.expiresAt).toBeUndefined();
       expect(updated?.baseUrl).toBeUndefined();
-      expect(await code(store.keys.update(user.id, b.id, { name: "renamed", updatedAt: new Date() }))).toBe(
-        "already_exists",
-      );
+      const clash = await code(store.keys.update(user.id, b.id, { name: "renamed", updatedAt: new Date() }));
+      expect(clash).toBe("already_exists");
       expect(await store.keys.update("0".repeat(24), a.id, { name: "x", updatedAt: new Date() })).toBeUndefined();
     });
 
@@ -220,15 +244,84 @@ export function storeContract(
       const k = key();
       await store.keys.create(k);
       const at = new Date();
-      const counts = await Promise.all(Array.from({ length: 50 }, () => store.keys.recordUse(user.id, k.id, at)));
+      const counts = await atOnce(
+        "concurrent uses",
+        Array.from({ length: 50 }, () => () => store.keys.recordUse(user.id, k.id, at)),
+      );
       // Each caller gets its own count (in whatever order the store serialised them).
       expect([...counts].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       const after = await store.keys.get(user.id, k.id);
       expect(after?.usageCount).toBe(50);
       expect(after?.lastUsedAt?.getTime()).toBe(at.getTime());
       const day = at.toISOString().slice(0, 10);
-      expect((await store.keys.usage(user.id, k.id, day, day)).get(day)).toBe(50);
+      expect((await store.keys.usage(user.id, k.id, day, day)).get(day)?.retrievals).toBe(50);
       expect(await store.keys.recordUse("0".repeat(24), k.id, at)).toBe(0);
+    });
+
+    it("keys: retrievals are counted per token, reveals apart from retrievals", async () => {
+      const k = key();
+      await store.keys.create(k);
+      const [t1, t2] = [newId(), newId()];
+      const at = new Date();
+      const day = at.toISOString().slice(0, 10);
+      await atOnce("keys: retrievals are counted per token, reveals apart from retrievals", [
+        () => store.keys.recordUse(user.id, k.id, at, undefined, t1),
+        () => store.keys.recordUse(user.id, k.id, at, undefined, t1),
+        () => store.keys.recordUse(user.id, k.id, at, undefined, t2),
+        () => store.keys.recordUse(user.id, k.id, at),
+      ]);
+      expect(await store.keys.recordUse(user.id, k.id, at, undefined, t1)).toBe(5);
+      const revealedAt = new Date(at.getTime() + 1000);
+      expect(await store.keys.recordReveal(user.id, k.id, revealedAt)).toBe(1);
+      expect(await store.keys.recordReveal(user.id, k.id, revealedAt)).toBe(2);
+      expect(await store.keys.recordReveal(newId(), k.id, revealedAt)).toBe(0);
+      const after = await store.keys.get(user.id, k.id);
+      expect(after).toMatchObject({ usageCount: 5, revealCount: 2 });
+      expect(after?.lastUsedAt?.getTime()).toBe(at.getTime());
+      expect(after?.lastRevealedAt?.getTime()).toBe(revealedAt.getTime());
+      const revealDay = revealedAt.toISOString().slice(0, 10);
+      const usage = await store.keys.usage(user.id, k.id, day, revealDay);
+      const total = [...usage.values()].reduce(
+        (sum, d) => ({ retrievals: sum.retrievals + d.retrievals, reveals: sum.reveals + d.reveals }),
+        { retrievals: 0, reveals: 0 },
+      );
+      expect(total).toEqual({ retrievals: 5, reveals: 2 });
+      expect(usage.get(day)?.byToken).toEqual({ [t1]: 3, [t2]: 1 });
+      // A key only revealed on a day still has that day, with no retrievals.
+      const fresh = key({ name: "revealed-only" });
+      await store.keys.create(fresh);
+      await store.keys.recordReveal(user.id, fresh.id, at);
+      expect((await store.keys.usage(user.id, fresh.id, day, day)).get(day)).toEqual({
+        retrievals: 0,
+        reveals: 1,
+        byToken: {},
+      });
+      expect((await store.keys.get(user.id, fresh.id))?.usageCount).toBe(0);
+    });
+
+    it("keys: a key moves to another provider, taking the default there only when asked", async () => {
+      const a = key({ provider: "openai", name: "a", isDefault: true });
+      const b = key({ provider: "anthropic", name: "b", isDefault: true });
+      await store.keys.create(a);
+      await store.keys.create(b);
+      const moved = await store.keys.update(user.id, a.id, {
+        provider: "anthropic",
+        isDefault: true,
+        prefixProvider: "openai",
+        updatedAt: new Date(),
+      });
+      expect(moved).toMatchObject({ provider: "anthropic", isDefault: true, prefixProvider: "openai" });
+      expect((await store.keys.get(user.id, b.id))?.isDefault).toBe(false);
+      expect(await store.keys.hasDefault(user.id, "openai")).toBe(false);
+      const cleared = await store.keys.update(user.id, a.id, { prefixProvider: null, updatedAt: new Date() });
+      expect(cleared?.prefixProvider).toBeUndefined();
+      // (owner, provider, name) stays unique across a move.
+      const other = key({ provider: "openai", name: "b" });
+      await store.keys.create(other);
+      expect(await code(store.keys.update(user.id, other.id, { provider: "anthropic", updatedAt: new Date() }))).toBe(
+        "already_exists",
+      );
+      expect((await store.keys.get(user.id, other.id))?.provider).toBe("openai");
     });
 
     it("keys: a use and its audit event are recorded together, and neither for a stranger's key", async () => {
@@ -280,7 +373,14 @@ export function storeContract(
         [user.id, a.id, today],
         [user.id, b.id, today],
       ];
-      const counts = await Promise.all(uses.map(([u, id, at]) => store.keys.recordUse(u, id, at, event(u, id))));
+      const counts = await atOnce(
+        "uses of several keys",
+        uses.map(
+          ([u, id, at]) =>
+            () =>
+              store.keys.recordUse(u, id, at, event(u, id)),
+        ),
+      );
       const sorted = (ix: number[]) => ix.map((i) => counts[i]).sort();
       expect([sorted([0, 3, 4]), sorted([1, 5]), counts[2]]).toEqual([[1, 2, 3], [1, 2], 0]);
       expect((await store.keys.get(user.id, a.id))?.usageCount).toBe(3);
@@ -288,7 +388,7 @@ export function storeContract(
       expect((await store.keys.get(user.id, b.id))?.usageCount).toBe(2);
       const [d0, d1] = [yesterday.toISOString().slice(0, 10), today.toISOString().slice(0, 10)];
       const usage = await store.keys.usage(user.id, a.id, d0, d1);
-      expect([usage.get(d0), usage.get(d1)]).toEqual([1, 2]);
+      expect([usage.get(d0)?.retrievals, usage.get(d1)?.retrievals]).toEqual([1, 2]);
       expect((await store.audit.list(user.id, "key.retrieved", 10)).items).toHaveLength(5);
       expect((await store.audit.list(stranger, undefined, 10)).items).toEqual([]);
     });
@@ -395,8 +495,203 @@ export function storeContract(
       expect(all.items[0]!.details).toEqual({ provider: "openai" });
       expect((await store.audit.list(user.id, undefined, 2, all.next)).items).toHaveLength(1);
       expect((await store.audit.list(user.id, "key.revealed", 10)).items).toHaveLength(1);
+      // A time range: from inclusive, to exclusive, with the action filter and paging.
+      const at = (ms: number) => new Date(base + ms);
+      const ranged = await store.audit.list(user.id, undefined, 10, undefined, { from: at(1), to: at(2) });
+      expect(ranged.items.map((e) => e.time.getTime())).toEqual([base + 1]);
+      expect((await store.audit.list(user.id, undefined, 10, undefined, { from: at(1) })).items).toHaveLength(2);
+      expect((await store.audit.list(user.id, undefined, 10, undefined, { to: at(1) })).items).toHaveLength(1);
+      expect((await store.audit.list(user.id, "key.retrieved", 10, undefined, { from: at(1) })).items).toHaveLength(1);
+      const first = await store.audit.list(user.id, undefined, 1, undefined, { from: at(0), to: at(2) });
+      expect(first.items.map((e) => e.time.getTime())).toEqual([base + 1]);
+      const second = await store.audit.list(user.id, undefined, 1, first.next, { from: at(0), to: at(2) });
+      expect(second.items.map((e) => e.time.getTime())).toEqual([base]);
+      expect(second.next).toBeUndefined();
+    });
+
+    it("audit: a target's events of some actions, newest first, limited, only the user's", async () => {
+      const base = Date.now();
+      const keyId = newId();
+      const event = (i: number, action: string, targetId: string, userId = user.id) => ({
+        id: newId(),
+        userId,
+        action,
+        actor: { type: "token", id: newId(), name: "cli" },
+        target: { type: "key", id: targetId, name: "work" },
+        time: new Date(base + i),
+        address: "127.0.0.1",
+        userAgent: "test",
+        details: { provider: "openai", client: `cv-git/${i}`, host: "laptop" },
+      });
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      await store.audit.append(event(0, "key.retrieved", keyId));
+      await store.audit.append(event(1, "key.viewed", keyId));
+      await store.audit.append(event(2, "key.revealed", keyId));
+      await store.audit.append(event(3, "key.retrieved", newId()));
+      await store.audit.append(event(4, "key.retrieved", keyId, other.id));
+      await store.audit.append(event(5, "key.retrieved", keyId));
+      const found = await store.audit.listForTarget(user.id, keyId, ["key.retrieved", "key.revealed"], 10);
+      expect(found.map((e) => e.details.client)).toEqual(["cv-git/5", "cv-git/2", "cv-git/0"]);
+      expect(found[0]!.details).toEqual({ provider: "openai", client: "cv-git/5", host: "laptop" });
+      expect(await store.audit.listForTarget(user.id, keyId, ["key.retrieved", "key.revealed"], 2)).toHaveLength(2);
+      expect(await store.audit.listForTarget(user.id, keyId, [], 10)).toEqual([]);
+    });
+
+    const deviceRequest = (over: Partial<DeviceRequestRecord> = {}): DeviceRequestRecord => {
+      const now = new Date();
+      return {
+        id: newId(),
+        deviceCodeHash: newId().padEnd(64, "a"),
+        userCodeHash: newId().padEnd(64, "b"),
+        clientId: "cvw",
+        clientHost: "laptop",
+        clientRepository: "github.com/acme/app",
+        tokenName: "cvw on laptop",
+        address: "127.0.0.1",
+        userAgent: "cvw/0.1.0",
+        scopes: ["keys:read", "keys:write"],
+        providers: ["openai"],
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + 600_000),
+        intervalSeconds: 5,
+        status: "pending",
+        ...over,
+      };
+    };
+
+    it("device requests: created, found by either code hash, codes unique", async () => {
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      const byUser = await store.deviceRequests.byUserCodeHash(r.userCodeHash);
+      expect(byUser).toEqual({
+        ...r,
+        lastPolledAt: undefined,
+        userId: undefined,
+        decidedAt: undefined,
+        decidedBy: undefined,
+        grant: undefined,
+        tokenId: undefined,
+      });
+      expect(await store.deviceRequests.byDeviceCodeHash(r.deviceCodeHash)).toMatchObject({ id: r.id });
+      expect(await store.deviceRequests.byUserCodeHash("c".repeat(64))).toBeUndefined();
+      expect(await code(store.deviceRequests.create(deviceRequest({ userCodeHash: r.userCodeHash })))).toBe(
+        "already_exists",
+      );
+      expect(await code(store.deviceRequests.create(deviceRequest({ deviceCodeHash: r.deviceCodeHash })))).toBe(
+        "already_exists",
+      );
+    });
+
+    it("device requests: a poll stamps the time and a too-early one raises the interval by 5 s", async () => {
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      const t0 = new Date();
+      expect(await store.deviceRequests.poll("d".repeat(64), t0)).toBeUndefined();
+      const first = await store.deviceRequests.poll(r.deviceCodeHash, t0);
+      expect(first).toMatchObject({ tooSoon: false, request: { intervalSeconds: 5 } });
+      expect(first!.request.lastPolledAt?.getTime()).toBe(t0.getTime());
+      const early = await store.deviceRequests.poll(r.deviceCodeHash, new Date(t0.getTime() + 4_000));
+      expect(early).toMatchObject({ tooSoon: true, request: { intervalSeconds: 10 } });
+      const fine = await store.deviceRequests.poll(r.deviceCodeHash, new Date(t0.getTime() + 14_500));
+      expect(fine).toMatchObject({ tooSoon: false, request: { intervalSeconds: 10 } });
+      expect((await store.deviceRequests.byDeviceCodeHash(r.deviceCodeHash))!.intervalSeconds).toBe(10);
+    });
+
+    it("device requests: concurrent decisions and hand-outs, exactly one wins each", async () => {
+      const now = new Date();
+      const decidedBy = { type: "session", id: newId(), name: user.email };
+      const grant = { scopes: ["keys:read"], providers: [], expiresInDays: 7 };
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      const decisions = await atOnce(
+        "device requests: concurrent decisions",
+        [0, 1, 2].map(
+          (i) => () =>
+            store.deviceRequests.decide(
+              r.id,
+              i === 1
+                ? { status: "denied", userId: user.id, decidedAt: now, decidedBy }
+                : { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+              now,
+            ),
+        ),
+      );
+      expect(decisions.filter(Boolean)).toHaveLength(1);
+      const approved = deviceRequest();
+      await store.deviceRequests.create(approved);
+      await store.deviceRequests.decide(
+        approved.id,
+        { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+        now,
+      );
+      const uses = await atOnce(
+        "device requests: concurrent hand-outs",
+        [0, 1, 2].map(() => () => store.deviceRequests.markUsed(approved.id, newId())),
+      );
+      expect(uses.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("device requests: decided once while unexpired; handed out once", async () => {
+      const now = new Date();
+      const decidedBy = { type: "session", id: newId(), name: user.email };
+      const grant = { scopes: ["keys:read"], providers: [], expiresInDays: 7 };
+      const r = deviceRequest();
+      await store.deviceRequests.create(r);
+      expect(await store.deviceRequests.markUsed(r.id, newId())).toBe(false);
+      expect(
+        await store.deviceRequests.decide(
+          r.id,
+          { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+          now,
+        ),
+      ).toBe(true);
+      expect(
+        await store.deviceRequests.decide(r.id, { status: "denied", userId: user.id, decidedAt: now, decidedBy }, now),
+      ).toBe(false);
+      expect(await store.deviceRequests.byUserCodeHash(r.userCodeHash)).toMatchObject({
+        status: "approved",
+        userId: user.id,
+        decidedBy,
+        grant,
+      });
+      const tokenId = newId();
+      expect(await store.deviceRequests.markUsed(r.id, tokenId)).toBe(true);
+      expect(await store.deviceRequests.markUsed(r.id, newId())).toBe(false);
+      expect(await store.deviceRequests.byUserCodeHash(r.userCodeHash)).toMatchObject({ status: "used", tokenId });
+
+      const expired = deviceRequest({ expiresAt: new Date(now.getTime() - 1) });
+      await store.deviceRequests.create(expired);
+      expect(
+        await store.deviceRequests.decide(
+          expired.id,
+          { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant },
+          now,
+        ),
+      ).toBe(false);
+      const denied = deviceRequest();
+      await store.deviceRequests.create(denied);
+      expect(
+        await store.deviceRequests.decide(
+          denied.id,
+          { status: "denied", userId: user.id, decidedAt: now, decidedBy },
+          now,
+        ),
+      ).toBe(true);
+      expect(await store.deviceRequests.byDeviceCodeHash(denied.deviceCodeHash)).toMatchObject({
+        status: "denied",
+        grant: undefined,
+      });
+      expect(await store.deviceRequests.markUsed(denied.id, newId())).toBe(false);
     });
     // ── teams ──
+    // Code hashes unique per store (the MongoDB suite shares one database between tests); "f" is never used.
+    const codes = new Map<string, string>();
+    const codeHash = (c: string): string => {
+      if (!codes.has(c)) codes.set(c, newId().padEnd(64, c));
+      return codes.get(c)!;
+    };
+    beforeEach(() => codes.clear());
     const person = async (): Promise<UserRecord> => {
       const u = { id: newId(), email: `${newId()}@example.com`, passwordHash: "$argon2id$x", createdAt: new Date() };
       await store.users.create(u);
@@ -442,7 +737,7 @@ export function storeContract(
         teamId: t.id,
         email: b.email,
         role: "admin" as const,
-        codeHash: "c".repeat(64),
+        codeHash: codeHash("c"),
         invitedBy: user.id,
         invitedByEmail: user.email,
         createdAt: new Date(),
@@ -479,7 +774,7 @@ export function storeContract(
         teamId: t.id,
         email: b.email,
         role: "owner" as const,
-        codeHash: "c".repeat(64),
+        codeHash: codeHash("c"),
         invitedBy: user.id,
         invitedByEmail: user.email,
         createdAt: new Date(),
@@ -488,9 +783,9 @@ export function storeContract(
       await store.teams.createInvitation(inv);
       const member = { teamId: t.id, userId: b.id, role: "owner" as const, createdAt: new Date() };
       expect(await store.teams.acceptInvitation(inv.id, member, new Date())).toBe("ok");
-      const results = await Promise.all([
-        store.teams.setRole(t.id, user.id, "admin"),
-        store.teams.setRole(t.id, b.id, "admin"),
+      const results = await atOnce("teams: two owners demoting each other at once leave one owner", [
+        () => store.teams.setRole(t.id, user.id, "admin"),
+        () => store.teams.setRole(t.id, b.id, "admin"),
       ]);
       expect(results.filter((r) => r === "ok")).toHaveLength(1);
       expect((await store.teams.members(t.id)).filter((m) => m.role === "owner")).toHaveLength(1);
@@ -505,7 +800,7 @@ export function storeContract(
         teamId: t.id,
         email: b.email,
         role: "member" as const,
-        codeHash: "4".repeat(64),
+        codeHash: codeHash("4"),
         invitedBy: user.id,
         invitedByEmail: user.email,
         createdAt: now,
@@ -513,9 +808,9 @@ export function storeContract(
       };
       await store.teams.createInvitation(inv);
       const member = { teamId: t.id, userId: b.id, role: "member" as const, createdAt: now };
-      const twice = await Promise.all([
-        store.teams.acceptInvitation(inv.id, member, now),
-        store.teams.acceptInvitation(inv.id, member, now),
+      const twice = await atOnce("teams: an invitation accepted twice at once is used once", [
+        () => store.teams.acceptInvitation(inv.id, member, now),
+        () => store.teams.acceptInvitation(inv.id, member, now),
       ]);
       expect(twice.sort()).toEqual(["gone", "ok"]);
     });
@@ -533,24 +828,24 @@ export function storeContract(
         createdAt: now,
         expiresAt: new Date(now.getTime() + 7 * DAY),
       };
-      const used = { ...base, id: newId(), codeHash: "1".repeat(64) };
-      const expired = { ...base, id: newId(), codeHash: "2".repeat(64), expiresAt: new Date(now.getTime() - 1) };
-      const revoked = { ...base, id: newId(), codeHash: "3".repeat(64) };
+      const used = { ...base, id: newId(), codeHash: codeHash("1") };
+      const expired = { ...base, id: newId(), codeHash: codeHash("2"), expiresAt: new Date(now.getTime() - 1) };
+      const revoked = { ...base, id: newId(), codeHash: codeHash("3") };
       for (const i of [used, expired, revoked]) await store.teams.createInvitation(i);
       expect(await code(store.teams.createInvitation({ ...used, id: newId() }))).toBe("already_exists");
       expect((await store.teams.pendingInvitations(t.id, now)).map((i) => i.id).sort()).toEqual(
         [used.id, revoked.id].sort(),
       );
-      expect(await store.teams.invitationByCodeHash("1".repeat(64))).toMatchObject({
+      expect(await store.teams.invitationByCodeHash(codeHash("1"))).toMatchObject({
         id: used.id,
         email: b.email,
         role: "member",
       });
-      expect(await store.teams.invitationByCodeHash("f".repeat(64))).toBeUndefined();
+      expect(await store.teams.invitationByCodeHash(codeHash("f"))).toBeUndefined();
       const member = { teamId: t.id, userId: b.id, role: "member" as const, createdAt: now };
       expect(await store.teams.acceptInvitation(used.id, member, now)).toBe("ok");
       expect(await store.teams.acceptInvitation(used.id, member, now)).toBe("gone");
-      expect(await store.teams.invitationByCodeHash("1".repeat(64))).toMatchObject({ acceptedBy: b.id });
+      expect(await store.teams.invitationByCodeHash(codeHash("1"))).toMatchObject({ acceptedBy: b.id });
       expect(await store.teams.acceptInvitation(expired.id, member, now)).toBe("gone");
       expect(await store.teams.revokeInvitation(t.id, revoked.id)).toBe(true);
       expect(await store.teams.revokeInvitation(t.id, revoked.id)).toBe(false);
@@ -602,12 +897,20 @@ export function storeContract(
       const t = await team();
       const teamKey = key({ userId: t.id, teamId: t.id });
       await store.keys.create(teamKey);
-      expect(await store.keys.recordUse(t.id, teamKey.id, new Date(), teamEvent(t.id))).toBe(1);
+      const target = { type: "key", id: teamKey.id, name: teamKey.name };
+      expect(await store.keys.recordUse(t.id, teamKey.id, new Date(), teamEvent(t.id, { target }))).toBe(1);
       expect(await store.keys.recordUse(user.id, teamKey.id, new Date(), teamEvent(t.id))).toBe(0);
       expect((await store.audit.listTeam(t.id, {}, 10)).items).toHaveLength(1);
       expect((await store.audit.list(user.id, undefined, 10)).items).toEqual([]);
+      // A team key's fetches are read from the team's log, by the team's id.
+      expect((await store.audit.listForTarget(t.id, teamKey.id, ["key.retrieved"], 10)).map((e) => e.teamId)).toEqual([
+        t.id,
+      ]);
+      expect(await store.audit.listForTarget(user.id, teamKey.id, ["key.retrieved"], 10)).toEqual([]);
       const today = new Date().toISOString().slice(0, 10);
-      expect(await store.keys.usage(t.id, teamKey.id, today, today)).toEqual(new Map([[today, 1]]));
+      expect(await store.keys.usage(t.id, teamKey.id, today, today)).toEqual(
+        new Map([[today, { retrievals: 1, reveals: 0, byToken: {} }]]),
+      );
       expect(await store.teams.delete(t.id, new Date())).toBe(true);
       expect(await store.keys.usage(t.id, teamKey.id, today, today)).toEqual(new Map());
     });
@@ -622,13 +925,13 @@ export function storeContract(
         teamId: t.id,
         email: b.email,
         role: "owner",
-        codeHash: "9".repeat(64),
+        codeHash: codeHash("9"),
         invitedBy: user.id,
         invitedByEmail: user.email,
         createdAt: new Date(),
         expiresAt: new Date(Date.now() + DAY),
       });
-      const inv = await store.teams.invitationByCodeHash("9".repeat(64));
+      const inv = await store.teams.invitationByCodeHash(codeHash("9"));
       await store.teams.acceptInvitation(
         inv!.id,
         { teamId: t.id, userId: b.id, role: "owner", createdAt: new Date() },

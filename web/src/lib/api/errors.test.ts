@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { errorMessage, humanizeInvalid, isUnauthenticated } from "./errors.ts";
+import { errorField, errorMessage, humanizeInvalid, isUnauthenticated } from "./errors.ts";
 
 describe("humanizeInvalid", () => {
   it("turns protovalidate violations into form language", () => {
@@ -47,5 +47,26 @@ describe("errorMessage", () => {
   it("spots an ended session", () => {
     expect(isUnauthenticated(new ConnectError("", Code.Unauthenticated))).toBe(true);
     expect(isUnauthenticated(new Error("x"))).toBe(false);
+  });
+});
+
+describe("errorField", () => {
+  it("names the field an invalid-argument error is about", () => {
+    expect(
+      errorField(
+        new ConnectError(
+          "validation error:\n - key: value does not match regex [string.pattern]",
+          Code.InvalidArgument,
+        ),
+      ),
+    ).toBe("key");
+    expect(
+      errorField(new ConnectError("base_url: a custom provider key needs an https base URL", Code.InvalidArgument)),
+    ).toBe("base_url");
+    expect(errorField(new ConnectError("base URL refused: only https URLs are allowed", Code.InvalidArgument))).toBe(
+      "base_url",
+    );
+    expect(errorField(new ConnectError("a key with this name exists", Code.AlreadyExists))).toBe("name");
+    expect(errorField(new ConnectError("x", Code.Unavailable))).toBeUndefined();
   });
 });

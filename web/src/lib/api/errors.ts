@@ -84,3 +84,22 @@ export function errorMessage(err: unknown, overrides: ErrorOverrides = {}): stri
 export function isUnauthenticated(err: unknown): boolean {
   return ConnectError.from(err).code === Code.Unauthenticated;
 }
+
+/**
+ * The form field an invalid-argument error is about ("key", "name", "base_url", …), read from
+ * the wallet's message ("base_url: …" or a protovalidate violation), so the form can mark it.
+ */
+export function errorField(err: unknown): string | undefined {
+  const e = ConnectError.from(err);
+  if (e.code !== Code.InvalidArgument && e.code !== Code.AlreadyExists) return undefined;
+  if (e.code === Code.AlreadyExists) return "name";
+  const first = e.rawMessage
+    .replace(/^validation error:?\s*/i, "")
+    .split(/\n/)
+    .map((l) => l.replace(/^\s*-\s*/, "").trim())
+    .find(Boolean);
+  if (!first) return undefined;
+  // "base URL refused: …" names its field in words.
+  if (/^base[ _]url\b/i.test(first)) return "base_url";
+  return /^([a-z_]+)(?:\[\d+\])?:/.exec(first)?.[1];
+}

@@ -39,15 +39,15 @@ describe("StatusBadge", () => {
     expect(text(render(StatusBadge, { props: { validation, now } }).body)).toContain("credits left: 4.90 of 10.00");
   });
 
-  it("reads a never-checked key as unverified", () => {
-    expect(text(render(StatusBadge, { props: { validation: undefined, now } }).body)).toBe("unverified never checked");
+  it("has one wording for a key never checked", () => {
+    expect(text(render(StatusBadge, { props: { validation: undefined, now } }).body)).toBe("not checked yet");
+    const server = create(KeyValidationSchema, { status: "unverified", detail: "not checked yet" });
+    expect(text(render(StatusBadge, { props: { validation: server, now } }).body)).toBe("not checked yet");
   });
 
   it("says how long a rate-limited check must wait", () => {
     const validation = create(KeyValidationSchema, { status: "rate_limited", retryAfterSeconds: 30 });
-    expect(text(render(StatusBadge, { props: { validation, now } }).body)).toBe(
-      "rate limited never checked · retry in 30 s",
-    );
+    expect(text(render(StatusBadge, { props: { validation, now } }).body)).toBe("rate limited retry in 30 s");
   });
 });
 
@@ -69,27 +69,43 @@ describe("ExpiryStatus", () => {
 });
 
 describe("UsageChart", () => {
+  const cli = "a".repeat(24);
+  const ci = "b".repeat(24);
   const days = Array.from({ length: 30 }, (_, i) => ({
     date: `2026-11-${String(i + 1).padStart(2, "0")}`,
-    count: i === 29 ? 3 : i === 10 ? 1 : 0,
+    retrievals: i === 29 ? 3 : i === 10 ? 1 : 0,
+    reveals: i === 29 ? 2 : 0,
+    tokens:
+      i === 29
+        ? [
+            { tokenId: cli, tokenName: "cv-git", retrievals: 2 },
+            { tokenId: ci, tokenName: "ci", retrievals: 1 },
+          ]
+        : i === 10
+          ? [{ tokenId: cli, tokenName: "cv-git", retrievals: 1 }]
+          : [],
   }));
 
-  it("draws one bar per day and names the chart for screen readers", () => {
+  it("stacks each day's retrievals by token and names the chart for screen readers", () => {
     const { body } = render(UsageChart, { props: { days } });
-    expect(body.match(/<rect /g)).toHaveLength(30);
+    // Day 11: one segment; day 30: two (cv-git and ci).
+    expect(body.match(/<rect /g)).toHaveLength(3);
     expect(body).toContain('role="img"');
-    expect(body).toContain("4 retrievals in the last 30 days, most on 2026-11-30 (3).");
+    expect(body).toContain("4 retrievals in the last 30 days, most on 2026-11-30 (3). By token: cv-git 3, ci 1.");
   });
 
-  it("has the numbers as a table too", () => {
+  it("counts reveals apart from retrievals, and has the numbers as a table too", () => {
     const { body } = render(UsageChart, { props: { days } });
+    expect(text(body)).toContain("2 reveals by you in this period (not counted as usage).");
     expect(body).toContain("<table");
-    expect(text(body)).toContain("2026-11-30 3");
+    expect(text(body)).toContain("2026-11-30 3 cv-git 2, ci 1 2");
   });
 
   it("says so when there was no use", () => {
-    const quiet = days.map((d) => ({ ...d, count: 0 }));
-    expect(text(render(UsageChart, { props: { days: quiet } }).body)).toContain("No retrievals in the last 30 days.");
+    const quiet = days.map((d) => ({ ...d, retrievals: 0, reveals: 0, tokens: [] }));
+    const t = text(render(UsageChart, { props: { days: quiet } }).body);
+    expect(t).toContain("No retrievals in the last 30 days.");
+    expect(t).toContain("No reveals in this period.");
   });
 });
 

@@ -45,3 +45,8 @@ export function prefixWarning(
   const article = /^[aeiou]/i.test(owner.displayName) ? "an" : "a";
   return `This looks like ${article} ${owner.displayName} key, but ${selected?.displayName ?? selectedId} is selected. You can still save it.`;
 }
+
+/** "an Anthropic", "a Groq": the provider's name with its article. */
+export function withArticle(name: string): string {
+  return `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}`;
+}

@@ -15,13 +15,18 @@ describe("validationBadge", () => {
     expect(validationBadge("").label).toBe("unverified");
     expect(validationBadge("something_new").label).toBe("unverified");
   });
+  it("has one wording for a key never checked", () => {
+    expect(validationBadge("unverified", false)).toEqual({ label: "not checked yet", tone: "neutral" });
+    expect(validationBadge(undefined, false).label).toBe("not checked yet");
+    expect(validationBadge("rate_limited", false).label).toBe("rate limited");
+  });
 });
 
 describe("checkedLabel", () => {
   const now = new Date("2026-11-26T12:00:00Z");
   it("says when the key was last checked", () => {
     expect(checkedLabel(new Date("2026-11-26T09:00:00Z"), now)).toBe("checked 3 h ago");
-    expect(checkedLabel(undefined, now)).toBe("never checked");
+    expect(checkedLabel(undefined, now)).toBe("not checked yet");
   });
 });
 

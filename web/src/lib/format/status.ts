@@ -1,4 +1,5 @@
 // Validation status badges ("valid", "invalid", …) and what needs attention.
+import { ATTENTION_STATUSES, type ValidationStatus } from "@cv-wallet/proto/catalog";
 import { expiryNeedsAttention } from "./expiry.ts";
 import { relativeTime } from "./time.ts";
 
@@ -9,7 +10,7 @@ export interface Badge {
   tone: BadgeTone;
 }
 
-const BADGES: Record<string, Badge> = {
+const BADGES: Record<ValidationStatus, Badge> = {
   valid: { label: "valid", tone: "good" },
   invalid: { label: "invalid", tone: "bad" },
   quota_exceeded: { label: "quota exceeded", tone: "bad" },
@@ -18,14 +19,21 @@ const BADGES: Record<string, Badge> = {
   unverified: { label: "unverified", tone: "neutral" },
 };
 
-/** The badge for a validation status; unknown or empty statuses read as "unverified". */
-export function validationBadge(status: string | undefined): Badge {
-  return BADGES[status ?? ""] ?? { label: "unverified", tone: "neutral" };
+/** The one wording for a key no check has looked at (the list, the key page, messages). */
+export const NOT_CHECKED = "not checked yet";
+
+/**
+ * The badge for a validation status; unknown or empty statuses read as "unverified", and an
+ * unverified key that was never checked (`checked` false) as "not checked yet".
+ */
+export function validationBadge(status: string | undefined, checked = true): Badge {
+  if (!checked && (!status || status === "unverified")) return { label: NOT_CHECKED, tone: "neutral" };
+  return BADGES[(status ?? "") as ValidationStatus] ?? { label: "unverified", tone: "neutral" };
 }
 
-/** "checked 3 h ago", or "never checked". */
+/** "checked 3 h ago", or "not checked yet". */
 export function checkedLabel(checkedAt: Date | undefined, now: Date = new Date()): string {
-  if (!checkedAt) return "never checked";
+  if (!checkedAt) return NOT_CHECKED;
   const rel = relativeTime(checkedAt, now);
   return `checked ${rel}`;
 }
@@ -39,7 +47,7 @@ export function retryLabel(seconds: number | undefined): string | undefined {
 
 /** The same rule as the wallet's `needs_attention` filter: invalid, quota, expired or expiring soon. */
 export function needsAttention(status: string | undefined, expiresInDays: number | undefined): boolean {
-  return status === "invalid" || status === "quota_exceeded" || expiryNeedsAttention(expiresInDays);
+  return (ATTENTION_STATUSES as readonly string[]).includes(status ?? "") || expiryNeedsAttention(expiresInDays);
 }
 
 export interface CreditFigures {

@@ -29,6 +29,11 @@ export function isoDate(date: Date): string {
   return date.toISOString().slice(0, 10);
 }
 
+/** An expiry's date, the one style used for every expiry (keys and tokens): the UTC day, YYYY-MM-DD. */
+export function expiryDate(date: Date): string {
+  return isoDate(date);
+}
+
 /** "2026-11-26 14:03 UTC": unambiguous, sortable, the same for every reader. */
 export function dateTime(date: Date | undefined): string {
   if (!date) return "—";

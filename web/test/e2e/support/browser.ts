@@ -21,20 +21,31 @@ export function launch(): Promise<Browser> {
 export const WIDE = { width: 1440, height: 900 };
 export const NARROW = { width: 375, height: 812 };
 
-/** `<name>-1440.png` and `<name>-375.png` (full page), then back to the wide viewport. */
+/**
+ * `<name>-1440.png`, `<name>-375.png`, `<name>-dark-1440.png` and `<name>-dark-375.png` (full
+ * page), then back to the wide viewport in the light.
+ */
 export async function screenshots(page: Page, name: string): Promise<void> {
   // Every page photographed is also checked: each control has an accessible name.
   const unnamed = await unnamedControls(page);
   if (unnamed.length > 0) throw new Error(`controls without an accessible name on ${name}: ${unnamed.join(" | ")}`);
   mkdirSync(resultsDir, { recursive: true });
-  await page.setViewportSize(WIDE);
-  await page.screenshot({ path: resolve(resultsDir, `${name}-1440.png`), fullPage: true });
-  await page.setViewportSize(NARROW);
-  await page.screenshot({ path: resolve(resultsDir, `${name}-375.png`), fullPage: true });
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const suffix = scheme === "dark" ? "-dark" : "";
+    await page.setViewportSize(WIDE);
+    await page.screenshot({ path: resolve(resultsDir, `${name}${suffix}-1440.png`), fullPage: true });
+    await page.setViewportSize(NARROW);
+    await page.screenshot({ path: resolve(resultsDir, `${name}${suffix}-375.png`), fullPage: true });
+  }
+  await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize(WIDE);
 }
 
-/** What is on screen now (e.g. an open dialog): `<name>.png`, or at both widths with `both`. */
+/**
+ * What is on screen now (e.g. an open dialog): `<name>.png`, or with `both` at both widths,
+ * light and dark, like `screenshots`.
+ */
 export async function screenshot(page: Page, name: string, both = false): Promise<void> {
   const unnamed = await unnamedControls(page);
   if (unnamed.length > 0) throw new Error(`controls without an accessible name on ${name}: ${unnamed.join(" | ")}`);
@@ -43,9 +54,14 @@ export async function screenshot(page: Page, name: string, both = false): Promis
     await page.screenshot({ path: resolve(resultsDir, `${name}.png`) });
     return;
   }
-  await page.setViewportSize(WIDE);
-  await page.screenshot({ path: resolve(resultsDir, `${name}-1440.png`) });
-  await page.setViewportSize(NARROW);
-  await page.screenshot({ path: resolve(resultsDir, `${name}-375.png`) });
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const suffix = scheme === "dark" ? "-dark" : "";
+    await page.setViewportSize(WIDE);
+    await page.screenshot({ path: resolve(resultsDir, `${name}${suffix}-1440.png`) });
+    await page.setViewportSize(NARROW);
+    await page.screenshot({ path: resolve(resultsDir, `${name}${suffix}-375.png`) });
+  }
+  await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize(WIDE);
 }

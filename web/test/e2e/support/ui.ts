@@ -80,3 +80,29 @@ export function unnamedControls(page: Page): Promise<string[]> {
       .map((el) => el.outerHTML.slice(0, 120));
   });
 }
+
+/** Signs up through the UI, starting signed out, and waits for the Keys page. */
+export async function signUp(page: Page, email: string, password: string): Promise<void> {
+  await page.goto("/");
+  await page.waitForURL("**/signin");
+  await page.getByRole("link", { name: "Create an account" }).click();
+  // Client-side navigation: wait for the new page, or the fill lands in the old form.
+  await page.waitForURL("**/signup");
+  await page.getByRole("button", { name: "Create account" }).waitFor();
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Keys", exact: true }).waitFor();
+}
+
+/** The id of the focused element (forms move focus to the field in error). */
+export function focusedId(page: Page): Promise<string | undefined> {
+  return page.evaluate(() => document.activeElement?.id || undefined);
+}
+
+/** The data-key-name of every key row, in the order shown. */
+export function rowNames(page: Page): Promise<string[]> {
+  return page
+    .locator("tr[data-key-name]")
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-key-name") ?? ""));
+}

@@ -107,9 +107,30 @@ export declare type ApiKey = Message<"cvwallet.wallet.v1.ApiKey"> & {
   retrievals: number;
 
   /**
+   * The provider the key's prefix belongs to when that is not `provider` (an `sk-ant-` key saved
+   * under openai gives "anthropic"); empty when they agree or the key has no known prefix.
+   * Computed from the plaintext when the key is saved.
+   *
+   * @generated from field: string prefix_provider = 16;
+   */
+  prefixProvider: string;
+
+  /**
+   * How often the owner revealed the key (RevealKey); reveals are not retrievals.
+   *
+   * @generated from field: uint32 reveal_count = 17;
+   */
+  revealCount: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_revealed_at = 18;
+   */
+  lastRevealedAt?: Timestamp | undefined;
+
+  /**
    * The team that owns the key; empty for a personal key.
    *
-   * @generated from field: string team_id = 16;
+   * @generated from field: string team_id = 19;
    */
   teamId: string;
 };
@@ -208,7 +229,7 @@ export declare type ProviderCredits = Message<"cvwallet.wallet.v1.ProviderCredit
 export declare const ProviderCreditsSchema: GenMessage<ProviderCredits>;
 
 /**
- * UsageDay counts a key's retrievals on one UTC day.
+ * UsageDay counts a key's retrievals (tool use, through access tokens) on one UTC day.
  *
  * @generated from message cvwallet.wallet.v1.UsageDay
  */
@@ -234,6 +255,21 @@ export declare type UsageDay = Message<"cvwallet.wallet.v1.UsageDay"> & {
    * @generated from field: uint32 retrievals = 3;
    */
   retrievals: number;
+
+  /**
+   * Retrievals on that day by access token, most first; retrievals made before tokens were
+   * counted per day have no entry.
+   *
+   * @generated from field: repeated cvwallet.wallet.v1.TokenUsage tokens = 4;
+   */
+  tokens: TokenUsage[];
+
+  /**
+   * Reveals by the owner on that day (not included in retrievals).
+   *
+   * @generated from field: uint32 reveals = 5;
+   */
+  reveals: number;
 };
 
 /**
@@ -241,4 +277,34 @@ export declare type UsageDay = Message<"cvwallet.wallet.v1.UsageDay"> & {
  * Use `create(UsageDaySchema)` to create a new message.
  */
 export declare const UsageDaySchema: GenMessage<UsageDay>;
+
+/**
+ * TokenUsage counts one access token's retrievals of a key on one day.
+ *
+ * @generated from message cvwallet.wallet.v1.TokenUsage
+ */
+export declare type TokenUsage = Message<"cvwallet.wallet.v1.TokenUsage"> & {
+  /**
+   * @generated from field: string token_id = 1;
+   */
+  tokenId: string;
+
+  /**
+   * The token's name; empty once the token is deleted with its account.
+   *
+   * @generated from field: string token_name = 2;
+   */
+  tokenName: string;
+
+  /**
+   * @generated from field: uint32 retrievals = 3;
+   */
+  retrievals: number;
+};
+
+/**
+ * Describes the message cvwallet.wallet.v1.TokenUsage.
+ * Use `create(TokenUsageSchema)` to create a new message.
+ */
+export declare const TokenUsageSchema: GenMessage<TokenUsage>;
 

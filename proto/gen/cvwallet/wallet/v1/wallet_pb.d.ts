@@ -10,6 +10,8 @@ import type { ApiKey, UsageDay } from "./key_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AccessToken } from "./token_pb.js";
 import type { AuditEvent } from "./audit_pb.js";
+import type { ApproveDeviceRequestRequestSchema, ApproveDeviceRequestResponseSchema, DenyDeviceRequestRequestSchema, DenyDeviceRequestResponseSchema, GetDeviceRequestRequestSchema, GetDeviceRequestResponseSchema } from "./device_pb.js";
+import type { ListKeyFetchesRequestSchema, ListKeyFetchesResponseSchema, RevokeCurrentTokenRequestSchema, RevokeCurrentTokenResponseSchema } from "./clients_pb.js";
 import type { AcceptInvitationRequestSchema, AcceptInvitationResponseSchema, CreateInvitationRequestSchema, CreateInvitationResponseSchema, CreateTeamRequestSchema, CreateTeamResponseSchema, DeleteTeamRequestSchema, DeleteTeamResponseSchema, ListInvitationsRequestSchema, ListInvitationsResponseSchema, ListTeamAuditEventsRequestSchema, ListTeamAuditEventsResponseSchema, ListTeamMembersRequestSchema, ListTeamMembersResponseSchema, ListTeamsRequestSchema, ListTeamsResponseSchema, RemoveTeamMemberRequestSchema, RemoveTeamMemberResponseSchema, RevokeInvitationRequestSchema, RevokeInvitationResponseSchema, UpdateTeamMemberRequestSchema, UpdateTeamMemberResponseSchema } from "./team_pb.js";
 
 /**
@@ -304,7 +306,8 @@ export declare type CreateKeyRequest = Message<"cvwallet.wallet.v1.CreateKeyRequ
   name: string;
 
   /**
-   * The secret itself; 8 to 4096 characters, no whitespace or control characters.
+   * The secret itself: 8 to 4096 visible ASCII characters. Spaces, tabs and line breaks
+   * around it (a paste) are trimmed; inside it they are refused.
    *
    * @generated from field: string key = 3;
    */
@@ -418,7 +421,7 @@ export declare type UpdateKeyRequest = Message<"cvwallet.wallet.v1.UpdateKeyRequ
   name?: string | undefined;
 
   /**
-   * A new secret; unset keeps the stored one.
+   * A new secret; unset keeps the stored one. Surrounding whitespace is trimmed as on CreateKey.
    *
    * @generated from field: optional string key = 3;
    */
@@ -447,9 +450,22 @@ export declare type UpdateKeyRequest = Message<"cvwallet.wallet.v1.UpdateKeyRequ
   baseUrl?: string | undefined;
 
   /**
+   * Check the key with its provider; only when a new key or base URL is set (a metadata
+   * edit keeps the last result).
+   *
    * @generated from field: bool validate = 8;
    */
   validate: boolean;
+
+  /**
+   * Moves the key to another provider (ProviderKind); unset keeps it. A move to custom needs
+   * base_url, a move away from custom drops the base URL. The key keeps its default flag only
+   * when the new provider has no default yet; the old provider's default is not handed to
+   * another key.
+   *
+   * @generated from field: optional string provider = 9;
+   */
+  provider?: string | undefined;
 };
 
 /**
@@ -798,6 +814,20 @@ export declare type ListAuditEventsRequest = Message<"cvwallet.wallet.v1.ListAud
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only events at or after this instant; unset means no lower bound.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 4;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only events before this instant (exclusive); unset means no upper bound.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 5;
+   */
+  endTime?: Timestamp | undefined;
 };
 
 /**
@@ -959,7 +989,8 @@ export declare const WalletService: GenService<{
     output: typeof GetProviderKeyResponseSchema;
   },
   /**
-   * RevealKey returns a key's plaintext to its owner; audited as a reveal.
+   * RevealKey returns a key's plaintext to its owner; audited and counted as a reveal, not
+   * as usage.
    *
    * @generated from rpc cvwallet.wallet.v1.WalletService.RevealKey
    */
@@ -979,7 +1010,7 @@ export declare const WalletService: GenService<{
     output: typeof ValidateKeyResponseSchema;
   },
   /**
-   * GetKeyUsage returns retrievals per UTC day.
+   * GetKeyUsage returns retrievals per UTC day, split by access token, and reveals.
    *
    * @generated from rpc cvwallet.wallet.v1.WalletService.GetKeyUsage
    */
@@ -1027,6 +1058,59 @@ export declare const WalletService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * GetDeviceRequest shows a pending device sign-in (RFC 8628) by its user code. Session only;
+   * wrong codes are limited per session and per address.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.GetDeviceRequest
+   */
+  getDeviceRequest: {
+    methodKind: "unary";
+    input: typeof GetDeviceRequestRequestSchema;
+    output: typeof GetDeviceRequestResponseSchema;
+  },
+  /**
+   * ApproveDeviceRequest approves a device sign-in, optionally narrowed (never broadened);
+   * the tool's next poll of /oauth/token receives the access token. Session only.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ApproveDeviceRequest
+   */
+  approveDeviceRequest: {
+    methodKind: "unary";
+    input: typeof ApproveDeviceRequestRequestSchema;
+    output: typeof ApproveDeviceRequestResponseSchema;
+  },
+  /**
+   * DenyDeviceRequest refuses a device sign-in; the tool's next poll gets access_denied.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.DenyDeviceRequest
+   */
+  denyDeviceRequest: {
+    methodKind: "unary";
+    input: typeof DenyDeviceRequestRequestSchema;
+    output: typeof DenyDeviceRequestResponseSchema;
+  },
+  /**
+   * RevokeCurrentToken revokes the access token making the call (`cvw logout`); needs no scope.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.RevokeCurrentToken
+   */
+  revokeCurrentToken: {
+    methodKind: "unary";
+    input: typeof RevokeCurrentTokenRequestSchema;
+    output: typeof RevokeCurrentTokenResponseSchema;
+  },
+  /**
+   * ListKeyFetches returns a key's recent plaintext reads with the client, host and
+   * repository that made them, newest first.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListKeyFetches
+   */
+  listKeyFetches: {
+    methodKind: "unary";
+    input: typeof ListKeyFetchesRequestSchema;
+    output: typeof ListKeyFetchesResponseSchema;
   },
   /**
    * CreateTeam creates a team; the caller becomes its owner.

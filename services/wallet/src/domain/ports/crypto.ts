@@ -16,7 +16,7 @@ export interface CryptoPort {
   destroyKey(keyName: string): Promise<number>;
   /** Crypto-shreds a tenant: every ciphertext under its key becomes unrecoverable. */
   destroyTenant(userId: string): Promise<number>;
-  /** Throws unless the crypto service answers an authenticated call. */
+  /** Throws unless the crypto service reports SERVING on its grpc.health.v1 (a call that does not fail when all is well). */
   ping(): Promise<void>;
   close(): void;
 }

@@ -68,11 +68,25 @@ export interface KeyRecord {
   baseUrl?: string | undefined;
   expiresAt?: Date | undefined;
   isDefault: boolean;
+  /** Retrievals through the API (tools), not reveals. */
   usageCount: number;
   lastUsedAt?: Date | undefined;
+  /** The provider the secret's prefix belongs to when that is not `provider`; set at save. */
+  prefixProvider?: string | undefined;
+  /** Reveals by the owner (0 when unset); never part of usageCount. */
+  revealCount?: number | undefined;
+  lastRevealedAt?: Date | undefined;
   validation?: ValidationRecord | undefined;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** One UTC day of a key's use. */
+export interface UsageDayRecord {
+  retrievals: number;
+  reveals: number;
+  /** Retrievals by access token id (those made with a session or before this was counted are absent). */
+  byToken: Record<string, number>;
 }
 
 export interface KeyListFilter {
@@ -92,6 +106,8 @@ export interface Page<T> {
 }
 
 export interface KeyPatch {
+  /** Moves the key; isDefault then applies among the new provider's keys. */
+  provider?: string | undefined;
   name?: string | undefined;
   ciphertext?: string | undefined;
   keyVersion?: number | undefined;
@@ -101,6 +117,8 @@ export interface KeyPatch {
   isDefault?: boolean | undefined;
   /** null clears it. */
   baseUrl?: string | null | undefined;
+  /** null clears it. */
+  prefixProvider?: string | null | undefined;
   /** Set together with a new secret: the old result no longer applies. */
   validation?: ValidationRecord | undefined;
   updatedAt: Date;
@@ -196,6 +214,75 @@ export interface TeamStore {
   acceptInvitation(id: string, member: MembershipRecord, now: Date): Promise<"ok" | "gone">;
 }
 
+export type DeviceRequestStatus = "pending" | "approved" | "denied" | "used";
+
+/**
+ * A device sign-in (RFC 8628). Only hashes of the device code and the (normalised) user code
+ * are stored; the tool keeps the device code, the person types the user code.
+ */
+export interface DeviceRequestRecord {
+  id: string;
+  /** SHA-256 of the device code, hex. */
+  deviceCodeHash: string;
+  /** SHA-256 of the normalised user code (8 letters, no dash), hex. */
+  userCodeHash: string;
+  /** The tool's client_id. */
+  clientId: string;
+  /** What the tool said about itself (cvw-host, cvw-repository headers); "" when not sent. */
+  clientHost: string;
+  clientRepository: string;
+  /** The token's name once handed out (the tool's `name`, or "<client> on <host>"). */
+  tokenName: string;
+  /** The requesting address and user agent. */
+  address: string;
+  userAgent: string;
+  scopes: string[];
+  /** Provider ids asked for; empty means all. */
+  providers: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  /** The polling interval the tool must keep; slow_down raises it by 5 s. */
+  intervalSeconds: number;
+  lastPolledAt?: Date | undefined;
+  status: DeviceRequestStatus;
+  /** Set by the approval or denial. */
+  userId?: string | undefined;
+  decidedAt?: Date | undefined;
+  decidedBy?: { type: string; id: string; name: string } | undefined;
+  /** What was approved (never more than was asked). */
+  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+  /** The token handed out (status used). */
+  tokenId?: string | undefined;
+}
+
+export interface DeviceDecision {
+  status: "approved" | "denied";
+  userId: string;
+  decidedAt: Date;
+  decidedBy: { type: string; id: string; name: string };
+  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+}
+
+export interface DeviceRequestStore {
+  /**
+   * already_exists when the device or user code hash is taken by another live request.
+   * Requests expired for more than an hour are removed (a TTL index on MongoDB).
+   */
+  create(request: DeviceRequestRecord): Promise<void>;
+  byUserCodeHash(hash: string): Promise<DeviceRequestRecord | undefined>;
+  byDeviceCodeHash(hash: string): Promise<DeviceRequestRecord | undefined>;
+  /**
+   * A poll of the token endpoint, atomically: lastPolledAt = now, and when the previous poll
+   * was less than the interval ago, the interval grows by 5 s (`tooSoon`). The record as
+   * updated; undefined for an unknown code.
+   */
+  poll(deviceCodeHash: string, now: Date): Promise<{ request: DeviceRequestRecord; tooSoon: boolean } | undefined>;
+  /** Compare-and-set from pending (and unexpired at `now`); false when already decided or expired. */
+  decide(id: string, decision: DeviceDecision, now: Date): Promise<boolean>;
+  /** Compare-and-set from approved to used; false when it was not approved (or already used). */
+  markUsed(id: string, tokenId: string): Promise<boolean>;
+}
+
 export interface UserStore {
   /** already_exists when the email is taken. */
   create(user: UserRecord): Promise<void>;
@@ -234,17 +321,25 @@ export interface KeyStore {
   forProvider(userId: string, provider: string, name?: string): Promise<KeyRecord | undefined>;
   hasDefault(userId: string, provider: string): Promise<boolean>;
   list(userId: string, filter: KeyListFilter, pageSize: number, cursor?: string): Promise<Page<KeyRecord>>;
-  /** Applies the patch; clears the provider's other defaults when isDefault becomes true. */
+  /**
+   * Applies the patch; clears the (new) provider's other defaults when isDefault becomes true.
+   * already_exists when a new provider or name clashes with another key's (provider, name).
+   */
   update(userId: string, id: string, patch: KeyPatch): Promise<KeyRecord | undefined>;
   delete(userId: string, id: string): Promise<boolean>;
   /**
-   * Atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1, and the audit
-   * event when given (one transaction on SQLite). Returns the new count; 0 (and no event)
-   * when the key is not the user's.
+   * A retrieval, atomically: usageCount + 1, lastUsedAt = at, that UTC day's counter + 1 (and
+   * the token's, when `tokenId` is given), and the audit event when given (one transaction on
+   * SQLite). Returns the new count; 0 (and no event) when the key is not the user's.
    */
-  recordUse(userId: string, id: string, at: Date, event?: AuditRecord): Promise<number>;
-  /** Per-day counts (YYYY-MM-DD) from `fromDay` to `toDay` inclusive; days without use absent. */
-  usage(userId: string, id: string, fromDay: string, toDay: string): Promise<Map<string, number>>;
+  recordUse(userId: string, id: string, at: Date, event?: AuditRecord, tokenId?: string): Promise<number>;
+  /**
+   * A reveal, atomically as recordUse: revealCount + 1, lastRevealedAt = at, that UTC day's
+   * reveal counter + 1, the audit event. usageCount is not touched. Returns the new revealCount.
+   */
+  recordReveal(userId: string, id: string, at: Date, event?: AuditRecord): Promise<number>;
+  /** Per-day use (YYYY-MM-DD) from `fromDay` to `toDay` inclusive; days without use absent. */
+  usage(userId: string, id: string, fromDay: string, toDay: string): Promise<Map<string, UsageDayRecord>>;
   setValidation(userId: string, id: string, validation: ValidationRecord): Promise<void>;
   /** Keys whose last check is older than `before` (or never ran), oldest first. */
   dueForValidation(before: Date, limit: number): Promise<KeyRecord[]>;
@@ -262,7 +357,19 @@ export interface KeyStore {
 
 export interface AuditStore {
   append(event: AuditRecord): Promise<void>;
-  list(userId: string, action: string | undefined, pageSize: number, cursor?: string): Promise<Page<AuditRecord>>;
+  /** Newest first; `range` keeps events with from <= time < to. */
+  list(
+    userId: string,
+    action: string | undefined,
+    pageSize: number,
+    cursor?: string,
+    range?: { from?: Date | undefined; to?: Date | undefined },
+  ): Promise<Page<AuditRecord>>;
+  /**
+   * The newest `limit` events about one target with one of `actions`, newest first, from the
+   * log of `userId`: a user's id, or a team's id for the team's log.
+   */
+  listForTarget(userId: string, targetId: string, actions: string[], limit: number): Promise<AuditRecord[]>;
   /** A team's log, newest first; actorId matches the actor's id or the person behind it. */
   listTeam(
     teamId: string,
@@ -280,6 +387,7 @@ export interface Store {
   keys: KeyStore;
   audit: AuditStore;
   teams: TeamStore;
+  deviceRequests: DeviceRequestStore;
   /** Throws when the store cannot answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

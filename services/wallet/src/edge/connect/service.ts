@@ -19,6 +19,7 @@ import { WalletService } from "@cv-wallet/proto/wallet/v1";
 import type { Call, RequestInfo } from "../../domain/context.ts";
 import type { WalletOps } from "../../domain/operations.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "../http/call.ts";
+import { clientFactsFrom } from "../http/client-facts.ts";
 
 /** What the adapter learns from the raw request (address, TLS) before the handler runs. */
 export interface ConnectRequestFacts {
@@ -71,6 +72,7 @@ function callOf(ctx: HandlerContext, secureCookies: boolean): Call {
     host: facts.host,
     // Every Connect call is a POST (no GET-able idempotent methods are declared).
     unsafe: true,
+    client: clientFactsFrom((name) => h.get(name)),
   };
   return makeCall(
     info,

@@ -1,5 +1,6 @@
 // Builds the domain's Call from an HTTP request (REST or Connect, which share headers):
 // credentials from the Authorization header or the session cookie, and the cookie writer.
+import { parseCookie } from "cookie";
 import type { Call, Credentials, RequestInfo, SessionCookie } from "../../domain/context.ts";
 
 export const SESSION_COOKIE = "cvw_session";
@@ -18,13 +19,11 @@ export function credentialsFrom(
 
 export function cookieValue(header: string | null | undefined, name: string): string | undefined {
   if (!header) return undefined;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
-  }
-  return undefined;
+  return parseCookie(header)[name] || undefined;
 }
 
+// The Set-Cookie line is written here (one cookie, fixed attributes, a value that is already
+// URL-safe) so its form stays the documented `name=value; Path=/; HttpOnly; SameSite=Lax; …`.
 export function sessionCookie(secure: boolean, append: (value: string) => void): SessionCookie {
   const attributes = `Path=/; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`;
   return {

@@ -33,7 +33,7 @@ const idParam = (req: Request): Json => ({ id: req.params.id });
 const teamParam = (req: Request): Json => ({ teamId: req.params.teamId });
 
 /** Query strings are strings: pick the known names (camelCase or snake_case) and convert. */
-function query(req: Request, fields: Record<string, "string" | "number" | "boolean">): Json {
+function query(req: Request, fields: Record<string, "string" | "number" | "boolean" | "time">): Json {
   const out: Json = {};
   for (const [name, type] of Object.entries(fields)) {
     const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -41,7 +41,12 @@ function query(req: Request, fields: Record<string, "string" | "number" | "boole
     if (raw === undefined) continue;
     if (typeof raw !== "string") throw invalidArgument(`${snake}: give it once, as a plain value`);
     if (type === "string") out[name] = raw;
-    else if (type === "number") {
+    else if (type === "time") {
+      if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(raw) || Number.isNaN(Date.parse(raw))) {
+        throw invalidArgument(`${snake}: must be an RFC 3339 time, e.g. 2026-11-30T00:00:00Z`);
+      }
+      out[name] = raw;
+    } else if (type === "number") {
       if (!/^\d{1,10}$/.test(raw)) throw invalidArgument(`${snake}: must be a whole number`);
       out[name] = Number(raw);
     } else {
@@ -103,12 +108,45 @@ export const ROUTES: Route[] = [
   },
   { method: "post", path: "/api/tokens", op: "createToken", input: body, status: 201 },
   { method: "get", path: "/api/tokens", op: "listTokens", input: none },
+  // Before /api/tokens/:id, which would read "current" as an id.
+  { method: "delete", path: "/api/tokens/current", op: "revokeCurrentToken", input: none },
   { method: "delete", path: "/api/tokens/:id", op: "revokeToken", input: idParam },
   {
     method: "get",
     path: "/api/audit",
     op: "listAuditEvents",
-    input: (req) => query(req, { action: "string", pageSize: "number", pageToken: "string" }),
+    input: (req) =>
+      query(req, {
+        action: "string",
+        pageSize: "number",
+        pageToken: "string",
+        startTime: "time",
+        endTime: "time",
+      }),
+  },
+  {
+    method: "get",
+    path: "/api/device/requests/:userCode",
+    op: "getDeviceRequest",
+    input: (req) => ({ userCode: req.params.userCode }),
+  },
+  {
+    method: "post",
+    path: "/api/device/requests/:userCode/approve",
+    op: "approveDeviceRequest",
+    input: (req) => ({ ...body(req), userCode: req.params.userCode }),
+  },
+  {
+    method: "post",
+    path: "/api/device/requests/:userCode/deny",
+    op: "denyDeviceRequest",
+    input: (req) => ({ userCode: req.params.userCode }),
+  },
+  {
+    method: "get",
+    path: "/api/keys/:id/fetches",
+    op: "listKeyFetches",
+    input: (req) => ({ id: req.params.id, ...query(req, { pageSize: "number" }) }),
   },
   // Teams.
   { method: "post", path: "/api/teams", op: "createTeam", input: body, status: 201 },

@@ -9,6 +9,8 @@ import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
   AuditRecord,
   AuditStore,
+  DeviceRequestRecord,
+  DeviceRequestStore,
   InvitationRecord,
   KeyListFilter,
   KeyRecord,
@@ -29,6 +31,8 @@ import {
   type AuditDoc,
   apiKeySchema,
   auditSchema,
+  type DeviceRequestDoc,
+  deviceRequestSchema,
   type InvitationDoc,
   invitationSchema,
   type MemberDoc,
@@ -55,6 +59,7 @@ export interface WalletModels {
   teams: Model<TeamDoc>;
   members: Model<MemberDoc>;
   invitations: Model<InvitationDoc>;
+  deviceRequests: Model<DeviceRequestDoc>;
 }
 
 /** The models on a connection (tests build them on an unconnected one to check schemas). */
@@ -69,20 +74,51 @@ export function walletModels(connection: Connection): WalletModels {
     teams: connection.model<TeamDoc>("Team", teamSchema, "teams"),
     members: connection.model<MemberDoc>("TeamMember", memberSchema, "team_members"),
     invitations: connection.model<InvitationDoc>("TeamInvitation", invitationSchema, "team_invitations"),
+    deviceRequests: connection.model<DeviceRequestDoc>("DeviceRequest", deviceRequestSchema, "device_requests"),
   };
 }
 
-function isDuplicate(error: unknown): error is { code: number; keyPattern?: Record<string, unknown> } {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === 11000;
+// FerretDB v1 over SQLite reports a unique-index clash from an update (not from an insert) as
+// InternalError (code 1) quoting SQLite's "UNIQUE constraint failed: index '<collection>_<hash>_<index>'"
+// instead of DuplicateKey (11000). MongoDB never sends that text, so accepting it changes nothing there.
+const SQLITE_UNIQUE = /UNIQUE constraint failed: index '([^']+)'/;
+
+function isDuplicate(
+  error: unknown,
+): error is { code: number; keyPattern?: Record<string, unknown>; message?: string } {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === 11000 || (code === 1 && SQLITE_UNIQUE.test(String(message)));
 }
+
+/** The fields of the unique index a duplicate-key error names (keyPattern, else the index name in its message). */
+function duplicateFields(error: { keyPattern?: Record<string, unknown>; message?: string }): string[] {
+  if (error.keyPattern) return Object.keys(error.keyPattern);
+  const message = String(error.message ?? "");
+  const index = SQLITE_UNIQUE.exec(message)?.[1] ?? /index: (\S+)/.exec(message)?.[1] ?? "";
+  const named = [...INDEX_FIELDS].find(([name]) => index.endsWith(name));
+  return named ? named[1] : [];
+}
+
+/** The wallet's unique indexes by name (as schemas.ts names them or MongoDB defaults them). */
+const INDEX_FIELDS = new Map([
+  ["email_1", ["email"]],
+  ["owner_provider_name", ["userId", "provider", "name"]],
+  ["one_default_per_provider", ["userId", "provider"]],
+  ["secretHash_1", ["secretHash"]],
+  ["hash_1", ["hash"]],
+  ["keyId_1_day_1", ["keyId", "day"]],
+]);
 
 function rethrowDuplicate(error: unknown): never {
   if (!isDuplicate(error)) throw error;
-  const fields = Object.keys(error.keyPattern ?? {});
+  const fields = duplicateFields(error);
   if (fields.includes("email")) throw duplicate(DUPLICATE.email, error);
   if (fields.includes("name")) throw duplicate(DUPLICATE.keyName, error);
   if (fields.includes("provider")) throw duplicate(DUPLICATE.keyDefault, error);
   if (fields.includes("hash")) throw duplicate(DUPLICATE.token, error);
+  if (fields.includes("deviceCodeHash") || fields.includes("userCodeHash"))
+    throw duplicate(DUPLICATE.deviceCode, error);
   throw duplicate(DUPLICATE.id, error);
 }
 
@@ -91,25 +127,104 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Store
   // The error name only: messages can quote the connection string, credentials included.
   connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
   const models = walletModels(connection);
+  let missing: MissingIndexOption[];
   try {
     await connection.asPromise();
-    await Promise.all(Object.values(models).map((m: Model<unknown>) => m.createIndexes()));
+    missing = (await Promise.all(Object.values(models).map((m: Model<unknown>) => buildIndexes(m)))).flat();
   } catch (error) {
     await connection.close().catch(() => {});
-    throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${(error as Error).name})`);
+    // Which index failed and the server's code name are safe to show; a driver message is not.
+    const detail = error instanceof IndexBuildError ? error.message : (error as Error).name;
+    throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${detail})`);
   }
-  return mongoStore(connection, models);
+  for (const m of missing) {
+    logger.warn(
+      { collection: m.collection, index: m.index, option: m.option },
+      `this MongoDB-compatible server does not implement the index option ${m.option}: ${m.consequence}`,
+    );
+  }
+  return mongoStore(connection, models, {
+    purgeExpiredSessions: missing.some((m) => m.option === "expireAfterSeconds"),
+    defaultIndex: !missing.some((m) => m.index === "one_default_per_provider"),
+  });
 }
 
-export function mongoStore(connection: Connection, m: WalletModels): Store {
+/** An index option the server answered "not implemented" for (FerretDB v1 has neither of these). */
+export interface MissingIndexOption {
+  collection: string;
+  index: string;
+  option: "partialFilterExpression" | "expireAfterSeconds";
+  consequence: string;
+}
+
+// What the wallet does without each option. Anything else the server refuses stops the start.
+const WITHOUT: Record<MissingIndexOption["option"], { build: "skip" | "without the option"; consequence: string }> = {
+  // A unique index without its filter would allow one key per provider: never build that.
+  partialFilterExpression: {
+    build: "skip",
+    consequence:
+      "one default key per provider is kept by the store's ordered default switch alone (concurrent switches: the last one wins) instead of also by a unique index",
+  },
+  expireAfterSeconds: {
+    build: "without the option",
+    consequence:
+      "expired sessions are not removed by a TTL monitor; they are never accepted (every lookup checks the expiry) and the store deletes them when it creates a session",
+  },
+};
+
+const NOT_IMPLEMENTED = 238;
+
+class IndexBuildError extends Error {}
+
+/** Builds a model's indexes one by one, so an option the server lacks costs that option only. */
+async function buildIndexes(model: Model<unknown>): Promise<MissingIndexOption[]> {
+  const missing: MissingIndexOption[] = [];
+  for (const [fields, schemaOptions] of model.schema.indexes()) {
+    // The wallet's schemas declare `unique` as a plain boolean (never mongoose's [true, message]).
+    const options = schemaOptions as mongoose.mongo.CreateIndexesOptions;
+    const index = String(options.name ?? Object.entries(fields).flat().join("_"));
+    try {
+      await model.collection.createIndex(fields as Record<string, 1 | -1>, options);
+    } catch (error) {
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      const option = (Object.keys(WITHOUT) as MissingIndexOption["option"][]).find(
+        (o) => o in options && String(message).includes(`"${o}"`),
+      );
+      if (code !== NOT_IMPLEMENTED || !option) {
+        const codeName = (error as { codeName?: unknown }).codeName;
+        throw new IndexBuildError(
+          `index ${index} on ${model.collection.collectionName}: ${typeof codeName === "string" ? codeName : (error as Error).name}`,
+        );
+      }
+      missing.push({
+        collection: model.collection.collectionName,
+        index,
+        option,
+        consequence: WITHOUT[option].consequence,
+      });
+      if (WITHOUT[option].build === "without the option") {
+        const { [option]: _dropped, ...rest } = options;
+        await model.collection.createIndex(fields as Record<string, 1 | -1>, rest);
+      }
+    }
+  }
+  return missing;
+}
+
+export function mongoStore(
+  connection: Connection,
+  m: WalletModels,
+  options: { purgeExpiredSessions?: boolean; defaultIndex?: boolean } = {},
+): Store {
   return {
     kind: "mongodb",
     users: users(m),
-    sessions: sessions(m),
+    sessions: sessions(m, options.purgeExpiredSessions ?? false),
     tokens: tokens(m),
-    keys: keys(m),
+    keys: keys(m, options.defaultIndex ?? true),
     audit: audit(m),
     teams: teams(m),
+    deviceRequests: deviceRequests(m),
     ping: async () => {
       await connection.db!.admin().ping();
     },
@@ -146,15 +261,18 @@ function users(m: WalletModels): UserStore {
         m.usage.deleteMany({ userId: id }),
         m.audit.deleteMany({ userId: id }),
         m.members.deleteMany({ userId: id }),
+        m.deviceRequests.deleteMany({ userId: id }),
       ]);
       await m.users.deleteOne({ _id: id });
     },
   };
 }
 
-function sessions(m: WalletModels): SessionStore {
+function sessions(m: WalletModels, purgeExpired: boolean): SessionStore {
   return {
     async create(s) {
+      // Without a TTL index (see WITHOUT) expired sessions go here, on the expiresAt index.
+      if (purgeExpired) await m.sessions.deleteMany({ expiresAt: { $lte: s.createdAt } });
       await m.sessions.create({
         _id: s.id,
         secretHash: s.secretHash,
@@ -260,6 +378,9 @@ function toKey(d: ApiKeyDoc): KeyRecord {
     isDefault: d.isDefault,
     usageCount: d.usageCount,
     lastUsedAt: d.lastUsedAt ?? undefined,
+    prefixProvider: d.prefixProvider ?? undefined,
+    revealCount: d.revealCount ?? 0,
+    lastRevealedAt: d.lastRevealedAt ?? undefined,
     validation: toValidation(d.validation),
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
@@ -288,15 +409,59 @@ function page<T>(items: T[], pageSize: number, cursorOf: (item: T) => string): P
   return { items: kept, next: cursorOf(kept[kept.length - 1]!) };
 }
 
-function keys(m: WalletModels): KeyStore {
+/** Two first writes of a day can both try to insert; the loser's retry finds the document. */
+async function upsertRetrying(write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    if (!isDuplicate(error)) throw error;
+    await write();
+  }
+}
+
+function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
   const clearDefault = (userId: string, provider: string, exceptId: string) =>
     m.keys.updateMany({ userId, provider, isDefault: true, _id: { $ne: exceptId } }, { $set: { isDefault: false } });
+  /**
+   * Makes key `id` its provider's default, keeping one default per (owner, provider) without
+   * the partial unique index (a server without partialFilterExpression). Defaults are ordered
+   * by (defaultSince from the server's clock, _id): each switch sets its key, clears older
+   * defaults, and steps back if a newer one exists. The newest is never cleared, and every
+   * other is cleared either by the newest's sweep or by its own step back, so concurrent
+   * switches end with exactly one default (the last one set) on MongoDB as well.
+   */
+  async function switchDefault(userId: string, provider: string, id: string): Promise<void> {
+    const mine = await m.keys
+      .findOneAndUpdate(
+        { _id: id, userId },
+        { $set: { isDefault: true }, $currentDate: { defaultSince: true } },
+        { returnDocument: "after" },
+      )
+      .lean();
+    if (!mine?.defaultSince) return;
+    const since = mine.defaultSince;
+    const others = { userId, provider, isDefault: true, _id: { $ne: id } };
+    await m.keys.updateMany(
+      {
+        ...others,
+        $or: [{ defaultSince: null }, { defaultSince: { $lt: since } }, { defaultSince: since, _id: { $lt: id } }],
+      },
+      { $set: { isDefault: false } },
+    );
+    const newer = await m.keys.exists({
+      ...others,
+      $or: [{ defaultSince: { $gt: since } }, { defaultSince: since, _id: { $gt: id } }],
+    });
+    if (newer) await m.keys.updateOne({ _id: id }, { $set: { isDefault: false } });
+  }
   return {
     async create(k) {
       try {
-        if (k.isDefault) await clearDefault(k.userId, k.provider, k.id);
+        // With the unique index, a concurrent default makes this insert fail (already_exists).
+        if (k.isDefault && defaultIndex) await clearDefault(k.userId, k.provider, k.id);
         const { id, ...rest } = k;
         await m.keys.create({ _id: id, ...rest });
+        if (k.isDefault && !defaultIndex) await switchDefault(k.userId, k.provider, k.id);
       } catch (error) {
         rethrowDuplicate(error);
       }
@@ -337,15 +502,28 @@ function keys(m: WalletModels): KeyStore {
       if (!current) return undefined;
       const $set: Record<string, unknown> = { updatedAt: patch.updatedAt };
       const $unset: Record<string, 1> = {};
-      for (const field of ["name", "ciphertext", "keyVersion", "last4", "isDefault", "validation"] as const) {
+      for (const field of [
+        "provider",
+        "name",
+        "ciphertext",
+        "keyVersion",
+        "last4",
+        "isDefault",
+        "validation",
+      ] as const) {
         if (patch[field] !== undefined) $set[field] = patch[field];
       }
-      for (const field of ["expiresAt", "baseUrl"] as const) {
+      for (const field of ["expiresAt", "baseUrl", "prefixProvider"] as const) {
         if (patch[field] === null) $unset[field] = 1;
         else if (patch[field] !== undefined) $set[field] = patch[field];
       }
       try {
-        if (patch.isDefault) await clearDefault(userId, current.provider, id);
+        const provider = patch.provider ?? current.provider;
+        if (patch.isDefault && defaultIndex) await clearDefault(userId, provider, id);
+        else if (patch.isDefault) {
+          delete $set.isDefault;
+          await switchDefault(userId, provider, id);
+        }
         const d = await m.keys
           .findOneAndUpdate(
             { _id: id, userId },
@@ -366,37 +544,64 @@ function keys(m: WalletModels): KeyStore {
       if (r.deletedCount > 0) await m.usage.deleteMany({ keyId: id });
       return r.deletedCount > 0;
     },
-    async recordUse(userId, id, at, event) {
+    async recordUse(userId, id, at, event, tokenId) {
       const d = await m.keys
         .findOneAndUpdate(
           { _id: id, userId },
           { $inc: { usageCount: 1 }, $set: { lastUsedAt: at } },
-          { returnDocument: "after", projection: { usageCount: 1 } },
+          // No projection: the record is small, and FerretDB v1 does not implement one here.
+          { returnDocument: "after" },
         )
         .lean();
       if (!d) return 0;
       const bumpDay = () =>
         m.usage.updateOne(
           { keyId: id, day: utcDay(at) },
-          { $inc: { count: 1 }, $setOnInsert: { userId } },
+          { $inc: { count: 1, ...(tokenId ? { [`tokens.${tokenId}`]: 1 } : {}) }, $setOnInsert: { userId } },
           { upsert: true },
         );
-      try {
-        await bumpDay();
-      } catch (error) {
-        // Two first uses of a day can both try to insert; the loser's retry finds the document.
-        if (!isDuplicate(error)) throw error;
-        await bumpDay();
-      }
+      await upsertRetrying(bumpDay);
       if (event) {
         const { id: eventId, ...rest } = event;
         await m.audit.create({ _id: eventId, ...rest });
       }
       return d.usageCount;
     },
+    async recordReveal(userId, id, at, event) {
+      const d = await m.keys
+        .findOneAndUpdate(
+          { _id: id, userId },
+          { $inc: { revealCount: 1 }, $set: { lastRevealedAt: at } },
+          // No projection, as in recordUse: FerretDB v1 does not implement one here.
+          { returnDocument: "after" },
+        )
+        .lean();
+      if (!d) return 0;
+      await upsertRetrying(() =>
+        m.usage.updateOne(
+          { keyId: id, day: utcDay(at) },
+          { $inc: { reveals: 1 }, $setOnInsert: { userId, count: 0 } },
+          { upsert: true },
+        ),
+      );
+      if (event) {
+        const { id: eventId, ...rest } = event;
+        await m.audit.create({ _id: eventId, ...rest });
+      }
+      return d.revealCount ?? 0;
+    },
     async usage(userId, id, fromDay, toDay) {
       const docs = await m.usage.find({ keyId: id, userId, day: { $gte: fromDay, $lte: toDay } }).lean();
-      return new Map(docs.map((d) => [d.day, d.count]));
+      return new Map(
+        docs.map((d) => [
+          d.day,
+          {
+            retrievals: d.count,
+            reveals: d.reveals ?? 0,
+            byToken: d.tokens instanceof Map ? Object.fromEntries(d.tokens) : { ...(d.tokens ?? {}) },
+          },
+        ]),
+      );
     },
     async setValidation(userId, id, v) {
       await m.keys.updateOne({ _id: id, userId }, { $set: { validation: v } });
@@ -459,10 +664,21 @@ function audit(m: WalletModels): AuditStore {
       const { id, ...rest } = e;
       await m.audit.create({ _id: id, ...rest });
     },
-    async list(userId, action, pageSize, cursorText) {
+    async listForTarget(userId, targetId, actions, limit) {
+      if (actions.length === 0) return [];
+      const docs = await m.audit
+        .find({ userId, "target.id": targetId, action: { $in: actions } })
+        .sort({ time: -1, _id: -1 })
+        .limit(limit)
+        .lean();
+      return docs.map(toEvent);
+    },
+    async list(userId, action, pageSize, cursorText, range) {
       const cursor = decodeCursor(cursorText);
       const and: QueryFilter<AuditDoc>[] = [{ userId }];
       if (action) and.push({ action });
+      if (range?.from) and.push({ time: { $gte: range.from } });
+      if (range?.to) and.push({ time: { $lt: range.to } });
       if (cursor) {
         const at = new Date(cursor.time);
         and.push({ $or: [{ time: { $lt: at } }, { time: at, _id: { $lt: cursor.id } }] });
@@ -624,6 +840,95 @@ function teams(m: WalletModels): TeamStore {
         if (!isDuplicate(error)) throw error;
       }
       return "ok";
+    },
+  };
+}
+
+function toDeviceRequest(d: DeviceRequestDoc): DeviceRequestRecord {
+  return {
+    id: d._id,
+    deviceCodeHash: d.deviceCodeHash,
+    userCodeHash: d.userCodeHash,
+    clientId: d.clientId,
+    clientHost: d.clientHost ?? "",
+    clientRepository: d.clientRepository ?? "",
+    tokenName: d.tokenName,
+    address: d.address ?? "",
+    userAgent: d.userAgent ?? "",
+    scopes: [...d.scopes],
+    providers: [...d.providers],
+    createdAt: d.createdAt,
+    expiresAt: d.expiresAt,
+    intervalSeconds: d.intervalSeconds,
+    lastPolledAt: d.lastPolledAt ?? undefined,
+    status: d.status,
+    userId: d.userId ?? undefined,
+    decidedAt: d.decidedAt ?? undefined,
+    decidedBy: d.decidedBy ? { type: d.decidedBy.type, id: d.decidedBy.id, name: d.decidedBy.name } : undefined,
+    grant: d.grant
+      ? { scopes: [...d.grant.scopes], providers: [...d.grant.providers], expiresInDays: d.grant.expiresInDays }
+      : undefined,
+    tokenId: d.tokenId ?? undefined,
+  };
+}
+
+function deviceRequests(m: WalletModels): DeviceRequestStore {
+  return {
+    async create(r) {
+      const { id, ...rest } = r;
+      // The TTL index does this on MongoDB; a server without TTL indexes (FerretDB v1) relies on it.
+      await m.deviceRequests.deleteMany({ expiresAt: { $lte: new Date(r.createdAt.getTime() - 3_600_000) } });
+      try {
+        await m.deviceRequests.create({ _id: id, ...rest });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async byUserCodeHash(hash) {
+      const d = await m.deviceRequests.findOne({ userCodeHash: hash }).lean();
+      return d ? toDeviceRequest(d) : undefined;
+    },
+    async byDeviceCodeHash(hash) {
+      const d = await m.deviceRequests.findOne({ deviceCodeHash: hash }).lean();
+      return d ? toDeviceRequest(d) : undefined;
+    },
+    async poll(hash, now) {
+      // The document as it was before this poll's stamp decides whether it came too soon;
+      // of two concurrent polls, the second sees the first's stamp.
+      const before = await m.deviceRequests
+        .findOneAndUpdate({ deviceCodeHash: hash }, { $set: { lastPolledAt: now } }, { returnDocument: "before" })
+        .lean();
+      if (!before) return undefined;
+      const request = toDeviceRequest(before);
+      const tooSoon =
+        request.lastPolledAt !== undefined &&
+        now.getTime() - request.lastPolledAt.getTime() < request.intervalSeconds * 1000;
+      if (tooSoon) await m.deviceRequests.updateOne({ _id: request.id }, { $inc: { intervalSeconds: 5 } });
+      return {
+        request: { ...request, lastPolledAt: now, intervalSeconds: request.intervalSeconds + (tooSoon ? 5 : 0) },
+        tooSoon,
+      };
+    },
+    async decide(id, d, now) {
+      const set: Record<string, unknown> = {
+        status: d.status,
+        userId: d.userId,
+        decidedAt: d.decidedAt,
+        decidedBy: d.decidedBy,
+      };
+      if (d.grant) set.grant = d.grant;
+      const r = await m.deviceRequests.updateOne(
+        { _id: id, status: "pending", expiresAt: { $gt: now } },
+        { $set: set },
+      );
+      return r.modifiedCount > 0;
+    },
+    async markUsed(id, tokenId) {
+      const r = await m.deviceRequests.updateOne(
+        { _id: id, status: "approved" },
+        { $set: { status: "used", tokenId } },
+      );
+      return r.modifiedCount > 0;
     },
   };
 }

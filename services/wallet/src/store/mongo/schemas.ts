@@ -1,6 +1,6 @@
 // Mongoose schemas for the wallet's collections. The uniqueness rules live in indexes so
 // they hold across wallet processes: one email per account, unique (owner, provider, name)
-// per key, at most one default per (owner, provider) (partial unique index), one usage
+// per key, at most one default per (owner, provider) (a partial unique index, and the store's ordered switch where a server lacks those), one usage
 // counter per key and day; sessions expire through a TTL index.
 
 import {
@@ -95,7 +95,7 @@ const validationSchema = new Schema(
 );
 
 /** An API-key record as stored: the port's record with its id as `_id`. */
-export type ApiKeyDoc = Stored<KeyRecord>;
+export type ApiKeyDoc = Stored<KeyRecord> & { defaultSince?: Date | undefined };
 export const apiKeySchema = new Schema<ApiKeyDoc>(
   {
     _id: ID,
@@ -111,8 +111,13 @@ export const apiKeySchema = new Schema<ApiKeyDoc>(
     baseUrl: { type: String, maxlength: 2048 },
     expiresAt: Date,
     isDefault: { type: Boolean, required: true, default: false },
+    // When the key last became its provider's default (server clock); orders concurrent switches.
+    defaultSince: Date,
     usageCount: { type: Number, required: true, default: 0, min: 0 },
     lastUsedAt: Date,
+    prefixProvider: { type: String, enum: [...PROVIDER_IDS] },
+    revealCount: { type: Number, required: true, default: 0, min: 0 },
+    lastRevealedAt: Date,
     validation: validationSchema,
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
@@ -131,7 +136,11 @@ export interface UsageDoc {
   keyId: string;
   userId: string;
   day: string;
+  /** Retrievals. */
   count: number;
+  reveals?: number;
+  /** Retrievals by access token id. */
+  tokens?: Map<string, number> | Record<string, number>;
 }
 export const usageSchema = new Schema<UsageDoc>(
   {
@@ -139,6 +148,8 @@ export const usageSchema = new Schema<UsageDoc>(
     userId: { ...ID },
     day: { type: String, required: true, match: /^\d{4}-\d{2}-\d{2}$/ },
     count: { type: Number, required: true, min: 0 },
+    reveals: { type: Number, min: 0 },
+    tokens: { type: Map, of: Number },
   },
   { versionKey: false, id: false },
 );
@@ -174,6 +185,7 @@ export const auditSchema = new Schema<AuditDoc>(
 );
 auditSchema.index({ userId: 1, time: -1, _id: -1 });
 auditSchema.index({ userId: 1, action: 1, time: -1, _id: -1 });
+auditSchema.index({ userId: 1, "target.id": 1, time: -1, _id: -1 }, { name: "by_target" });
 
 /**
  * A team as stored. ownerCount is the team's number of owners, changed only by guarded
@@ -224,3 +236,44 @@ export const invitationSchema = new Schema<InvitationDoc>(
 );
 invitationSchema.index({ codeHash: 1 }, { unique: true });
 invitationSchema.index({ teamId: 1, createdAt: -1 });
+
+const grantSchema = new Schema(
+  {
+    scopes: { type: [String], default: [] },
+    providers: { type: [String], default: [] },
+    expiresInDays: { type: Number, required: true, min: 1, max: 365 },
+  },
+  { _id: false, id: false },
+);
+/** A device sign-in request as stored: only hashes of its codes. */
+export type DeviceRequestDoc = Stored<import("../port.ts").DeviceRequestRecord>;
+export const deviceRequestSchema = new Schema<DeviceRequestDoc>(
+  {
+    _id: ID,
+    deviceCodeHash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
+    userCodeHash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
+    clientId: { type: String, required: true, maxlength: 100 },
+    clientHost: { type: String, default: "", maxlength: 255 },
+    clientRepository: { type: String, default: "", maxlength: 512 },
+    tokenName: { type: String, required: true, maxlength: 100 },
+    address: { type: String, default: "" },
+    userAgent: { type: String, default: "", maxlength: 256 },
+    scopes: { type: [{ type: String, enum: [...TOKEN_SCOPES] }], default: [] },
+    providers: { type: [{ type: String, enum: [...PROVIDER_IDS] }], default: [] },
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+    intervalSeconds: { type: Number, required: true, min: 1 },
+    lastPolledAt: Date,
+    status: { type: String, required: true, enum: ["pending", "approved", "denied", "used"] },
+    userId: { type: String, match: RECORD_ID_PATTERN },
+    decidedAt: Date,
+    decidedBy: partySchema,
+    grant: grantSchema,
+    tokenId: String,
+  },
+  { versionKey: false, id: false },
+);
+deviceRequestSchema.index({ deviceCodeHash: 1 }, { unique: true });
+deviceRequestSchema.index({ userCodeHash: 1 }, { unique: true });
+// Removed an hour after expiry, so a late poll still hears expired_token for a while.
+deviceRequestSchema.index({ expiresAt: 1 }, { expireAfterSeconds: 3600 });

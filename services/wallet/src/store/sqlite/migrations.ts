@@ -78,12 +78,55 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_events_list ON audit_events(user_id, time DESC, id DESC);
   CREATE INDEX audit_events_action ON audit_events(user_id, action, time DESC, id DESC);
+  `, // Reveals are counted apart from retrievals; per-day use is split by access token; a key
+  // remembers which provider its secret's prefix belongs to when that is another one.
+  `
+  ALTER TABLE api_keys ADD COLUMN prefix_provider TEXT;
+  ALTER TABLE api_keys ADD COLUMN reveal_count INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE api_keys ADD COLUMN last_revealed_at INTEGER;
+  ALTER TABLE key_usage ADD COLUMN reveals INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE key_usage_tokens (
+    key_id TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (key_id, day, token_id)
+  ) WITHOUT ROWID;
+  `,
+  // Device sign-in requests (RFC 8628), and a key's recent fetches read from the audit log.
+  `
+  CREATE TABLE device_requests (
+    id TEXT PRIMARY KEY,
+    device_code_hash TEXT NOT NULL UNIQUE,
+    user_code_hash TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    client_host TEXT NOT NULL,
+    client_repository TEXT NOT NULL,
+    token_name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    providers TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    interval_seconds INTEGER NOT NULL,
+    last_polled_at INTEGER,
+    status TEXT NOT NULL,
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    decided_at INTEGER,
+    decided_by TEXT,
+    grant_json TEXT,
+    token_id TEXT
+  );
+  CREATE INDEX device_requests_expiry ON device_requests(expires_at);
+  CREATE INDEX audit_events_target ON audit_events(user_id, target_id, time DESC, id DESC);
   `,
   // Teams. A team key lives in api_keys with user_id = the team's id (the owner partition) and
   // team_id set, so api_keys.user_id can no longer reference users: the table is rebuilt
   // without that foreign key (key_usage with it, so its reference follows the new table), and
-  // deleting a user deletes its keys explicitly. Team events go to their own table, whose
-  // rows outlive the people who acted.
+  // deleting a user deletes its keys explicitly. key_usage_tokens is rebuilt too: dropping the
+  // old api_keys with foreign keys on would otherwise cascade into it and lose its rows. Team
+  // events go to their own table, whose rows outlive the people who acted.
   `
   CREATE TABLE api_keys_v2 (
     id TEXT PRIMARY KEY,
@@ -104,24 +147,40 @@ export const MIGRATIONS: readonly string[] = [
     validation_checked_at INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    prefix_provider TEXT,
+    reveal_count INTEGER NOT NULL DEFAULT 0,
+    last_revealed_at INTEGER,
     UNIQUE (user_id, provider, name)
   );
   INSERT INTO api_keys_v2 (id, user_id, team_id, provider, name, ciphertext, key_version, last4, base_url, expires_at,
-      is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at)
+      is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at,
+      prefix_provider, reveal_count, last_revealed_at)
     SELECT id, user_id, NULL, provider, name, ciphertext, key_version, last4, base_url, expires_at,
-      is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at
+      is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at,
+      prefix_provider, reveal_count, last_revealed_at
     FROM api_keys;
   CREATE TABLE key_usage_v2 (
     key_id TEXT NOT NULL REFERENCES api_keys_v2(id) ON DELETE CASCADE,
     day TEXT NOT NULL,
     count INTEGER NOT NULL,
+    reveals INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key_id, day)
   ) WITHOUT ROWID;
-  INSERT INTO key_usage_v2 (key_id, day, count) SELECT key_id, day, count FROM key_usage;
+  INSERT INTO key_usage_v2 (key_id, day, count, reveals) SELECT key_id, day, count, reveals FROM key_usage;
+  CREATE TABLE key_usage_tokens_v2 (
+    key_id TEXT NOT NULL REFERENCES api_keys_v2(id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (key_id, day, token_id)
+  ) WITHOUT ROWID;
+  INSERT INTO key_usage_tokens_v2 (key_id, day, token_id, count) SELECT key_id, day, token_id, count FROM key_usage_tokens;
+  DROP TABLE key_usage_tokens;
   DROP TABLE key_usage;
   DROP TABLE api_keys;
   ALTER TABLE api_keys_v2 RENAME TO api_keys;
   ALTER TABLE key_usage_v2 RENAME TO key_usage;
+  ALTER TABLE key_usage_tokens_v2 RENAME TO key_usage_tokens;
   CREATE UNIQUE INDEX api_keys_one_default ON api_keys(user_id, provider) WHERE is_default = 1;
   CREATE INDEX api_keys_list ON api_keys(user_id, created_at DESC, id DESC);
   CREATE INDEX api_keys_expiry ON api_keys(user_id, expires_at) WHERE expires_at IS NOT NULL;

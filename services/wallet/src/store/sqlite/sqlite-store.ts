@@ -9,6 +9,8 @@ import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
   AuditRecord,
   AuditStore,
+  DeviceRequestRecord,
+  DeviceRequestStore,
   InvitationRecord,
   KeyListFilter,
   KeyRecord,
@@ -24,6 +26,7 @@ import type {
   TeamStore,
   TokenRecord,
   TokenStore,
+  UsageDayRecord,
   UserRecord,
   UserStore,
   ValidationRecord,
@@ -50,6 +53,7 @@ function rethrowDuplicate(error: unknown): never {
   if (columns.includes("api_keys.name")) throw duplicate(DUPLICATE.keyName, error);
   if (columns === "api_keys.user_id, api_keys.provider") throw duplicate(DUPLICATE.keyDefault, error);
   if (columns.includes("access_tokens.hash")) throw duplicate(DUPLICATE.token, error);
+  if (columns.includes("device_requests.")) throw duplicate(DUPLICATE.deviceCode, error);
   throw duplicate(DUPLICATE.id, error);
 }
 
@@ -64,6 +68,7 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
     tokens: tokens(db),
     keys: keys(db, auditStore.insert),
     audit: auditStore,
+    deviceRequests: deviceRequests(db),
     ping: async () => {
       db.prepare("SELECT 1").get();
     },
@@ -243,6 +248,9 @@ function toKey(r: Row): KeyRecord {
     isDefault: Number(r.is_default) === 1,
     usageCount: Number(r.usage_count),
     lastUsedAt: date(r.last_used_at),
+    prefixProvider: r.prefix_provider == null ? undefined : String(r.prefix_provider),
+    revealCount: Number(r.reveal_count ?? 0),
+    lastRevealedAt: date(r.last_revealed_at),
     validation: r.validation === null ? undefined : parseValidation(String(r.validation)),
     createdAt: date(r.created_at)!,
     updatedAt: date(r.updated_at)!,
@@ -258,8 +266,8 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
   const insert = db.prepare(
     `INSERT INTO api_keys (id, user_id, provider, name, ciphertext, key_version, last4, base_url, expires_at,
        is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at,
-       team_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       prefix_provider, reveal_count, last_revealed_at, team_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const clearDefault = db.prepare(
     "UPDATE api_keys SET is_default = 0 WHERE user_id = ? AND provider = ? AND is_default = 1 AND id <> ?",
@@ -285,9 +293,23 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
   const bumpDayBy = db.prepare(
     "INSERT INTO key_usage (key_id, day, count) VALUES (?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count",
   );
+  const bumpTokenDayBy = db.prepare(
+    `INSERT INTO key_usage_tokens (key_id, day, token_id, count) VALUES (?, ?, ?, ?)
+     ON CONFLICT (key_id, day, token_id) DO UPDATE SET count = count + excluded.count`,
+  );
+  const bumpReveal = db.prepare(
+    "UPDATE api_keys SET reveal_count = reveal_count + 1, last_revealed_at = ? WHERE user_id = ? AND id = ? RETURNING reveal_count",
+  );
+  const bumpRevealDay = db.prepare(
+    "INSERT INTO key_usage (key_id, day, count, reveals) VALUES (?, ?, 0, 1) ON CONFLICT (key_id, day) DO UPDATE SET reveals = reveals + 1",
+  );
   const usage = db.prepare(
-    `SELECT u.day, u.count FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+    `SELECT u.day, u.count, u.reveals FROM key_usage u JOIN api_keys k ON k.id = u.key_id
      WHERE k.user_id = ? AND u.key_id = ? AND u.day >= ? AND u.day <= ?`,
+  );
+  const usageTokens = db.prepare(
+    `SELECT t.day, t.token_id, t.count FROM key_usage_tokens t JOIN api_keys k ON k.id = t.key_id
+     WHERE k.user_id = ? AND t.key_id = ? AND t.day >= ? AND t.day <= ?`,
   );
   const setValidation = db.prepare(
     "UPDATE api_keys SET validation = ?, validation_status = ?, validation_checked_at = ? WHERE user_id = ? AND id = ?",
@@ -313,6 +335,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     id: string;
     at: Date;
     event?: AuditRecord | undefined;
+    tokenId?: string | undefined;
     resolve: (count: number) => void;
     reject: (error: unknown) => void;
   }
@@ -322,6 +345,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     const r = bump.get(u.at.getTime(), u.userId, u.id) as Row | undefined;
     if (!r) return 0;
     bumpDay.run(u.id, utcDay(u.at));
+    if (u.tokenId) bumpTokenDayBy.run(u.id, utcDay(u.at), u.tokenId, 1);
     if (u.event) insertEvent(u.event);
     return Number(r.usage_count);
   };
@@ -348,13 +372,20 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
       if (!r) continue;
       const final = Number(r.usage_count);
       const perDay = new Map<string, number>();
+      const perTokenDay = new Map<string, number>();
       for (const [j, i] of group.entries()) {
         counts[i] = final - (group.length - 1 - j);
         found[i] = true;
         const day = utcDay(batch[i]!.at);
         perDay.set(day, (perDay.get(day) ?? 0) + 1);
+        const tokenId = batch[i]!.tokenId;
+        if (tokenId) perTokenDay.set(`${day}\u0000${tokenId}`, (perTokenDay.get(`${day}\u0000${tokenId}`) ?? 0) + 1);
       }
       for (const [day, n] of perDay) bumpDayBy.run(first.id, day, n);
+      for (const [dayToken, n] of perTokenDay) {
+        const [day, tokenId] = dayToken.split("\u0000") as [string, string];
+        bumpTokenDayBy.run(first.id, day, tokenId, n);
+      }
     }
     for (const [i, u] of batch.entries()) if (found[i] && u.event) insertEvent(u.event);
     return counts;
@@ -403,6 +434,9 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
             ms(k.validation?.checkedAt),
             k.createdAt.getTime(),
             k.updatedAt.getTime(),
+            k.prefixProvider ?? null,
+            k.revealCount ?? 0,
+            ms(k.lastRevealedAt),
             k.teamId ?? null,
           );
         });
@@ -450,6 +484,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
             sets.push(`${column} = ?`);
             params.push(value);
           };
+          if (patch.provider !== undefined) set("provider", patch.provider);
           if (patch.name !== undefined) set("name", patch.name);
           if (patch.ciphertext !== undefined) set("ciphertext", patch.ciphertext);
           if (patch.keyVersion !== undefined) set("key_version", patch.keyVersion);
@@ -457,12 +492,13 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
           if (patch.expiresAt !== undefined) set("expires_at", ms(patch.expiresAt));
           if (patch.baseUrl !== undefined) set("base_url", patch.baseUrl);
           if (patch.isDefault !== undefined) set("is_default", patch.isDefault ? 1 : 0);
+          if (patch.prefixProvider !== undefined) set("prefix_provider", patch.prefixProvider);
           if (patch.validation !== undefined) {
             set("validation", validationJson(patch.validation));
             set("validation_status", patch.validation.status);
             set("validation_checked_at", ms(patch.validation.checkedAt));
           }
-          if (patch.isDefault) clearDefault.run(userId, String(current.provider), id);
+          if (patch.isDefault) clearDefault.run(userId, patch.provider ?? String(current.provider), id);
           db.prepare(`UPDATE api_keys SET ${sets.join(", ")} WHERE user_id = ? AND id = ?`).run(...params, userId, id);
           return toKey(get.get(userId, id) as Row);
         });
@@ -473,18 +509,34 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     async delete(userId, id) {
       return Number(del.run(userId, id).changes) > 0;
     },
-    recordUse(userId, id, at, event) {
+    recordUse(userId, id, at, event, tokenId) {
       return new Promise<number>((resolve, reject) => {
-        pendingUses.push({ userId, id, at, event, resolve, reject });
+        pendingUses.push({ userId, id, at, event, tokenId, resolve, reject });
         if (!useFlushScheduled) {
           useFlushScheduled = true;
           setImmediate(flushUses);
         }
       });
     },
+    async recordReveal(userId, id, at, event) {
+      return transaction(db, () => {
+        const r = bumpReveal.get(at.getTime(), userId, id) as Row | undefined;
+        if (!r) return 0;
+        bumpRevealDay.run(id, utcDay(at));
+        if (event) insertEvent(event);
+        return Number(r.reveal_count);
+      });
+    },
     async usage(userId, id, fromDay, toDay) {
-      const rows = usage.all(userId, id, fromDay, toDay) as Row[];
-      return new Map(rows.map((r) => [String(r.day), Number(r.count)]));
+      const days = new Map<string, UsageDayRecord>();
+      for (const r of usage.all(userId, id, fromDay, toDay) as Row[]) {
+        days.set(String(r.day), { retrievals: Number(r.count), reveals: Number(r.reveals), byToken: {} });
+      }
+      for (const r of usageTokens.all(userId, id, fromDay, toDay) as Row[]) {
+        const day = days.get(String(r.day));
+        if (day) day.byToken[String(r.token_id)] = Number(r.count);
+      }
+      return days;
     },
     async setValidation(userId, id, v) {
       setValidation.run(validationJson(v), v.status, ms(v.checkedAt), userId, id);
@@ -607,13 +659,40 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
     async append(e) {
       insertEvent(e);
     },
-    async list(userId, action, pageSize, cursorText) {
+    async listForTarget(userId, targetId, actions, limit) {
+      if (actions.length === 0) return [];
+      const rows = db
+        .prepare(
+          `SELECT * FROM audit_events WHERE user_id = ? AND target_id = ? AND action IN (${actions.map(() => "?").join(", ")})
+           ORDER BY time DESC, id DESC LIMIT ?`,
+        )
+        .all(userId, targetId, ...actions, limit) as Row[];
+      // A team's id is its key's owner partition: its events are in the team's log.
+      const teamRows = db
+        .prepare(
+          `SELECT * FROM team_audit_events WHERE team_id = ? AND target_id = ? AND action IN (${actions.map(() => "?").join(", ")})
+           ORDER BY time DESC, id DESC LIMIT ?`,
+        )
+        .all(userId, targetId, ...actions, limit) as Row[];
+      return [...rows.map(toEvent), ...teamRows.map(toTeamEvent)]
+        .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1))
+        .slice(0, limit);
+    },
+    async list(userId, action, pageSize, cursorText, range) {
       const cursor = decodeCursor(cursorText);
       const where = ["user_id = ?"];
       const params: Param[] = [userId];
       if (action) {
         where.push("action = ?");
         params.push(action);
+      }
+      if (range?.from) {
+        where.push("time >= ?");
+        params.push(range.from.getTime());
+      }
+      if (range?.to) {
+        where.push("time < ?");
+        params.push(range.to.getTime());
       }
       if (cursor) {
         where.push("(time < ? OR (time = ? AND id < ?))");
@@ -788,6 +867,125 @@ function teams(db: DatabaseSync): TeamStore {
         addIfAbsent.run(member.teamId, member.userId, member.role, member.createdAt.getTime());
         return "ok";
       });
+    },
+  };
+}
+
+// Requests expired for longer than this are removed as new ones arrive, so a late poll still
+// hears expired_token for a while instead of invalid_grant.
+const DEVICE_REQUEST_GRACE_MS = 3_600_000;
+
+function deviceRequests(db: DatabaseSync): DeviceRequestStore {
+  const toRequest = (r: Row): DeviceRequestRecord => ({
+    id: String(r.id),
+    deviceCodeHash: String(r.device_code_hash),
+    userCodeHash: String(r.user_code_hash),
+    clientId: String(r.client_id),
+    clientHost: String(r.client_host),
+    clientRepository: String(r.client_repository),
+    tokenName: String(r.token_name),
+    address: String(r.address),
+    userAgent: String(r.user_agent),
+    scopes: JSON.parse(String(r.scopes)) as string[],
+    providers: JSON.parse(String(r.providers)) as string[],
+    createdAt: date(r.created_at)!,
+    expiresAt: date(r.expires_at)!,
+    intervalSeconds: Number(r.interval_seconds),
+    lastPolledAt: date(r.last_polled_at),
+    status: String(r.status) as DeviceRequestRecord["status"],
+    userId: r.user_id === null ? undefined : String(r.user_id),
+    decidedAt: date(r.decided_at),
+    decidedBy:
+      r.decided_by === null ? undefined : (JSON.parse(String(r.decided_by)) as DeviceRequestRecord["decidedBy"]),
+    grant: r.grant_json === null ? undefined : (JSON.parse(String(r.grant_json)) as DeviceRequestRecord["grant"]),
+    tokenId: r.token_id === null ? undefined : String(r.token_id),
+  });
+  const purge = db.prepare("DELETE FROM device_requests WHERE expires_at <= ?");
+  const insert = db.prepare(
+    `INSERT INTO device_requests (id, device_code_hash, user_code_hash, client_id, client_host, client_repository,
+       token_name, address, user_agent, scopes, providers, created_at, expires_at, interval_seconds, status)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const byUserCode = db.prepare("SELECT * FROM device_requests WHERE user_code_hash = ?");
+  const byDeviceCode = db.prepare("SELECT * FROM device_requests WHERE device_code_hash = ?");
+  const setPoll = db.prepare(
+    "UPDATE device_requests SET last_polled_at = ?, interval_seconds = interval_seconds + ? WHERE id = ?",
+  );
+  const decide = db.prepare(
+    `UPDATE device_requests SET status = ?, user_id = ?, decided_at = ?, decided_by = ?, grant_json = ?
+      WHERE id = ? AND status = 'pending' AND expires_at > ?`,
+  );
+  const markUsed = db.prepare(
+    "UPDATE device_requests SET status = 'used', token_id = ? WHERE id = ? AND status = 'approved'",
+  );
+  return {
+    async create(d) {
+      try {
+        transaction(db, () => {
+          purge.run(d.createdAt.getTime() - DEVICE_REQUEST_GRACE_MS);
+          insert.run(
+            d.id,
+            d.deviceCodeHash,
+            d.userCodeHash,
+            d.clientId,
+            d.clientHost,
+            d.clientRepository,
+            d.tokenName,
+            d.address,
+            d.userAgent,
+            JSON.stringify(d.scopes),
+            JSON.stringify(d.providers),
+            d.createdAt.getTime(),
+            d.expiresAt.getTime(),
+            d.intervalSeconds,
+            d.status,
+          );
+        });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async byUserCodeHash(hash) {
+      const r = byUserCode.get(hash) as Row | undefined;
+      return r && toRequest(r);
+    },
+    async byDeviceCodeHash(hash) {
+      const r = byDeviceCode.get(hash) as Row | undefined;
+      return r && toRequest(r);
+    },
+    async poll(hash, now) {
+      return transaction(db, () => {
+        const r = byDeviceCode.get(hash) as Row | undefined;
+        if (!r) return undefined;
+        const before = toRequest(r);
+        const tooSoon =
+          before.lastPolledAt !== undefined &&
+          now.getTime() - before.lastPolledAt.getTime() < before.intervalSeconds * 1000;
+        setPoll.run(now.getTime(), tooSoon ? 5 : 0, before.id);
+        return {
+          request: {
+            ...before,
+            lastPolledAt: now,
+            intervalSeconds: before.intervalSeconds + (tooSoon ? 5 : 0),
+          },
+          tooSoon,
+        };
+      });
+    },
+    async decide(id, d, now) {
+      const changes = decide.run(
+        d.status,
+        d.userId,
+        d.decidedAt.getTime(),
+        JSON.stringify(d.decidedBy),
+        d.grant ? JSON.stringify(d.grant) : null,
+        id,
+        now.getTime(),
+      ).changes;
+      return Number(changes) > 0;
+    },
+    async markUsed(id, tokenId) {
+      return Number(markUsed.run(tokenId, id).changes) > 0;
     },
   };
 }
