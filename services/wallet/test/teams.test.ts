@@ -750,6 +750,40 @@ describe("teams: rules", () => {
     expect(child.status).toBe(403);
   });
 
+  it("device sign-in approved for a team hands out a team token; a non-member cannot approve for it", async () => {
+    const owner = await signUp(base);
+    const stranger = await signUp(base);
+    const team = await newTeam(owner);
+    const shared = await createKey(base, owner, { teamId: team });
+    const post = async (path: string, params: Record<string, string>) => {
+      const res = await fetch(`${base}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(params).toString(),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, string> };
+    };
+    const start = async () => (await post("/oauth/device/code", { client_id: "cvw", scope: "keys:read" })).body;
+    const approve = (code: string, who: Account) =>
+      rest(base, "POST", `/api/device/requests/${code}/approve`, { teamId: team }, who);
+
+    const refused = await start();
+    expect((await approve(refused.user_code!, stranger)).status).toBe(404);
+
+    const started = await start();
+    await ok(approve(started.user_code!, owner));
+    const polled = await post("/oauth/token", {
+      grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+      device_code: started.device_code!,
+      client_id: "cvw",
+    });
+    expect(polled.status).toBe(200);
+    const token = polled.body.access_token!;
+    expect((await ok(rest(base, "GET", "/api/keys/provider/openai", undefined, { token }))).key).toBe(shared.key);
+    const listed = await ok(rest(base, "GET", "/api/tokens", undefined, owner));
+    expect(listed.tokens.find((t: { prefix: string }) => token.startsWith(t.prefix))).toMatchObject({ teamId: team });
+  });
+
   it("re-wrap moves a team's records onto the team key's latest version", async () => {
     const owner = await signUp(base);
     const team = await newTeam(owner);

@@ -630,6 +630,20 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
         [0, 1, 2].map(() => () => store.deviceRequests.markUsed(approved.id, newId())),
       );
       expect(uses.filter(Boolean)).toHaveLength(1);
+      // A grant scoped to a team keeps its team; a personal one has none.
+      expect((await store.deviceRequests.byDeviceCodeHash(approved.deviceCodeHash))?.grant?.teamId).toBeUndefined();
+      const forTeam = deviceRequest();
+      await store.deviceRequests.create(forTeam);
+      const teamId = newId();
+      await store.deviceRequests.decide(
+        forTeam.id,
+        { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant: { ...grant, teamId } },
+        now,
+      );
+      expect((await store.deviceRequests.byDeviceCodeHash(forTeam.deviceCodeHash))?.grant).toEqual({
+        ...grant,
+        teamId,
+      });
     });
 
     it("device requests: decided once while unexpired; handed out once", async () => {

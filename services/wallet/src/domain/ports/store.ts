@@ -250,9 +250,17 @@ export interface DeviceRequestRecord {
   decidedAt?: Date | undefined;
   decidedBy?: { type: string; id: string; name: string } | undefined;
   /** What was approved (never more than was asked). */
-  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+  grant?: DeviceGrant | undefined;
   /** The token handed out (status used). */
   tokenId?: string | undefined;
+}
+
+/** What an approval grants; teamId scopes the token to a team. */
+export interface DeviceGrant {
+  scopes: string[];
+  providers: string[];
+  expiresInDays: number;
+  teamId?: string | undefined;
 }
 
 export interface DeviceDecision {
@@ -260,7 +268,7 @@ export interface DeviceDecision {
   userId: string;
   decidedAt: Date;
   decidedBy: { type: string; id: string; name: string };
-  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+  grant?: DeviceGrant | undefined;
 }
 
 export interface DeviceRequestStore {

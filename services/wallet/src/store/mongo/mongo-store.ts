@@ -866,7 +866,12 @@ function toDeviceRequest(d: DeviceRequestDoc): DeviceRequestRecord {
     decidedAt: d.decidedAt ?? undefined,
     decidedBy: d.decidedBy ? { type: d.decidedBy.type, id: d.decidedBy.id, name: d.decidedBy.name } : undefined,
     grant: d.grant
-      ? { scopes: [...d.grant.scopes], providers: [...d.grant.providers], expiresInDays: d.grant.expiresInDays }
+      ? {
+          scopes: [...d.grant.scopes],
+          providers: [...d.grant.providers],
+          expiresInDays: d.grant.expiresInDays,
+          teamId: d.grant.teamId ?? undefined,
+        }
       : undefined,
     tokenId: d.tokenId ?? undefined,
   };

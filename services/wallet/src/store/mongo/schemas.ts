@@ -242,6 +242,7 @@ const grantSchema = new Schema(
     scopes: { type: [String], default: [] },
     providers: { type: [String], default: [] },
     expiresInDays: { type: Number, required: true, min: 1, max: 365 },
+    teamId: { type: String, match: RECORD_ID_PATTERN },
   },
   { _id: false, id: false },
 );
