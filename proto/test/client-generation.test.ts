@@ -10,6 +10,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -247,9 +248,10 @@ describe("a client generated from gen/image.binpb", () => {
     console.log(`[client-generation] Python client with ${PYTHON_PACKAGES.join(" ")} (${venv})`);
     const dir = join(work, "py-client");
     mkdirSync(dir);
-    const files = ["account", "audit", "catalog", "key", "provider", "team", "token", "wallet"].map(
-      (f) => `cvwallet/wallet/v1/${f}.proto`,
-    );
+    // Every file of the package: wallet.proto imports each of them.
+    const files = readdirSync(join(protoDir, "cvwallet/wallet/v1"))
+      .filter((f) => f.endsWith(".proto"))
+      .map((f) => `cvwallet/wallet/v1/${f}`);
     run(
       py,
       [

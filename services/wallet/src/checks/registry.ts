@@ -202,28 +202,3 @@ export function toProviderMessage(provider: ProviderInfo): Provider {
     envVarsFromKeyName: provider.envVarsFromKeyName,
   });
 }
-
-/** The registry entry as the REST `GET /api/providers` item (camelCase, like the proto's JSON). */
-export function toProviderJson(provider: ProviderInfo): {
-  id: string;
-  displayName: string;
-  docsUrl: string;
-  keyPrefixes: string[];
-  envVar: string;
-  defaultBaseUrl: string;
-  checkDescription: string;
-  envVars: string[];
-  envVarsFromKeyName: boolean;
-} {
-  return {
-    id: provider.id,
-    displayName: provider.displayName,
-    docsUrl: provider.docsUrl,
-    keyPrefixes: [...provider.keyPrefixes],
-    envVar: provider.envVar,
-    defaultBaseUrl: provider.defaultBaseUrl,
-    checkDescription: provider.check.description,
-    envVars: [...provider.envVars],
-    envVarsFromKeyName: provider.envVarsFromKeyName,
-  };
-}

@@ -7,7 +7,6 @@ import {
   prefixWarnings,
   providerById,
   providerOfKeyPrefix,
-  toProviderJson,
   toProviderMessage,
 } from "../../src/checks/registry.ts";
 
@@ -71,7 +70,14 @@ describe("provider registry", () => {
     for (const p of PROVIDERS) {
       const message = toProviderMessage(p);
       const json = toJson(ProviderSchema, message, { alwaysEmitImplicit: true });
-      expect(json).toEqual(toProviderJson(p));
+      expect(json).toMatchObject({
+        id: p.id,
+        displayName: p.displayName,
+        keyPrefixes: [...p.keyPrefixes],
+        envVar: p.envVar,
+        envVars: [...p.envVars],
+        checkDescription: p.check.description,
+      });
     }
     expect(toProviderMessage(providerById("openrouter")!).checkDescription).toContain("GET /api/v1/key");
   });

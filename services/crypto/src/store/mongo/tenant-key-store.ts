@@ -240,6 +240,19 @@ export class MongoTenantKeyStore implements TenantKeyStore {
       })),
       { ordered: false },
     );
+    // Handing back unused reservations (negative counts) never takes a count below zero. A
+    // second, conditional write rather than an update pipeline: FerretDB v1 has no pipelines.
+    const returned = increments.filter((i) => i.count < 0);
+    if (returned.length === 0) return;
+    await this.#versions.bulkWrite(
+      returned.map((i) => ({
+        updateOne: {
+          filter: { name: i.name, version: i.version, encryptionCount: { $lt: 0 } },
+          update: { $set: { encryptionCount: 0 } },
+        },
+      })),
+      { ordered: false },
+    );
   }
 
   async #destroyKey(name: string): Promise<number> {
