@@ -69,7 +69,8 @@ describe.skipIf(!haveChromium)("teams in Chromium", () => {
     await owner.getByLabel("Key name").fill("shared-openai");
     await owner.getByLabel("API key").fill(shared);
     await owner.getByRole("button", { name: "Add key" }).click();
-    await owner.getByRole("cell", { name: /shared-openai/ }).waitFor();
+    // The key's row (the team's audit on the same page names the key too).
+    await owner.locator('td[data-label="Name"]', { hasText: "shared-openai" }).waitFor();
 
     await owner.getByLabel("Email").fill(devEmail);
     await owner.getByLabel("Role", { exact: true }).selectOption("member");
@@ -108,7 +109,7 @@ describe.skipIf(!haveChromium)("teams in Chromium", () => {
     await owner.getByLabel(`Role of ${devEmail}`).selectOption("viewer");
     await textMatching(owner.getByRole("status").or(owner.locator(".notice")).first(), /Role changed/);
     await dev.reload();
-    await dev.getByRole("cell", { name: /shared-openai/ }).waitFor();
+    await dev.locator('td[data-label="Name"]', { hasText: "shared-openai" }).waitFor();
     expect(await dev.getByRole("button", { name: "Reveal" }).count()).toBe(0);
     expect((await fetchKey()).status).toBe(403);
 
