@@ -11,8 +11,9 @@ import { createCryptoClient } from "./clients/crypto.ts";
 import { configDefaults, type WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { scheduledCheck } from "./domain/keys.ts";
-import { FailureThrottle, OncePer, RateLimiter } from "./domain/limits.ts";
+import { OncePer } from "./domain/limits.ts";
 import type { CheckResult, KeyChecker } from "./domain/ports/key-check.ts";
+import { createLimiters } from "./limits/limiters.ts";
 import { createMetrics, type WalletMetrics } from "./metrics.ts";
 import { serve } from "./serve.ts";
 import { openMongoStore } from "./store/mongo/mongo-store.ts";
@@ -56,7 +57,12 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   };
   const logger = options.logger ?? createLogger({ service: "wallet", level: config.logLevel });
   const metrics = createMetrics();
-  const store = config.mongodbUri ? await openMongoStore(config.mongodbUri, logger) : openSqliteStore(config.dataDir);
+  const mongo = config.mongodbUri ? await openMongoStore(config.mongodbUri, logger) : undefined;
+  const store: Store = mongo ?? openSqliteStore(config.dataDir);
+  const limiters = createLimiters(
+    { retrievalsPerMinute: config.retrievalRateLimitPerMinute, signUpsPerHour: config.signUpRateLimitPerHour },
+    mongo?.db,
+  );
   const crypto = createCryptoClient({ ...config.crypto, logger, onCall: metrics.cryptoCall });
   const deps: WalletDeps = {
     store,
@@ -72,9 +78,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
     assertSafeBaseUrl: (url) => assertSafeBaseUrl(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
     settings: { publicUrl: config.publicUrl, sessionTtlMs: config.sessionTtlMs },
     limits: {
-      retrievals: new RateLimiter(config.retrievalRateLimitPerMinute),
-      signInPerAccount: new FailureThrottle(5, 15 * 60_000),
-      signInPerAddress: new FailureThrottle(30, 15 * 60_000),
+      ...limiters,
       metadataAudit: new OncePer(60 * 60_000),
     },
     onRetrieval: metrics.retrieval,

@@ -54,6 +54,8 @@ export async function startStack(options: Partial<StartWalletOptions> = {}): Pro
     crypto: { address: cryptoAddress, token, timeoutMs: 2000 },
     logger: walletLogs.logger,
     retrievalRateLimitPerMinute: 100_000,
+    // Every suite signs up from 127.0.0.1; the sign-up limit has its own test.
+    signUpRateLimitPerHour: 100_000,
     webDir: join(dir, "no-web-ui"),
     ...options,
     ...over,

@@ -69,7 +69,10 @@ function rethrowDuplicate(error: unknown): never {
   throw duplicate(DUPLICATE.id, error);
 }
 
-export async function openMongoStore(uri: string, logger: Logger): Promise<Store> {
+/** The store plus its database, where the wallet's shared rate-limit counters live too. */
+export type MongoStore = Store & { readonly db: mongoose.mongo.Db };
+
+export async function openMongoStore(uri: string, logger: Logger): Promise<MongoStore> {
   const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5_000, autoIndex: false });
   // The error name only: messages can quote the connection string, credentials included.
   connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
@@ -81,7 +84,7 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Store
     await connection.close().catch(() => {});
     throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${(error as Error).name})`);
   }
-  return mongoStore(connection, models);
+  return Object.assign(mongoStore(connection, models), { db: connection.db! });
 }
 
 export function mongoStore(connection: Connection, m: WalletModels): Store {
