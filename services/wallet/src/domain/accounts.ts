@@ -29,7 +29,16 @@ async function startSession(deps: WalletDeps, call: Call, user: UserRecord): Pro
   const now = new Date();
   const expiresAt = new Date(now.getTime() + deps.settings.sessionTtlMs);
   const id = newId();
-  await deps.store.sessions.create({ id, secretHash: hashSecret(secret), userId: user.id, createdAt: now, expiresAt });
+  await deps.store.sessions.create({
+    id,
+    secretHash: hashSecret(secret),
+    userId: user.id,
+    createdAt: now,
+    expiresAt,
+    address: call.info.address,
+    userAgent: call.info.userAgent.slice(0, 256),
+    lastSeenAt: now,
+  });
   call.cookie.set(secret, expiresAt);
   return id;
 }
@@ -66,7 +75,12 @@ export async function signUp(
  * points back. An attacker elsewhere fills only their own account+address counter, so the
  * owner can still sign in from their own address.
  */
-async function checkPassword(deps: WalletDeps, call: Call, email: string, password: string): Promise<UserRecord> {
+export async function checkPassword(
+  deps: WalletDeps,
+  call: Call,
+  email: string,
+  password: string,
+): Promise<UserRecord> {
   const { signInConsecutive, signInDaily } = deps.limits;
   const pairKey = `${email}|${call.info.address}`;
   const addressKey = call.info.address;
@@ -160,6 +174,7 @@ export async function deleteAccount(
   const destroyed = await deps.crypto.destroyTenant(p.user.id);
   await deps.store.users.delete(p.user.id);
   call.cookie.clear();
-  deps.logger.info({ userId: p.user.id, versionsDestroyed: destroyed }, "account deleted");
+  // The account's own audit log goes with it; the service log keeps the fact.
+  deps.logger.info({ userId: p.user.id, versionsDestroyed: destroyed, address: call.info.address }, "account deleted");
   return {};
 }

@@ -20,6 +20,7 @@ import {
   validateKey,
 } from "./keys.ts";
 import { auditMessage } from "./mappers.ts";
+import { changePassword, listSessions, revokeOtherSessions, revokeSession } from "./sessions.ts";
 import { createToken, listTokens, revokeToken } from "./tokens.ts";
 
 type Methods = (typeof WalletService)["method"];
@@ -63,5 +64,9 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       );
       return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
     },
+    listSessions: (_req, call) => listSessions(deps, call),
+    revokeSession: (req, call) => revokeSession(deps, req, call),
+    revokeOtherSessions: (_req, call) => revokeOtherSessions(deps, call),
+    changePassword: (req, call) => changePassword(deps, req, call),
   };
 }

@@ -108,6 +108,10 @@ export const ROUTES: Route[] = [
     op: "listAuditEvents",
     input: (req) => query(req, { action: "string", pageSize: "number", pageToken: "string" }),
   },
+  { method: "get", path: "/api/auth/sessions", op: "listSessions", input: none },
+  { method: "delete", path: "/api/auth/sessions/:id", op: "revokeSession", input: idParam },
+  { method: "post", path: "/api/auth/sessions/revoke-others", op: "revokeOtherSessions", input: none },
+  { method: "post", path: "/api/auth/password", op: "changePassword", input: body },
 ];
 
 /**

@@ -12,6 +12,7 @@ import type {
   KeyRecord,
   KeyStore,
   Page,
+  SessionRecord,
   SessionStore,
   Store,
   TokenRecord,
@@ -79,12 +80,44 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Mongo
   const models = walletModels(connection);
   try {
     await connection.asPromise();
-    await Promise.all(Object.values(models).map((m: Model<unknown>) => m.createIndexes()));
+    await buildIndexes(models, logger);
   } catch (error) {
     await connection.close().catch(() => {});
     throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${(error as Error).name})`);
   }
   return Object.assign(mongoStore(connection, models), { db: connection.db! });
+}
+
+/**
+ * Builds every schema index. A MongoDB-compatible server that lacks an index option (FerretDB
+ * v1 has no TTL or partial indexes) gets the other indexes, and a warning naming what the
+ * database then does not enforce: expiry is still checked on every read, and the one-default
+ * rule still holds for sequential changes, but a concurrent race is no longer settled there.
+ */
+async function buildIndexes(models: WalletModels, logger: Logger): Promise<void> {
+  await Promise.all(
+    Object.values(models).map(async (m: Model<unknown>) => {
+      try {
+        await m.createIndexes();
+      } catch (error) {
+        if (!/not implemented/i.test((error as Error).message)) throw error;
+        for (const [fields, options] of m.schema.indexes()) {
+          try {
+            await m.collection.createIndex(
+              fields as mongoose.mongo.IndexSpecification,
+              options as mongoose.mongo.CreateIndexesOptions,
+            );
+          } catch (inner) {
+            if (!/not implemented/i.test((inner as Error).message)) throw inner;
+            logger.warn(
+              { collection: m.collection.collectionName, index: Object.keys(fields), options: Object.keys(options) },
+              "this MongoDB-compatible server lacks an index option; the guarantee it gives is not enforced by the database",
+            );
+          }
+        }
+      }
+    }),
+  );
 }
 
 export function mongoStore(connection: Connection, m: WalletModels): Store {
@@ -122,6 +155,9 @@ function users(m: WalletModels): UserStore {
       const d = await m.users.findById(id).lean();
       return d ? toUser(d) : undefined;
     },
+    async setPasswordHash(id, passwordHash) {
+      await m.users.updateOne({ _id: id }, { $set: { passwordHash } });
+    },
     async delete(id) {
       // The user last: if this is interrupted, the account still exists and can be deleted again.
       await Promise.all([
@@ -136,6 +172,19 @@ function users(m: WalletModels): UserStore {
   };
 }
 
+function toSession(d: SessionDoc): SessionRecord {
+  return {
+    id: d._id,
+    secretHash: d.secretHash,
+    userId: d.userId,
+    createdAt: d.createdAt,
+    expiresAt: d.expiresAt,
+    address: d.address ?? "",
+    userAgent: d.userAgent ?? "",
+    lastSeenAt: d.lastSeenAt ?? undefined,
+  };
+}
+
 function sessions(m: WalletModels): SessionStore {
   return {
     async create(s) {
@@ -145,17 +194,32 @@ function sessions(m: WalletModels): SessionStore {
         userId: s.userId,
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
+        address: s.address ?? "",
+        userAgent: s.userAgent ?? "",
+        lastSeenAt: s.lastSeenAt,
       });
     },
     async bySecretHash(secretHash, now) {
       // The TTL monitor runs once a minute; the expiry is checked here too.
       const d = await m.sessions.findOne({ secretHash, expiresAt: { $gt: now } }).lean();
-      return d
-        ? { id: d._id, secretHash: d.secretHash, userId: d.userId, createdAt: d.createdAt, expiresAt: d.expiresAt }
-        : undefined;
+      return d ? toSession(d) : undefined;
     },
     async delete(id) {
       await m.sessions.deleteOne({ _id: id });
+    },
+    async listByUser(userId, now) {
+      const docs = await m.sessions.find({ userId, expiresAt: { $gt: now } }).lean();
+      const seen = (x: SessionRecord) => (x.lastSeenAt ?? x.createdAt).getTime();
+      return docs.map(toSession).sort((a, b) => seen(b) - seen(a) || (a.id < b.id ? 1 : -1));
+    },
+    async deleteOwned(userId, id) {
+      return (await m.sessions.deleteOne({ _id: id, userId })).deletedCount > 0;
+    },
+    async deleteOthers(userId, keepId) {
+      return (await m.sessions.deleteMany({ userId, _id: { $ne: keepId } })).deletedCount;
+    },
+    async touch(id, at) {
+      await m.sessions.updateOne({ _id: id }, { $set: { lastSeenAt: at } });
     },
   };
 }
@@ -173,6 +237,7 @@ function toToken(d: TokenDoc): TokenRecord {
     expiresAt: d.expiresAt,
     lastUsedAt: d.lastUsedAt ?? undefined,
     revokedAt: d.revokedAt ?? undefined,
+    parentId: d.parentId ?? undefined,
   };
 }
 
@@ -209,7 +274,20 @@ function tokens(m: WalletModels): TokenStore {
     },
     async revoke(userId, id, at) {
       const r = await m.tokens.updateOne({ _id: id, userId, revokedAt: null }, { $set: { revokedAt: at } });
-      return r.modifiedCount > 0;
+      if (r.modifiedCount === 0) return [];
+      // Walk down the lineage a generation at a time (through revoked tokens too: their
+      // children may be newer), then revoke what is still live.
+      const tree: string[] = [];
+      let generation = [id];
+      while (generation.length > 0) {
+        const children = await m.tokens.find({ userId, parentId: { $in: generation } }, { _id: 1 }).lean();
+        generation = children.map((c) => c._id).filter((c) => c !== id && !tree.includes(c));
+        tree.push(...generation);
+      }
+      if (tree.length === 0) return [id];
+      const live = await m.tokens.find({ _id: { $in: tree }, revokedAt: null }, { _id: 1 }).lean();
+      await m.tokens.updateMany({ _id: { $in: tree }, revokedAt: null }, { $set: { revokedAt: at } });
+      return [id, ...live.map((t) => t._id)];
     },
     async touch(id, at) {
       await m.tokens.updateOne({ _id: id }, { $set: { lastUsedAt: at } });

@@ -77,7 +77,11 @@ function users(db: DatabaseSync): UserStore {
   const byEmail = db.prepare("SELECT * FROM users WHERE email = ?");
   const byId = db.prepare("SELECT * FROM users WHERE id = ?");
   const del = db.prepare("DELETE FROM users WHERE id = ?");
+  const setHash = db.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
   return {
+    async setPasswordHash(id, hash) {
+      setHash.run(hash, id);
+    },
     async create(u) {
       try {
         insert.run(u.id, u.email, u.passwordHash, u.createdAt.getTime());
@@ -100,10 +104,28 @@ function users(db: DatabaseSync): UserStore {
   };
 }
 
+const toSession = (r: Row): SessionRecord => ({
+  id: String(r.id),
+  secretHash: String(r.secret_hash),
+  userId: String(r.user_id),
+  createdAt: date(r.created_at)!,
+  expiresAt: date(r.expires_at)!,
+  address: String(r.address ?? ""),
+  userAgent: String(r.user_agent ?? ""),
+  lastSeenAt: date(r.last_seen_at),
+});
+
 function sessions(db: DatabaseSync): SessionStore {
   const insert = db.prepare(
-    "INSERT INTO sessions (id, secret_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    `INSERT INTO sessions (id, secret_hash, user_id, created_at, expires_at, address, user_agent, last_seen_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const listByUser = db.prepare(
+    "SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY COALESCE(last_seen_at, created_at) DESC, id DESC",
+  );
+  const delOwned = db.prepare("DELETE FROM sessions WHERE user_id = ? AND id = ?");
+  const delOthers = db.prepare("DELETE FROM sessions WHERE user_id = ? AND id <> ?");
+  const touch = db.prepare("UPDATE sessions SET last_seen_at = ? WHERE id = ?");
   const purge = db.prepare("DELETE FROM sessions WHERE expires_at <= ?");
   const find = db.prepare("SELECT * FROM sessions WHERE secret_hash = ? AND expires_at > ?");
   const del = db.prepare("DELETE FROM sessions WHERE id = ?");
@@ -111,21 +133,35 @@ function sessions(db: DatabaseSync): SessionStore {
     async create(s) {
       // Expired sessions are removed as new ones arrive (MongoDB has a TTL index for this).
       purge.run(s.createdAt.getTime());
-      insert.run(s.id, s.secretHash, s.userId, s.createdAt.getTime(), s.expiresAt.getTime());
+      insert.run(
+        s.id,
+        s.secretHash,
+        s.userId,
+        s.createdAt.getTime(),
+        s.expiresAt.getTime(),
+        s.address ?? "",
+        s.userAgent ?? "",
+        ms(s.lastSeenAt),
+      );
     },
     async bySecretHash(secretHash, now) {
       const r = find.get(secretHash, now.getTime()) as Row | undefined;
-      if (!r) return undefined;
-      return {
-        id: String(r.id),
-        secretHash: String(r.secret_hash),
-        userId: String(r.user_id),
-        createdAt: date(r.created_at)!,
-        expiresAt: date(r.expires_at)!,
-      } satisfies SessionRecord;
+      return r && toSession(r);
     },
     async delete(id) {
       del.run(id);
+    },
+    async listByUser(userId, now) {
+      return (listByUser.all(userId, now.getTime()) as Row[]).map(toSession);
+    },
+    async deleteOwned(userId, id) {
+      return Number(delOwned.run(userId, id).changes) > 0;
+    },
+    async deleteOthers(userId, keepId) {
+      return Number(delOthers.run(userId, keepId).changes);
+    },
+    async touch(id, at) {
+      touch.run(at.getTime(), id);
     },
   };
 }
@@ -143,10 +179,11 @@ function tokens(db: DatabaseSync): TokenStore {
     expiresAt: date(r.expires_at)!,
     lastUsedAt: date(r.last_used_at),
     revokedAt: date(r.revoked_at),
+    parentId: r.parent_id === null || r.parent_id === undefined ? undefined : String(r.parent_id),
   });
   const insert = db.prepare(
-    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at, parent_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const byHash = db.prepare("SELECT * FROM access_tokens WHERE hash = ?");
   // The owner's columns under prefixed names; user_email is NULL when the user is gone.
@@ -156,8 +193,16 @@ function tokens(db: DatabaseSync): TokenStore {
   );
   const list = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC");
   const get = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? AND id = ?");
-  const revoke = db.prepare(
+  const revokeRoot = db.prepare(
     "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND id = ? AND revoked_at IS NULL",
+  );
+  // Every descendant, through already revoked ones too (their children may be newer).
+  const revokeDescendants = db.prepare(
+    `WITH RECURSIVE tree(id) AS (
+       SELECT id FROM access_tokens WHERE parent_id = ? AND user_id = ?
+       UNION SELECT t.id FROM access_tokens t JOIN tree ON t.parent_id = tree.id
+     )
+     UPDATE access_tokens SET revoked_at = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL RETURNING id`,
   );
   const touch = db.prepare("UPDATE access_tokens SET last_used_at = ? WHERE id = ?");
   return {
@@ -173,6 +218,7 @@ function tokens(db: DatabaseSync): TokenStore {
           JSON.stringify(t.providers),
           t.createdAt.getTime(),
           t.expiresAt.getTime(),
+          t.parentId ?? null,
         );
       } catch (error) {
         rethrowDuplicate(error);
@@ -204,7 +250,11 @@ function tokens(db: DatabaseSync): TokenStore {
       return r && toToken(r);
     },
     async revoke(userId, id, at) {
-      return Number(revoke.run(at.getTime(), userId, id).changes) > 0;
+      return transaction(db, () => {
+        if (Number(revokeRoot.run(at.getTime(), userId, id).changes) === 0) return [];
+        const below = revokeDescendants.all(id, userId, at.getTime()) as Row[];
+        return [id, ...below.map((r) => String(r.id))];
+      });
     },
     async touch(id, at) {
       touch.run(at.getTime(), id);
