@@ -10,6 +10,7 @@ import express, { type Request, type Response } from "express";
 import type { WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { walletOperations } from "./domain/operations.ts";
+import { rewriteBinaryParseErrors } from "./edge/connect/parse-errors.ts";
 import { hostOf, requestFactsKey, walletRoutes } from "./edge/connect/service.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "./edge/http/call.ts";
 import { errorMiddleware, sendError } from "./edge/http/errors.ts";
@@ -124,7 +125,10 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   });
   const handler: http.RequestListener = (req, res) => {
     // RPCs answered by the Connect adapter never reach Express: give them the headers here.
-    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(res, req.url, secureCookies);
+    if (req.url?.startsWith("/cvwallet.")) {
+      setSecurityHeaders(res, req.url, secureCookies);
+      rewriteBinaryParseErrors(req, res);
+    }
     connect(req, res);
   };
   const grpc: Http2Listener = connectNodeAdapter({
