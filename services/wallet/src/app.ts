@@ -1,6 +1,7 @@
 // Builds the wallet's request handling from its dependencies; does not listen (serve.ts does)
 // and does not read the environment (config.ts does). One wiring: Connect's Node adapter
-// answers RPCs itself and hands everything else to the Express app (REST, probes, metrics, UI).
+// answers RPCs itself and hands everything else to the Express app (REST, probes, UI). Metrics
+// have a listener of their own (WALLET_METRICS_ADDR), never the public port.
 import type http from "node:http";
 import type http2 from "node:http2";
 import { createValidator } from "@bufbuild/protovalidate";
@@ -32,7 +33,7 @@ type Http2Listener = (req: http2.Http2ServerRequest, res: http2.Http2ServerRespo
  * The wallet as a Node request listener (REST, Connect, gRPC-Web, probes, metrics, UI), plus
  * `grpc`: the Connect service alone for an HTTP/2 listener speaking the gRPC protocol.
  */
-export type WalletHandler = http.RequestListener & { grpc: Http2Listener };
+export type WalletHandler = http.RequestListener & { grpc: Http2Listener; metrics: http.RequestListener };
 
 export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOptions): WalletHandler {
   const logger = deps.logger;
@@ -45,7 +46,12 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   const requestFacts = (trustProxy: boolean) => (req: NodeRequest) =>
     createContextValues().set(requestFactsKey, {
       address: clientAddress(req, trustProxy),
-      secure: Boolean((req.socket as { encrypted?: boolean }).encrypted),
+      secure:
+        Boolean((req.socket as { encrypted?: boolean }).encrypted) ||
+        (trustProxy &&
+          String(req.headers["x-forwarded-proto"] ?? "")
+            .split(",")[0]
+            ?.trim() === "https"),
       host: hostOf(req.headers),
     });
 
@@ -84,9 +90,6 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     if (readyCache.error) sendError(res, 503, "unavailable", readyCache.error);
     else res.json({ status: "ready" });
   });
-  app.get("/metrics", async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
 
   // REST under /api: JSON bodies are parsed there only (Connect reads its own).
   const json = express.json({ limit: settings.bodyLimitBytes, strict: true });
@@ -100,6 +103,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
           userAgent: req.get("user-agent") ?? "",
           origin: req.get("origin"),
           host: req.get("host"),
+          secure: req.secure,
           unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
         },
         credentialsFrom(req.get("authorization"), req.get("cookie")),
@@ -136,7 +140,21 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     readMaxBytes: settings.bodyLimitBytes,
     contextValues: requestFacts(false),
   });
-  return Object.assign(handler, { grpc });
+  // GET /metrics for the separate metrics listener (WALLET_METRICS_ADDR); 404 for anything else.
+  const metricsListener: http.RequestListener = (req, res) => {
+    if (req.method !== "GET" || req.url !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.registry.metrics().then(
+      (body) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(body),
+      (err: unknown) => {
+        logger.error({ err }, "metrics collection failed");
+        res.writeHead(500).end();
+      },
+    );
+  };
+  return Object.assign(handler, { grpc, metrics: metricsListener });
 }
 
 function routeLabel(req: Request): string {

@@ -12,6 +12,10 @@ const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const schema = z.object({
   WALLET_HTTP_ADDR: env.address("127.0.0.1:8080"),
   WALLET_GRPC_ADDR: env.optionalString(),
+  // Prometheus metrics on a listener of their own, never on the public port; unset means off.
+  WALLET_METRICS_ADDR: env.optionalString().refine((v) => v === undefined || /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/.test(v), {
+    message: "must be host:port, e.g. 127.0.0.1:9464",
+  }),
   WALLET_DATA_DIR: z.string().default("./data/wallet"),
   WALLET_PUBLIC_URL: env.optionalString().refine((v) => v === undefined || /^https?:\/\/[^/]+\/?$/.test(v), {
     message: "must be an origin such as https://wallet.example.com",
@@ -41,6 +45,8 @@ export interface WalletConfig {
   httpAddr: string;
   /** Optional host:port for the gRPC protocol (HTTP/2 cleartext); unset means off. */
   grpcAddr?: string | undefined;
+  /** Optional host:port serving GET /metrics (Prometheus) alone; unset means no metrics listener. */
+  metricsAddr?: string | undefined;
   /** Where the SQLite file lives when no MongoDB is configured. */
   dataDir: string;
   /** The public origin (CSRF origin check, Secure cookies); unset means the request's Host. */
@@ -118,6 +124,7 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
   return Object.freeze({
     httpAddr: c.WALLET_HTTP_ADDR,
     grpcAddr: c.WALLET_GRPC_ADDR,
+    metricsAddr: c.WALLET_METRICS_ADDR,
     dataDir: resolve(c.WALLET_DATA_DIR),
     publicUrl: c.WALLET_PUBLIC_URL?.replace(/\/$/, ""),
     webDir: c.WALLET_WEB_DIR

@@ -36,6 +36,8 @@ export interface RunningWallet {
   url: string;
   /** host:port of the gRPC (HTTP/2) listener, when grpcAddr was set. */
   grpcAddress?: string | undefined;
+  /** http://host:port serving GET /metrics, when metricsAddr was set. */
+  metricsUrl?: string | undefined;
   store: Store;
   metrics: WalletMetrics;
   /** For the validation scheduler (main.ts): keys due for a check, and one check. */
@@ -92,13 +94,14 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
     await store.close();
     throw error;
   }
-  const { url, grpcAddress } = serving;
-  logger.info({ url, grpcAddress, store: store.kind }, "wallet listening");
+  const { url, grpcAddress, metricsUrl } = serving;
+  logger.info({ url, grpcAddress, metricsUrl, store: store.kind }, "wallet listening");
 
   let stopped: Promise<void> | undefined;
   return {
     url,
     grpcAddress,
+    metricsUrl,
     store,
     metrics,
     revalidation: {

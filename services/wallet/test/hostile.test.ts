@@ -5,6 +5,7 @@
 // no log line above info. Then user A's session and token go against every one of user B's
 // records: nothing of B's may come back or change.
 import http from "node:http";
+import net from "node:net";
 import { WalletService } from "@cv-wallet/proto/wallet/v1";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../src/edge/rest/rest.ts";
@@ -309,6 +310,51 @@ describe("hostile input", () => {
     });
     expect(c.status).toBe(400);
     expect(JSON.parse(c.body).code).toBe("invalid_argument");
+  });
+});
+
+describe("an oversized body still uploading", () => {
+  /** Sends headers announcing `size` bytes, keeps uploading, and returns whatever answer came back. */
+  async function upload(path: string, contentType: string, size: number): Promise<string> {
+    const { promise, resolve } = Promise.withResolvers<string>();
+    const socket = net.connect(Number(url.port), url.hostname);
+    let received = "";
+    socket.on("data", (d: Buffer) => {
+      received += d.toString("latin1");
+      // A whole answer (headers and the JSON error) is what counts; the connection may stay open.
+      if (/\r\n\r\n[\s\S]*\}\s*$/.test(received)) resolve(received);
+    });
+    socket.on("error", (e: Error) => resolve(`${received}\n[socket error: ${e.message}]`));
+    socket.on("close", () => resolve(received));
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${hToken}\r\n` +
+        `Content-Type: ${contentType}\r\nContent-Length: ${size}\r\n\r\n`,
+    );
+    // Keep uploading, as a client that does not wait for an early answer does.
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (sent < size && !socket.destroyed) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return void socket.once("drain", pump);
+      }
+    };
+    pump();
+    const answer = await promise;
+    socket.destroy();
+    return answer;
+  }
+
+  it("REST gets its 413 delivered, not a connection reset", async () => {
+    const answer = await upload("/api/keys", "application/json", 8 * 1024 * 1024);
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
+    expect(answer).toContain('"code":"resource_exhausted"');
+  });
+
+  it("Connect gets its resource_exhausted delivered, not a connection reset", async () => {
+    const answer = await upload("/cvwallet.wallet.v1.WalletService/CreateKey", "application/json", 8 * 1024 * 1024);
+    expect(answer).not.toContain("[socket error");
+    expect(answer).toContain('"code":"resource_exhausted"');
   });
 });
 

@@ -50,6 +50,7 @@ export async function startStack(options: Partial<StartWalletOptions> = {}): Pro
   await startCrypto();
   const walletOptions = (over: Partial<StartWalletOptions>): StartWalletOptions => ({
     httpAddr: "127.0.0.1:0",
+    metricsAddr: "127.0.0.1:0",
     dataDir: join(dir, "wallet"),
     crypto: { address: cryptoAddress, token, timeoutMs: 2000 },
     logger: walletLogs.logger,

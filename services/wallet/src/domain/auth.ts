@@ -54,7 +54,7 @@ async function resolve(deps: WalletDeps, call: Call): Promise<Principal | undefi
 
 /**
  * The CSRF rule: the Origin header must name this service (WALLET_PUBLIC_URL, or the
- * request's Host). With `required`, a missing Origin is refused too.
+ * request's own scheme and Host). With `required`, a missing Origin is refused too.
  */
 export function assertSameOrigin(deps: WalletDeps, info: RequestInfo, required: boolean): void {
   if (info.origin === undefined) {
@@ -64,7 +64,11 @@ export function assertSameOrigin(deps: WalletDeps, info: RequestInfo, required: 
   let ok = false;
   try {
     const origin = new URL(info.origin);
-    ok = deps.settings.publicUrl ? origin.origin === deps.settings.publicUrl : origin.host === info.host;
+    // Without a configured origin, scheme and host must both be the request's own: an http://
+    // page must not write to the https:// service on the same host.
+    ok = deps.settings.publicUrl
+      ? origin.origin === deps.settings.publicUrl
+      : origin.host === info.host && origin.protocol === (info.secure ? "https:" : "http:");
   } catch {
     ok = false;
   }
