@@ -83,9 +83,9 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     // Cached briefly so a probe storm does not become a crypto-call storm.
     if (!readyCache || Date.now() - readyCache.at > 1000) {
       const problems: string[] = [];
-      await deps.store.ping().catch(() => problems.push("store"));
+      await deps.store.ping().catch(() => problems.push("store (cannot write)"));
       await deps.crypto.ping().catch(() => problems.push("crypto service"));
-      readyCache = { at: Date.now(), error: problems.length ? `not reachable: ${problems.join(", ")}` : undefined };
+      readyCache = { at: Date.now(), error: problems.length ? `not ready: ${problems.join(", ")}` : undefined };
     }
     if (readyCache.error) sendError(res, 503, "unavailable", readyCache.error);
     else res.json({ status: "ready" });

@@ -16,6 +16,7 @@ import type { CheckResult, KeyChecker } from "./domain/ports/key-check.ts";
 import { createLimiters } from "./limits/limiters.ts";
 import { createMetrics, type WalletMetrics } from "./metrics.ts";
 import { serve } from "./serve.ts";
+import { guardStore } from "./store/guard.ts";
 import { openMongoStore } from "./store/mongo/mongo-store.ts";
 import type { KeyRecord, Store } from "./store/port.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
@@ -60,7 +61,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   const logger = options.logger ?? createLogger({ service: "wallet", level: config.logLevel });
   const metrics = createMetrics();
   const mongo = config.mongodbUri ? await openMongoStore(config.mongodbUri, logger) : undefined;
-  const store: Store = mongo ?? openSqliteStore(config.dataDir);
+  const store: Store = guardStore(mongo ?? openSqliteStore(config.dataDir), logger);
   const limiters = createLimiters(
     { retrievalsPerMinute: config.retrievalRateLimitPerMinute, signUpsPerHour: config.signUpRateLimitPerHour },
     mongo?.db,

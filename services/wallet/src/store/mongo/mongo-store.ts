@@ -128,8 +128,11 @@ export function mongoStore(connection: Connection, m: WalletModels): Store {
     tokens: tokens(m),
     keys: keys(m),
     audit: audit(m),
+    // Readiness: a real (tiny) write, so a primary that cannot accept writes shows up here.
     ping: async () => {
-      await connection.db!.admin().ping();
+      await connection
+        .db!.collection<{ _id: string; at: Date }>("health_probe")
+        .updateOne({ _id: "probe" }, { $set: { at: new Date() } }, { upsert: true });
     },
     close: async () => {
       await connection.close();

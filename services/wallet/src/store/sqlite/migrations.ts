@@ -90,4 +90,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
   ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;
   `,
+  // One row rewritten by the readiness probe: proves the store can still write.
+  `
+  CREATE TABLE health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+  `,
 ];

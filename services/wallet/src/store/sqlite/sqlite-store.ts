@@ -2,7 +2,7 @@
 // change runs in BEGIN IMMEDIATE, so two wallet processes sharing the file stay consistent;
 // counters are incremented in SQL, never read-modify-written in JavaScript.
 import { join } from "node:path";
-import { type DatabaseSync, openSqlite, transaction } from "@cv-wallet/common/sqlite";
+import { type DatabaseSync, openSqlite } from "@cv-wallet/common/sqlite";
 import { decodeCursor, encodeCursor, utcDay } from "../cursor.ts";
 import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
@@ -21,6 +21,7 @@ import type {
   UserStore,
   ValidationRecord,
 } from "../port.ts";
+import { tx as transaction } from "./failures.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
 type Row = Record<string, unknown>;
@@ -47,7 +48,16 @@ function rethrowDuplicate(error: unknown): never {
 }
 
 export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
-  const db = openSqlite(dataDir === ":memory:" ? ":memory:" : join(dataDir, file), MIGRATIONS);
+  const path = dataDir === ":memory:" ? ":memory:" : join(dataDir, file);
+  let db: DatabaseSync;
+  try {
+    db = openSqlite(path, MIGRATIONS);
+  } catch (error) {
+    // "unable to open database file" alone does not say which file or which setting.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`WALLET_DATA_DIR: cannot open the wallet database ${path} (${reason})`, { cause: error });
+  }
+  const probe = db.prepare("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)");
   const auditStore = audit(db);
   return {
     kind: "sqlite",
@@ -56,8 +66,9 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
     tokens: tokens(db),
     keys: keys(db, auditStore.insert),
     audit: auditStore,
+    // Readiness: a real (tiny) write, so a full disk or a read-only file shows up here.
     ping: async () => {
-      db.prepare("SELECT 1").get();
+      transaction(db, () => probe.run(Date.now()));
     },
     close: async () => {
       if (db.isOpen) db.close();
