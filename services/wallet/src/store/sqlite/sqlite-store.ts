@@ -57,6 +57,9 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`WALLET_DATA_DIR: cannot open the wallet database ${path} (${reason})`, { cause: error });
   }
+  // Deleted rows are overwritten with zeros, not just unlinked: a deleted key's ciphertext
+  // must not stay readable in free pages.
+  db.exec("PRAGMA secure_delete = ON");
   const probe = db.prepare("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)");
   const auditStore = audit(db);
   return {
@@ -74,6 +77,17 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
       if (db.isOpen) db.close();
     },
   };
+}
+
+/**
+ * After key material is deleted: secure_delete (on for the connection) has zeroed the freed
+ * cells in the database pages, but the WAL still holds earlier page images with the
+ * ciphertext. A TRUNCATE checkpoint copies the current pages back and empties the WAL. It
+ * cannot finish while another connection reads an older snapshot; SQLite then leaves frames
+ * behind, which the next checkpoint (or the next deletion) removes.
+ */
+function shred(db: DatabaseSync): void {
+  db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
 }
 
 const toUser = (r: Row): UserRecord => ({
@@ -111,6 +125,7 @@ function users(db: DatabaseSync): UserStore {
     // ON DELETE CASCADE removes sessions, tokens, keys, usage and audit events.
     async delete(id) {
       del.run(id);
+      shred(db);
     },
   };
 }
@@ -508,7 +523,9 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
       }
     },
     async delete(userId, id) {
-      return Number(del.run(userId, id).changes) > 0;
+      const deleted = Number(del.run(userId, id).changes) > 0;
+      if (deleted) shred(db);
+      return deleted;
     },
     recordUse(userId, id, at, event) {
       return new Promise<number>((resolve, reject) => {
