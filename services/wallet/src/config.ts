@@ -25,6 +25,7 @@ const schema = z.object({
   WALLET_SESSION_TTL: env.duration("7d"),
   WALLET_RETRIEVAL_RATE_LIMIT: env.integer(600, 1, 10_000_000),
   WALLET_SIGNUP_RATE_LIMIT: env.integer(20, 1, 10_000_000),
+  WALLET_AUDIT_RETENTION_DAYS: env.integer(90, 0, 36_500),
   WALLET_BODY_LIMIT_BYTES: env.integer(65_536, 1024, 10_485_760),
   // WALLET_PROVIDER_<ID>_BASE_URL, WALLET_ALLOW_PRIVATE_BASE_URLS, WALLET_VALIDATE_INTERVAL.
   ...providerConfigShape,
@@ -57,6 +58,8 @@ export interface WalletConfig {
   sessionTtlMs: number;
   /** Key retrievals (provider key + reveal) per minute per token or session. */
   retrievalRateLimitPerMinute: number;
+  /** Audit events older than this many days are deleted (hourly; a TTL index on MongoDB); 0 keeps them forever. */
+  auditRetentionDays: number;
   /** Sign-ups per hour per client address (each costs a 19 MiB password hash). */
   signUpRateLimitPerHour: number;
   bodyLimitBytes: number;
@@ -136,6 +139,7 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
     sessionTtlMs: c.WALLET_SESSION_TTL,
     retrievalRateLimitPerMinute: c.WALLET_RETRIEVAL_RATE_LIMIT,
     signUpRateLimitPerHour: c.WALLET_SIGNUP_RATE_LIMIT,
+    auditRetentionDays: c.WALLET_AUDIT_RETENTION_DAYS,
     bodyLimitBytes: c.WALLET_BODY_LIMIT_BYTES,
     providers: providerConfigFrom(c as Record<string, unknown>),
     crypto: { address: c.CRYPTO_GRPC_ADDR, token, timeoutMs: c.CRYPTO_TIMEOUT, tls },

@@ -46,6 +46,8 @@ export interface RunningWallet {
     listDue(olderThan: Date, limit: number): Promise<(KeyRecord & { ownerId: string })[]>;
     runCheck(key: KeyRecord): Promise<CheckResult>;
   };
+  /** Deletes audit events past the retention now (also run hourly); returns how many. */
+  pruneAudit(): Promise<number>;
   /** Stops accepting, finishes in-flight requests, closes the crypto channel and the store. */
   stop(): Promise<void>;
 }
@@ -60,7 +62,9 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   };
   const logger = options.logger ?? createLogger({ service: "wallet", level: config.logLevel });
   const metrics = createMetrics();
-  const mongo = config.mongodbUri ? await openMongoStore(config.mongodbUri, logger) : undefined;
+  const mongo = config.mongodbUri
+    ? await openMongoStore(config.mongodbUri, logger, { auditRetentionDays: config.auditRetentionDays })
+    : undefined;
   const store: Store = guardStore(mongo ?? openSqliteStore(config.dataDir), logger);
   const limiters = createLimiters(
     { retrievalsPerMinute: config.retrievalRateLimitPerMinute, signUpsPerHour: config.signUpRateLimitPerHour },
@@ -98,6 +102,21 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   const { url, grpcAddress, metricsUrl } = serving;
   logger.info({ url, grpcAddress, metricsUrl, store: store.kind }, "wallet listening");
 
+  const pruneAudit = async () => {
+    if (config.auditRetentionDays <= 0) return 0;
+    const before = new Date(Date.now() - config.auditRetentionDays * 86_400_000);
+    const pruned = await store.audit.prune(before);
+    if (pruned > 0) logger.info({ pruned, retentionDays: config.auditRetentionDays }, "audit events pruned");
+    return pruned;
+  };
+  // Hourly, first a minute after start; never keeps the process alive on its own.
+  const runPrune = () =>
+    void pruneAudit().catch((err: unknown) => logger.warn({ err }, "audit prune failed; retrying next hour"));
+  const firstPrune = setTimeout(runPrune, 60_000);
+  const prunes = setInterval(runPrune, 3_600_000);
+  firstPrune.unref();
+  prunes.unref();
+
   let stopped: Promise<void> | undefined;
   return {
     url,
@@ -118,8 +137,11 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         };
       },
     },
+    pruneAudit,
     stop: () => {
       stopped ??= (async () => {
+        clearTimeout(firstPrune);
+        clearInterval(prunes);
         await serving.close();
         crypto.close();
         await store.close();

@@ -78,7 +78,11 @@ describe("at rest", () => {
     };
     const store = stack.wallet.store;
     // One key deleted on its own.
-    const single = await createKey(base, { token }, { provider: "together", name: "doomed", key: "together-doomed-secret-77" });
+    const single = await createKey(
+      base,
+      { token },
+      { provider: "together", name: "doomed", key: "together-doomed-secret-77" },
+    );
     secrets.push(single.key);
     const singleCiphertext = (await store.keys.get(a.userId, single.id))!.ciphertext;
     expect(walletFiles().includes(Buffer.from(singleCiphertext))).toBe(true);

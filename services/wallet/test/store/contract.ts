@@ -433,6 +433,35 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.keys.get(user.id, k.id)).toBeUndefined();
     });
 
+    it("audit: prune deletes only events older than the cut-off, across users", async () => {
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      const event = (userId: string, daysAgo: number) => ({
+        id: newId(),
+        userId,
+        action: "key.retrieved",
+        actor: { type: "token", id: newId(), name: "cv-git" },
+        target: { type: "key", id: newId(), name: "k" },
+        time: new Date(Date.now() - daysAgo * DAY),
+        address: "127.0.0.1",
+        userAgent: "test",
+        details: {},
+      });
+      for (const [owner, days] of [
+        [user.id, 100],
+        [user.id, 91],
+        [other.id, 95],
+        [user.id, 89],
+        [other.id, 1],
+      ] as const) {
+        await store.audit.append(event(owner, days));
+      }
+      expect(await store.audit.prune(new Date(Date.now() - 90 * DAY))).toBe(3);
+      expect((await store.audit.list(user.id, undefined, 10)).items).toHaveLength(1);
+      expect((await store.audit.list(other.id, undefined, 10)).items).toHaveLength(1);
+      expect(await store.audit.prune(new Date(Date.now() - 90 * DAY))).toBe(0);
+    });
+
     it("audit: append, list newest first, filter by action, page", async () => {
       const base = Date.now();
       for (let i = 0; i < 3; i++) {

@@ -201,6 +201,8 @@ export interface KeyStore {
 export interface AuditStore {
   append(event: AuditRecord): Promise<void>;
   list(userId: string, action: string | undefined, pageSize: number, cursor?: string): Promise<Page<AuditRecord>>;
+  /** Deletes every event older than `before` (retention); returns how many. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface Store {

@@ -73,7 +73,11 @@ function rethrowDuplicate(error: unknown): never {
 /** The store plus its database, where the wallet's shared rate-limit counters live too. */
 export type MongoStore = Store & { readonly db: mongoose.mongo.Db };
 
-export async function openMongoStore(uri: string, logger: Logger): Promise<MongoStore> {
+export async function openMongoStore(
+  uri: string,
+  logger: Logger,
+  options: { auditRetentionDays?: number | undefined } = {},
+): Promise<MongoStore> {
   const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5_000, autoIndex: false });
   // The error name only: messages can quote the connection string, credentials included.
   connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
@@ -81,6 +85,7 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Mongo
   try {
     await connection.asPromise();
     await buildIndexes(models, logger);
+    if (options.auditRetentionDays) await auditTtl(models.audit, options.auditRetentionDays, logger);
   } catch (error) {
     await connection.close().catch(() => {});
     throw new Error(`MONGODB_URI: cannot reach MongoDB or build its indexes (${(error as Error).name})`);
@@ -118,6 +123,30 @@ async function buildIndexes(models: WalletModels, logger: Logger): Promise<void>
       }
     }),
   );
+}
+
+/**
+ * Audit retention on MongoDB: a TTL index on `time`, its expiry set from the configured days
+ * (changed in place with collMod when the setting changes). A server without TTL indexes
+ * (FerretDB v1) gets a warning; the wallet's scheduled prune still applies the retention there.
+ */
+async function auditTtl(model: Model<AuditDoc>, days: number, logger: Logger): Promise<void> {
+  const expireAfterSeconds = Math.round(days * 86_400);
+  const name = "audit_retention";
+  try {
+    await model.collection.createIndex({ time: 1 }, { name, expireAfterSeconds });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/not implemented/i.test(message)) {
+      logger.warn(
+        { collection: "audit_events" },
+        "this MongoDB-compatible server has no TTL indexes; audit retention relies on the scheduled prune",
+      );
+      return;
+    }
+    if (![85, 86].includes(Number((error as { code?: unknown }).code))) throw error;
+    await model.db.db!.command({ collMod: "audit_events", index: { name, expireAfterSeconds } });
+  }
 }
 
 export function mongoStore(connection: Connection, m: WalletModels): Store {
@@ -505,6 +534,9 @@ function audit(m: WalletModels): AuditStore {
     async append(e) {
       const { id, ...rest } = e;
       await m.audit.create({ _id: id, ...rest });
+    },
+    async prune(before) {
+      return (await m.audit.deleteMany({ time: { $lt: before } })).deletedCount;
     },
     async list(userId, action, pageSize, cursorText) {
       const cursor = decodeCursor(cursorText);

@@ -94,4 +94,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
   `,
+  // Audit retention prunes by age across all users.
+  `
+  CREATE INDEX audit_events_time ON audit_events(time);
+  `,
 ];

@@ -621,10 +621,23 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
       JSON.stringify(e.details),
     );
   };
+  // In batches, so a large backlog never holds the write lock for long.
+  const pruneBatch = db.prepare(
+    "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE time < ? LIMIT 5000)",
+  );
   return {
     insert: insertEvent,
     async append(e) {
       insertEvent(e);
+    },
+    async prune(before) {
+      let total = 0;
+      for (;;) {
+        const n = Number(pruneBatch.run(before.getTime()).changes);
+        total += n;
+        if (n < 5000) return total;
+        await new Promise((r) => setImmediate(r));
+      }
     },
     async list(userId, action, pageSize, cursorText) {
       const cursor = decodeCursor(cursorText);
