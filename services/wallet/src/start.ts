@@ -13,7 +13,7 @@ import type { WalletDeps } from "./domain/deps.ts";
 import { scheduledCheck } from "./domain/keys.ts";
 import { OncePer } from "./domain/limits.ts";
 import type { CheckResult, KeyChecker } from "./domain/ports/key-check.ts";
-import { createLimiters } from "./limits/limiters.ts";
+import { createLimiters, ensureLimitIndexes } from "./limits/limiters.ts";
 import { createMetrics, type WalletMetrics } from "./metrics.ts";
 import { serve } from "./serve.ts";
 import { guardStore } from "./store/guard.ts";
@@ -65,6 +65,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   const mongo = config.mongodbUri
     ? await openMongoStore(config.mongodbUri, logger, { auditRetentionDays: config.auditRetentionDays })
     : undefined;
+  if (mongo) await ensureLimitIndexes(mongo.db, logger);
   const store: Store = guardStore(mongo ?? openSqliteStore(config.dataDir), logger);
   const limiters = createLimiters(
     { retrievalsPerMinute: config.retrievalRateLimitPerMinute, signUpsPerHour: config.signUpRateLimitPerHour },
