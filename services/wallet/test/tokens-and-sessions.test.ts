@@ -191,6 +191,8 @@ describe("sessions a person can manage", () => {
     expect(newPw.status).toBe(200);
     const audit = await rest(base, "GET", "/api/audit?action=auth.password_changed", undefined, a);
     expect(audit.body.events).toHaveLength(1);
+    const refused = await rest(base, "GET", "/api/audit?action=auth.password_change_refused", undefined, a);
+    expect(refused.body.events).toHaveLength(1);
     expect(audit.text).not.toContain("a brand new password");
   });
 });

@@ -80,6 +80,8 @@ export async function checkPassword(
   call: Call,
   email: string,
   password: string,
+  /** The audit action for a wrong password (sign-in, password change, account deletion). */
+  failedAction = "auth.sign_in_failed",
 ): Promise<UserRecord> {
   const { signInConsecutive, signInDaily } = deps.limits;
   const pairKey = `${email}|${call.info.address}`;
@@ -102,7 +104,7 @@ export async function checkPassword(
     if (user) {
       await recordAudit(
         { deps, call, userId: user.id, actor: { type: "anonymous", id: "", name: "" } },
-        "auth.sign_in_failed",
+        failedAction,
         userTarget(user),
       );
     }
@@ -168,7 +170,7 @@ export async function deleteAccount(
   call: Call,
 ): Promise<Record<string, never>> {
   const p = await requireSession(deps, call, "deleting the account");
-  await checkPassword(deps, call, p.user.email, req.password);
+  await checkPassword(deps, call, p.user.email, req.password, "auth.account_deletion_refused");
   // Shred first: if the crypto service is down nothing is deleted and the caller can retry;
   // once the tenant key is gone the ciphertexts are useless even if the delete below fails.
   const destroyed = await deps.crypto.destroyTenant(p.user.id);

@@ -68,7 +68,7 @@ export async function changePassword(
 ): Promise<MessageInitShape<typeof ChangePasswordResponseSchema>> {
   const p = await requireSession(deps, call, "changing the password");
   // The same throttled check as sign-in: a stolen session cannot brute-force the password here.
-  await checkPassword(deps, call, p.user.email, req.currentPassword);
+  await checkPassword(deps, call, p.user.email, req.currentPassword, "auth.password_change_refused");
   await deps.store.users.setPasswordHash(p.user.id, await hashPassword(req.newPassword));
   // Whoever else was signed in (perhaps the reason for the change) is signed out.
   const ended = await deps.store.sessions.deleteOthers(p.user.id, p.session!.id);
