@@ -52,6 +52,7 @@ beforeAll(async () => {
   bKey = await createKey(base, { token: bToken });
 });
 afterAll(async () => {
+  agent.destroy();
   if (stack) expectNoSecretsInLogs(stack);
   await stack?.stop();
 });
@@ -315,7 +316,7 @@ describe("hostile input", () => {
 
 describe("an oversized body still uploading", () => {
   /** Sends headers announcing `size` bytes, keeps uploading, and returns whatever answer came back. */
-  async function upload(path: string, contentType: string, size: number, chunked = false): Promise<string> {
+  async function upload(path: string, contentType: string, size: number): Promise<string> {
     const { promise, resolve } = Promise.withResolvers<string>();
     const socket = net.connect(Number(url.port), url.hostname);
     let received = "";
@@ -328,7 +329,7 @@ describe("an oversized body still uploading", () => {
     socket.on("close", () => resolve(received));
     socket.write(
       `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${hToken}\r\n` +
-        `Content-Type: ${contentType}\r\n${chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${size}`}\r\n\r\n`,
+        `Content-Type: ${contentType}\r\nContent-Length: ${size}\r\n\r\n`,
     );
     // Keep uploading, as a client that does not wait for an early answer does.
     const chunk = Buffer.alloc(64 * 1024, 0x20);
@@ -336,10 +337,7 @@ describe("an oversized body still uploading", () => {
     const pump = () => {
       while (sent < size && !socket.destroyed) {
         sent += chunk.length;
-        const framed = chunked
-          ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")])
-          : chunk;
-        if (!socket.write(framed)) return void socket.once("drain", pump);
+        if (!socket.write(chunk)) return void socket.once("drain", pump);
       }
     };
     pump();
@@ -353,17 +351,6 @@ describe("an oversized body still uploading", () => {
   it("REST gets its 413 delivered, not a connection reset", async () => {
     const answer = await upload("/api/keys", "application/json", 8 * 1024 * 1024);
     expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
-    expect(answer).toContain('"code":"resource_exhausted"');
-  });
-
-  it("Connect gets its resource_exhausted delivered for a chunked upload", async () => {
-    const answer = await upload(
-      "/cvwallet.wallet.v1.WalletService/CreateKey",
-      "application/json",
-      8 * 1024 * 1024,
-      true,
-    );
-    expect(answer).not.toContain("[socket error");
     expect(answer).toContain('"code":"resource_exhausted"');
   });
 
