@@ -40,6 +40,7 @@ import { clientDetails } from "./clients.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
+import { consume } from "./limits.ts";
 import { keyMessage, toUint32 } from "./mappers.ts";
 import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
 import { checkAndStore, checkOnSave } from "./validation.ts";
@@ -314,7 +315,7 @@ export async function getProviderKey(
 ): Promise<MessageInitShape<typeof GetProviderKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   if (!mayUseProvider(p, req.provider)) throw permissionDenied(`this access token may not read ${req.provider} keys`);
-  deps.limits.retrievals.take(limitKey(p));
+  await consume(deps.limits.retrievals, limitKey(p), "too many key retrievals; slow down");
   const record = await deps.store.keys.forProvider(p.user.id, req.provider, req.name || undefined);
   if (!record) throw notFound(req.name ? `no ${req.provider} key with that name` : `no ${req.provider} key stored`);
   return { key: await retrieve(deps, p, record, "provider", call) };
@@ -327,7 +328,7 @@ export async function revealKey(
 ): Promise<MessageInitShape<typeof RevealKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   const record = await ownedKey(deps, p, req.id);
-  deps.limits.retrievals.take(limitKey(p));
+  await consume(deps.limits.retrievals, limitKey(p), "too many key retrievals; slow down");
   return { key: await retrieve(deps, p, record, "reveal", call) };
 }
 

@@ -62,6 +62,14 @@ export declare type AccessToken = Message<"cvwallet.wallet.v1.AccessToken"> & {
    * @generated from field: string prefix = 8;
    */
   prefix: string;
+
+  /**
+   * The token that created this one; empty when a browser session did. Revoking a token
+   * revokes every token descended from it.
+   *
+   * @generated from field: string parent_id = 9;
+   */
+  parentId: string;
 };
 
 /**

@@ -21,6 +21,12 @@ export interface SessionRecord {
   userId: string;
   createdAt: Date;
   expiresAt: Date;
+  /** Where the session was started from (shown to its owner). */
+  address?: string | undefined;
+  /** The User-Agent at sign-in, at most 256 characters. */
+  userAgent?: string | undefined;
+  /** Last use, written at most once a minute. */
+  lastSeenAt?: Date | undefined;
 }
 
 export interface TokenRecord {
@@ -37,6 +43,8 @@ export interface TokenRecord {
   expiresAt: Date;
   lastUsedAt?: Date | undefined;
   revokedAt?: Date | undefined;
+  /** The token that created this one; undefined when a browser session did. */
+  parentId?: string | undefined;
 }
 
 export interface ValidationRecord {
@@ -208,6 +216,7 @@ export interface UserStore {
   create(user: UserRecord): Promise<void>;
   byEmail(email: string): Promise<UserRecord | undefined>;
   byId(id: string): Promise<UserRecord | undefined>;
+  setPasswordHash(id: string, passwordHash: string): Promise<void>;
   /** Deletes the user and everything it owns. */
   delete(id: string): Promise<void>;
 }
@@ -217,6 +226,13 @@ export interface SessionStore {
   /** Only an unexpired session. */
   bySecretHash(secretHash: string, now: Date): Promise<SessionRecord | undefined>;
   delete(id: string): Promise<void>;
+  /** The user's unexpired sessions, the most recently seen (or started) first. */
+  listByUser(userId: string, now: Date): Promise<SessionRecord[]>;
+  /** Ends one of the user's sessions; false when the user has no session with the id. */
+  deleteOwned(userId: string, id: string): Promise<boolean>;
+  /** Ends every session of the user except `keepId`; returns how many ended. */
+  deleteOthers(userId: string, keepId: string): Promise<number>;
+  touch(id: string, at: Date): Promise<void>;
 }
 
 export interface TokenStore {
@@ -226,8 +242,12 @@ export interface TokenStore {
   byHashWithUser(hash: string): Promise<{ token: TokenRecord; user: UserRecord | undefined } | undefined>;
   list(userId: string): Promise<TokenRecord[]>;
   get(userId: string, id: string): Promise<TokenRecord | undefined>;
-  /** False when no unrevoked token of this user has the id. */
-  revoke(userId: string, id: string, at: Date): Promise<boolean>;
+  /**
+   * Revokes the token and every token descended from it (minted by it, or by one it minted, …)
+   * at once. Returns the ids revoked, the named one first; empty when no unrevoked token of
+   * this user has the id.
+   */
+  revoke(userId: string, id: string, at: Date): Promise<string[]>;
   touch(id: string, at: Date): Promise<void>;
 }
 
@@ -285,6 +305,8 @@ export interface AuditStore {
   ): Promise<Page<AuditRecord>>;
   /** The newest `limit` events of the user about one target with one of `actions`, newest first. */
   listForTarget(userId: string, targetId: string, actions: string[], limit: number): Promise<AuditRecord[]>;
+  /** Deletes every event older than `before` (retention); returns how many. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface Store {

@@ -146,6 +146,10 @@ export const ROUTES: Route[] = [
     op: "listKeyFetches",
     input: (req) => ({ id: req.params.id, ...query(req, { pageSize: "number" }) }),
   },
+  { method: "get", path: "/api/auth/sessions", op: "listSessions", input: none },
+  { method: "delete", path: "/api/auth/sessions/:id", op: "revokeSession", input: idParam },
+  { method: "post", path: "/api/auth/sessions/revoke-others", op: "revokeOtherSessions", input: none },
+  { method: "post", path: "/api/auth/password", op: "changePassword", input: body },
 ];
 
 /**

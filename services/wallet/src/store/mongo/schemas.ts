@@ -34,6 +34,9 @@ export const sessionSchema = new Schema<SessionDoc>(
     userId: { ...ID },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },
+    address: { type: String, default: "" },
+    userAgent: { type: String, default: "", maxlength: 256 },
+    lastSeenAt: Date,
   },
   { versionKey: false, id: false },
 );
@@ -56,10 +59,12 @@ export const tokenSchema = new Schema<TokenDoc>(
     expiresAt: { type: Date, required: true },
     lastUsedAt: Date,
     revokedAt: Date,
+    parentId: { type: String, match: /^[0-9a-f]{24}$/ },
   },
   { versionKey: false, id: false },
 );
 tokenSchema.index({ hash: 1 }, { unique: true });
+tokenSchema.index({ userId: 1, parentId: 1 });
 tokenSchema.index({ userId: 1, createdAt: -1 });
 
 const creditsSchema = new Schema(

@@ -121,4 +121,16 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX device_requests_expiry ON device_requests(expires_at);
   CREATE INDEX audit_events_target ON audit_events(user_id, target_id, time DESC, id DESC);
   `,
+  // Hardening, in one step: token lineage (the token that minted this one; NULL when a
+  // session did), sessions a person can manage (where from, which browser, last use), the
+  // readiness probe's row (proves the store can still write), and audit retention by age.
+  `
+  ALTER TABLE access_tokens ADD COLUMN parent_id TEXT;
+  CREATE INDEX access_tokens_parent ON access_tokens(parent_id) WHERE parent_id IS NOT NULL;
+  ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+  ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+  ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;
+  CREATE TABLE health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+  CREATE INDEX audit_events_time ON audit_events(time);
+  `,
 ];
