@@ -45,7 +45,7 @@ describe("a full disk, in SQLite itself", () => {
       }
       expect((caught as Error).message).toMatch(/full/);
       expect((caught as Error).message).not.toMatch(/cannot rollback/);
-      expect(storageFault(caught)).toBe("disk full (SQLITE_FULL)");
+      expect(storageFault(caught)).toBe("the disk is full (SQLITE_FULL)");
       expect(db.isTransaction).toBe(false);
     } finally {
       db.close();

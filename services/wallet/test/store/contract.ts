@@ -332,11 +332,11 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const [t1, t2] = [newId(), newId()];
       const at = new Date();
       const day = at.toISOString().slice(0, 10);
-      await Promise.all([
-        store.keys.recordUse(user.id, k.id, at, undefined, t1),
-        store.keys.recordUse(user.id, k.id, at, undefined, t1),
-        store.keys.recordUse(user.id, k.id, at, undefined, t2),
-        store.keys.recordUse(user.id, k.id, at),
+      await atOnce("uses by token", [
+        () => store.keys.recordUse(user.id, k.id, at, undefined, t1),
+        () => store.keys.recordUse(user.id, k.id, at, undefined, t1),
+        () => store.keys.recordUse(user.id, k.id, at, undefined, t2),
+        () => store.keys.recordUse(user.id, k.id, at),
       ]);
       expect(await store.keys.recordUse(user.id, k.id, at, undefined, t1)).toBe(5);
       const revealedAt = new Date(at.getTime() + 1000);

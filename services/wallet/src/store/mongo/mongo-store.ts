@@ -630,7 +630,8 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
         .findOneAndUpdate(
           { _id: id, userId },
           { $inc: { revealCount: 1 }, $set: { lastRevealedAt: at } },
-          { returnDocument: "after", projection: { revealCount: 1 } },
+          // No projection: the record is small, and FerretDB v1 does not implement one here.
+          { returnDocument: "after" },
         )
         .lean();
       if (!d) return 0;
