@@ -407,3 +407,81 @@ describe("scale-out: one wallet's calls reach both crypto processes (headless Se
     for (const n of served) expect(n, `served per crypto: ${served.join(" / ")}`).toBeGreaterThanOrEqual(CALLS / 4);
   }, 120_000);
 });
+
+// Limits are per deployment on MongoDB: two wallet processes on one database count sign-ups
+// and failed sign-ins against the same limits (rate-limiter-flexible's MongoDB store), so
+// spreading attempts across instances gains an attacker nothing.
+describe("scale-out: one limit across two wallet processes on MongoDB", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cvw-limits-"));
+  const token = serviceToken();
+  const services: Service[] = [];
+  let wallets: WalletHttp[] = [];
+  let mongo: Awaited<ReturnType<typeof mongoForTests>>;
+
+  beforeAll(async () => {
+    mongo = await mongoForTests("deploy scale-out: shared limits on MongoDB");
+    if (!mongo) return;
+    const uri = new URL(mongo.uri);
+    uri.pathname = `${uri.pathname}_limits`;
+    const crypto = await startCrypto("crypto-limits", {
+      CRYPTO_DATA_DIR: join(dir, "crypto"),
+      CRYPTO_SERVICE_TOKEN: token,
+    });
+    services.push(crypto);
+    const procs = await Promise.all(
+      ["a", "b"].map((x) =>
+        startWallet(`wallet-limits-${x}`, {
+          WALLET_DATA_DIR: join(dir, `wallet-${x}`),
+          MONGODB_URI: uri.toString(),
+          CRYPTO_GRPC_ADDR: crypto.address,
+          CRYPTO_SERVICE_TOKEN: token,
+          WALLET_SIGNUP_RATE_LIMIT: "4",
+        }),
+      ),
+    );
+    services.push(...procs);
+    wallets = procs.map((w) => new WalletHttp(`http://${w.address}`));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const s of services.reverse()) await s.stop();
+    await mongo?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("sign-ups and failed sign-ins count once across both instances", async (ctx) => {
+    if (!mongo) {
+      console.warn("[skip] shared limits on MongoDB: no MongoDB reachable (see the reason above)");
+      return ctx.skip();
+    }
+    const password = "correct horse battery staple";
+    // Sign-ups alternate between the instances: 4 in all are allowed, not 4 each.
+    const signUps: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await wallets[i % 2]!.call("POST", "/api/auth/signup", {
+        body: { email: `limit-${i}-${Date.now()}@example.com`, password },
+      });
+      signUps.push(r.status);
+    }
+    expect(signUps.filter((s) => s === 201)).toHaveLength(4);
+    expect(signUps.filter((s) => s === 429)).toHaveLength(4);
+    // Failed sign-ins for one account from one address: 5 in all across both, then locked on both.
+    const victim = `limit-${Date.now()}-`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await wallets[i % 2]!.call("POST", "/api/auth/login", {
+        body: { email: `${victim}nobody@example.com`, password: "not the password" },
+      });
+      statuses.push(r.status);
+    }
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(5)).toEqual([429, 429, 429]);
+    const locked = await wallets[0]!.call("POST", "/api/auth/login", {
+      body: { email: `${victim}nobody@example.com`, password },
+    });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(60);
+    // A 500 anywhere would mean the shared store failed rather than limited.
+    for (const w of wallets) expect(w.responses.filter((r) => r.status >= 500)).toEqual([]);
+  }, 60_000);
+});

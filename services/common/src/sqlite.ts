@@ -88,6 +88,7 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
 // Primary result codes (the low byte of an extended code) that mean the storage, not the
 // request, is at fault: the same request can succeed once the disk or the lock is back.
 const STORAGE_CODES: Record<number, string> = {
+  3: "access to the database file is denied (SQLITE_PERM)",
   5: "the database is locked by another connection (SQLITE_BUSY)",
   6: "a table is locked (SQLITE_LOCKED)",
   7: "out of memory (SQLITE_NOMEM)",
@@ -95,12 +96,19 @@ const STORAGE_CODES: Record<number, string> = {
   10: "a disk I/O error (SQLITE_IOERR)",
   13: "the disk is full (SQLITE_FULL)",
   14: "the database file cannot be opened (SQLITE_CANTOPEN)",
+  11: "the database file is damaged (SQLITE_CORRUPT)",
   15: "a locking protocol error (SQLITE_PROTOCOL)",
+  26: "the file is not a database (SQLITE_NOTADB)",
 };
 
 function primaryCode(error: unknown): number | undefined {
   const errcode = (error as { errcode?: unknown } | null)?.errcode;
   return typeof errcode === "number" ? errcode & 0xff : undefined;
+}
+
+/** What storage fault a node:sqlite error is (for the one log line), or undefined for anything else. */
+export function storageFaultOf(error: unknown): string | undefined {
+  return STORAGE_CODES[primaryCode(error) ?? -1];
 }
 
 /** True when a node:sqlite error means the store cannot read or write now (disk full, read-only, I/O, busy). */

@@ -1,5 +1,5 @@
 // A child process for the benchmark: either the wallet (startWallet with the given options)
-// or the bare Express baseline. Prints "READY <url>" when listening; SIGTERM stops it.
+// or the bare Express baseline. Prints "READY <url> [<metrics url>]" when listening; SIGTERM stops it.
 // Usage: node bench/serve.ts wallet '<json options>' | node bench/serve.ts bare
 import { createLogger } from "@cv-wallet/common/logger";
 import express from "express";
@@ -21,6 +21,6 @@ if (kind === "bare") {
 } else {
   const options = JSON.parse(json!);
   const wallet = await startWallet({ ...options, logger: createLogger({ service: "wallet", level: "warn" }) });
-  console.log(`READY ${wallet.url}`);
+  console.log(`READY ${wallet.url} ${wallet.metricsUrl ?? ""}`);
   process.on("SIGTERM", () => void wallet.stop().then(() => process.exit(0)));
 }

@@ -179,6 +179,7 @@ try {
 
   const options = {
     httpAddr: "127.0.0.1:0",
+    metricsAddr: "127.0.0.1:0",
     dataDir: join(tmp, "wallet"),
     crypto: { address: cryptoAddr, token },
     retrievalRateLimitPerMinute: 100_000_000,
@@ -193,9 +194,10 @@ try {
     /READY (\S+)/,
   );
   const url = w.line.split(" ")[1]!;
+  const metricsUrl = w.line.split(" ")[2]!;
   const bearer = await setUp(url, "bench@example.com");
   const headers = { authorization: `Bearer ${bearer}` };
-  const d0 = await decryptMeanMs(url);
+  const d0 = await decryptMeanMs(metricsUrl);
   results.push(
     await withCpu(
       () => load("REST GET /api/keys/provider/openai", { url: `${url}/api/keys/provider/openai`, headers }),
@@ -214,7 +216,7 @@ try {
       crypto.child,
     ),
   );
-  const d1 = await decryptMeanMs(url);
+  const d1 = await decryptMeanMs(metricsUrl);
   console.log(
     `crypto Decrypt as the wallet saw it: ${(((d1.sum - d0.sum) / Math.max(1, d1.count - d0.count)) * 1000).toFixed(2)} ms mean over ${d1.count - d0.count} calls`,
   );

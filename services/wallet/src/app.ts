@@ -1,6 +1,7 @@
 // Builds the wallet's request handling from its dependencies; does not listen (serve.ts does)
 // and does not read the environment (config.ts does). One wiring: Connect's Node adapter
-// answers RPCs itself and hands everything else to the Express app (REST, probes, metrics, UI).
+// answers RPCs itself and hands everything else to the Express app (REST, probes, UI). Metrics
+// have a listener of their own (WALLET_METRICS_ADDR), never the public port.
 import type http from "node:http";
 import type http2 from "node:http2";
 import { createValidator } from "@bufbuild/protovalidate";
@@ -11,6 +12,7 @@ import express, { type Request, type Response } from "express";
 import type { WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { walletOperations } from "./domain/operations.ts";
+import { rewriteBinaryParseErrors } from "./edge/connect/parse-errors.ts";
 import { hostOf, requestFactsKey, walletRoutes } from "./edge/connect/service.ts";
 import { HEALTH_SERVICE, healthRoutes } from "./edge/grpc/health.ts";
 import { descriptorRegistry, reflectionRoutes } from "./edge/grpc/reflection.ts";
@@ -36,7 +38,7 @@ type Http2Listener = (req: http2.Http2ServerRequest, res: http2.Http2ServerRespo
  * The wallet as a Node request listener (REST, Connect, gRPC-Web, probes, metrics, UI), plus
  * `grpc`: the Connect service alone for an HTTP/2 listener speaking the gRPC protocol.
  */
-export type WalletHandler = http.RequestListener & { grpc: Http2Listener };
+export type WalletHandler = http.RequestListener & { grpc: Http2Listener; metrics: http.RequestListener };
 
 export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOptions): WalletHandler {
   const logger = deps.logger;
@@ -49,7 +51,12 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   const requestFacts = (trustProxy: boolean) => (req: NodeRequest) =>
     createContextValues().set(requestFactsKey, {
       address: clientAddress(req, trustProxy),
-      secure: Boolean((req.socket as { encrypted?: boolean }).encrypted),
+      secure:
+        Boolean((req.socket as { encrypted?: boolean }).encrypted) ||
+        (trustProxy &&
+          String(req.headers["x-forwarded-proto"] ?? "")
+            .split(",")[0]
+            ?.trim() === "https"),
       host: hostOf(req.headers),
     });
 
@@ -60,9 +67,10 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   const readiness = async (): Promise<string | undefined> => {
     if (!readyCache || Date.now() - readyCache.at > 1000) {
       const problems: string[] = [];
-      await deps.store.ping().catch(() => problems.push("store"));
+      // The store's ping writes: a full or read-only disk makes the instance not ready.
+      await deps.store.ping().catch(() => problems.push("store (cannot write)"));
       await deps.crypto.ping().catch(() => problems.push("crypto service"));
-      readyCache = { at: Date.now(), error: problems.length ? `not reachable: ${problems.join(", ")}` : undefined };
+      readyCache = { at: Date.now(), error: problems.length ? `not ready: ${problems.join(", ")}` : undefined };
     }
     return readyCache.error;
   };
@@ -95,9 +103,6 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     if (error) sendError(res, 503, "unavailable", error);
     else res.json({ status: "ready" });
   });
-  app.get("/metrics", async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
 
   // OAuth 2.0 device sign-in (RFC 8628): form-encoded, OAuth's JSON errors.
   const requestInfo = (req: Request) => ({
@@ -105,6 +110,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     userAgent: req.get("user-agent") ?? "",
     origin: req.get("origin"),
     host: req.get("host"),
+    secure: req.secure,
     unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
     client: clientFactsFrom((name) => req.get(name)),
   });
@@ -141,7 +147,10 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
   });
   const handler: http.RequestListener = (req, res) => {
     // RPCs answered by the Connect adapter never reach Express: give them the headers here.
-    if (req.url?.startsWith("/cvwallet.")) setSecurityHeaders(req, res, req.url, secureCookies);
+    if (req.url?.startsWith("/cvwallet.")) {
+      setSecurityHeaders(req, res, req.url, secureCookies);
+      rewriteBinaryParseErrors(req, res);
+    }
     connect(req, res);
   };
   // The gRPC listener also answers grpc.health.v1 and server reflection (grpcurl, probes).
@@ -159,7 +168,21 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     readMaxBytes: settings.bodyLimitBytes,
     contextValues: requestFacts(false),
   });
-  return Object.assign(handler, { grpc });
+  // GET /metrics for the separate metrics listener (WALLET_METRICS_ADDR); 404 for anything else.
+  const metricsListener: http.RequestListener = (req, res) => {
+    if (req.method !== "GET" || req.url !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    metrics.registry.metrics().then(
+      (body) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(body),
+      (err: unknown) => {
+        logger.error({ err }, "metrics collection failed");
+        res.writeHead(500).end();
+      },
+    );
+  };
+  return Object.assign(handler, { grpc, metrics: metricsListener });
 }
 
 function routeLabel(req: Request): string {

@@ -12,6 +12,10 @@ const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const schema = z.object({
   WALLET_HTTP_ADDR: env.address("127.0.0.1:8080"),
   WALLET_GRPC_ADDR: env.optionalString(),
+  // Prometheus metrics on a listener of their own, never on the public port; unset means off.
+  WALLET_METRICS_ADDR: env.optionalString().refine((v) => v === undefined || /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/.test(v), {
+    message: "must be host:port, e.g. 127.0.0.1:9464",
+  }),
   WALLET_DATA_DIR: z.string().default("./data/wallet"),
   WALLET_PUBLIC_URL: env.optionalString().refine((v) => v === undefined || /^https?:\/\/[^/]+\/?$/.test(v), {
     message: "must be an origin such as https://wallet.example.com",
@@ -20,6 +24,8 @@ const schema = z.object({
   WALLET_TRUST_PROXY: env.boolean(false),
   WALLET_SESSION_TTL: env.duration("7d"),
   WALLET_RETRIEVAL_RATE_LIMIT: env.integer(600, 1, 10_000_000),
+  WALLET_SIGNUP_RATE_LIMIT: env.integer(20, 1, 10_000_000),
+  WALLET_AUDIT_RETENTION_DAYS: env.integer(90, 0, 36_500),
   WALLET_BODY_LIMIT_BYTES: env.integer(65_536, 1024, 10_485_760),
   WALLET_DEVICE_CODE_TTL: env.duration("10m"),
   WALLET_DEVICE_POLL_INTERVAL: env.integer(5, 1, 60),
@@ -42,6 +48,8 @@ export interface WalletConfig {
   httpAddr: string;
   /** Optional host:port for the gRPC protocol (HTTP/2 cleartext); unset means off. */
   grpcAddr?: string | undefined;
+  /** Optional host:port serving GET /metrics (Prometheus) alone; unset means no metrics listener. */
+  metricsAddr?: string | undefined;
   /** Where the SQLite file lives when no MongoDB is configured. */
   dataDir: string;
   /** The public origin (CSRF origin check, Secure cookies); unset means the request's Host. */
@@ -52,6 +60,10 @@ export interface WalletConfig {
   sessionTtlMs: number;
   /** Key retrievals (provider key + reveal) per minute per token or session. */
   retrievalRateLimitPerMinute: number;
+  /** Audit events older than this many days are deleted (hourly; a TTL index on MongoDB); 0 keeps them forever. */
+  auditRetentionDays: number;
+  /** Sign-ups per hour per client address (each costs a 19 MiB password hash). */
+  signUpRateLimitPerHour: number;
   bodyLimitBytes: number;
   /** Device sign-in: how long a device code lives, and the polling interval (seconds) handed out. */
   deviceCodeTtlMs: number;
@@ -120,6 +132,7 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
   return Object.freeze({
     httpAddr: c.WALLET_HTTP_ADDR,
     grpcAddr: c.WALLET_GRPC_ADDR,
+    metricsAddr: c.WALLET_METRICS_ADDR,
     dataDir: resolve(c.WALLET_DATA_DIR),
     publicUrl: c.WALLET_PUBLIC_URL?.replace(/\/$/, ""),
     webDir: c.WALLET_WEB_DIR
@@ -130,6 +143,8 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
     trustProxy: c.WALLET_TRUST_PROXY,
     sessionTtlMs: c.WALLET_SESSION_TTL,
     retrievalRateLimitPerMinute: c.WALLET_RETRIEVAL_RATE_LIMIT,
+    signUpRateLimitPerHour: c.WALLET_SIGNUP_RATE_LIMIT,
+    auditRetentionDays: c.WALLET_AUDIT_RETENTION_DAYS,
     bodyLimitBytes: c.WALLET_BODY_LIMIT_BYTES,
     deviceCodeTtlMs: c.WALLET_DEVICE_CODE_TTL,
     devicePollIntervalSeconds: c.WALLET_DEVICE_POLL_INTERVAL,

@@ -9,6 +9,8 @@ export interface ServeOptions {
   /** host:port; port 0 picks a free one. */
   httpAddr: string;
   grpcAddr?: string | undefined;
+  /** host:port of the metrics listener; unset means none. */
+  metricsAddr?: string | undefined;
 }
 
 export interface Serving {
@@ -16,6 +18,8 @@ export interface Serving {
   url: string;
   /** host:port of the gRPC (HTTP/2) listener, when grpcAddr was set. */
   grpcAddress?: string | undefined;
+  /** http://host:port of the metrics listener (GET /metrics), when metricsAddr was set. */
+  metricsUrl?: string | undefined;
   /** Stops accepting and resolves once in-flight requests have finished. */
   close(): Promise<void>;
 }
@@ -24,20 +28,32 @@ export async function serve(handler: WalletHandler, options: ServeOptions): Prom
   const server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
   await listen(server, options.httpAddr);
   let grpcServer: http2.Http2Server | undefined;
+  let metricsServer: http.Server | undefined;
   try {
     if (options.grpcAddr) {
       grpcServer = http2.createServer(handler.grpc);
       await listen(grpcServer, options.grpcAddr);
     }
+    if (options.metricsAddr) {
+      // Metrics describe traffic and errors: kept off the public port, for the scraper only.
+      metricsServer = http.createServer(handler.metrics);
+      await listen(metricsServer, options.metricsAddr);
+    }
   } catch (error) {
-    await close(server);
+    await Promise.all([close(server), grpcServer ? close(grpcServer) : undefined]);
     throw error;
   }
   return {
     url: `http://${hostPort(server, options.httpAddr)}`,
     grpcAddress: grpcServer && options.grpcAddr ? hostPort(grpcServer, options.grpcAddr) : undefined,
+    metricsUrl:
+      metricsServer && options.metricsAddr ? `http://${hostPort(metricsServer, options.metricsAddr)}` : undefined,
     close: async () => {
-      await Promise.all([close(server), grpcServer ? close(grpcServer) : undefined]);
+      await Promise.all([
+        close(server),
+        grpcServer ? close(grpcServer) : undefined,
+        metricsServer ? close(metricsServer) : undefined,
+      ]);
     },
   };
 }

@@ -11,10 +11,12 @@ import { createCryptoClient } from "./clients/crypto.ts";
 import { configDefaults, type WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { scheduledCheck } from "./domain/keys.ts";
-import { FailureThrottle, OncePer, RateLimiter } from "./domain/limits.ts";
+import { OncePer } from "./domain/limits.ts";
 import type { CheckResult, KeyChecker } from "./domain/ports/key-check.ts";
+import { createLimiters, ensureLimitIndexes } from "./limits/limiters.ts";
 import { createMetrics, type WalletMetrics } from "./metrics.ts";
 import { serve } from "./serve.ts";
+import { guardStore } from "./store/guard.ts";
 import { openMongoStore } from "./store/mongo/mongo-store.ts";
 import type { KeyRecord, Store } from "./store/port.ts";
 import { openSqliteStore } from "./store/sqlite/sqlite-store.ts";
@@ -37,6 +39,8 @@ export interface RunningWallet {
   url: string;
   /** host:port of the gRPC (HTTP/2) listener, when grpcAddr was set. */
   grpcAddress?: string | undefined;
+  /** http://host:port serving GET /metrics, when metricsAddr was set. */
+  metricsUrl?: string | undefined;
   store: Store;
   metrics: WalletMetrics;
   /** For the validation scheduler (main.ts): keys due for a check, and one check. */
@@ -44,6 +48,8 @@ export interface RunningWallet {
     listDue(olderThan: Date, limit: number): Promise<(KeyRecord & { ownerId: string })[]>;
     runCheck(key: KeyRecord): Promise<CheckResult>;
   };
+  /** Deletes audit events past the retention now (also run hourly); returns how many. */
+  pruneAudit(): Promise<number>;
   /** Stops accepting, finishes in-flight requests, closes the crypto channel and the store. */
   stop(): Promise<void>;
 }
@@ -58,7 +64,15 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   };
   const logger = options.logger ?? createLogger({ service: "wallet", level: config.logLevel });
   const metrics = createMetrics();
-  const store = config.mongodbUri ? await openMongoStore(config.mongodbUri, logger) : openSqliteStore(config.dataDir);
+  const mongo = config.mongodbUri
+    ? await openMongoStore(config.mongodbUri, logger, { auditRetentionDays: config.auditRetentionDays })
+    : undefined;
+  if (mongo) await ensureLimitIndexes(mongo.db, logger);
+  const store: Store = guardStore(mongo ?? openSqliteStore(config.dataDir), logger);
+  const limiters = createLimiters(
+    { retrievalsPerMinute: config.retrievalRateLimitPerMinute, signUpsPerHour: config.signUpRateLimitPerHour },
+    mongo?.db,
+  );
   const crypto = createCryptoClient({ ...config.crypto, logger, onCall: metrics.cryptoCall });
   const deps: WalletDeps = {
     store,
@@ -79,13 +93,8 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
       devicePollIntervalSeconds: config.devicePollIntervalSeconds,
     },
     limits: {
-      retrievals: new RateLimiter(config.retrievalRateLimitPerMinute),
-      signInPerAccount: new FailureThrottle(5, 15 * 60_000),
-      signInPerAddress: new FailureThrottle(30, 15 * 60_000),
+      ...limiters,
       metadataAudit: new OncePer(60 * 60_000),
-      deviceCodeGuessPerSession: new FailureThrottle(10, 15 * 60_000),
-      deviceCodeGuessPerAddress: new FailureThrottle(30, 15 * 60_000),
-      deviceAuthorizations: new RateLimiter(30),
     },
     clock: options.clock,
     onRetrieval: metrics.retrieval,
@@ -99,13 +108,29 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
     await store.close();
     throw error;
   }
-  const { url, grpcAddress } = serving;
-  logger.info({ url, grpcAddress, store: store.kind }, "wallet listening");
+  const { url, grpcAddress, metricsUrl } = serving;
+  logger.info({ url, grpcAddress, metricsUrl, store: store.kind }, "wallet listening");
+
+  const pruneAudit = async () => {
+    if (config.auditRetentionDays <= 0) return 0;
+    const before = new Date(Date.now() - config.auditRetentionDays * 86_400_000);
+    const pruned = await store.audit.prune(before);
+    if (pruned > 0) logger.info({ pruned, retentionDays: config.auditRetentionDays }, "audit events pruned");
+    return pruned;
+  };
+  // Hourly, first a minute after start; never keeps the process alive on its own.
+  const runPrune = () =>
+    void pruneAudit().catch((err: unknown) => logger.warn({ err }, "audit prune failed; retrying next hour"));
+  const firstPrune = setTimeout(runPrune, 60_000);
+  const prunes = setInterval(runPrune, 3_600_000);
+  firstPrune.unref();
+  prunes.unref();
 
   let stopped: Promise<void> | undefined;
   return {
     url,
     grpcAddress,
+    metricsUrl,
     store,
     metrics,
     revalidation: {
@@ -121,8 +146,11 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         };
       },
     },
+    pruneAudit,
     stop: () => {
       stopped ??= (async () => {
+        clearTimeout(firstPrune);
+        clearInterval(prunes);
         await serving.close();
         crypto.close();
         await store.close();

@@ -10,8 +10,9 @@ import { createLogger } from "@cv-wallet/common/logger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWalletHandler } from "../src/app.ts";
 import { configDefaults } from "../src/config.ts";
-import { FailureThrottle, OncePer, RateLimiter } from "../src/domain/limits.ts";
+import { OncePer } from "../src/domain/limits.ts";
 import type { CryptoPort } from "../src/domain/ports/crypto.ts";
+import { createLimiters } from "../src/limits/limiters.ts";
 import { createMetrics } from "../src/metrics.ts";
 import type { Store } from "../src/store/port.ts";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store.ts";
@@ -74,13 +75,8 @@ describe("createWalletHandler with a fake crypto port", () => {
         assertSafeBaseUrl: async () => {},
         settings: { sessionTtlMs: 60_000, deviceCodeTtlMs: 600_000, devicePollIntervalSeconds: 5 },
         limits: {
-          retrievals: new RateLimiter(1000),
-          signInPerAccount: new FailureThrottle(5, 60_000),
-          signInPerAddress: new FailureThrottle(30, 60_000),
+          ...createLimiters({ retrievalsPerMinute: 1000, signUpsPerHour: 1000 }),
           metadataAudit: new OncePer(60_000),
-          deviceCodeGuessPerSession: new FailureThrottle(10, 60_000),
-          deviceCodeGuessPerAddress: new FailureThrottle(30, 60_000),
-          deviceAuthorizations: new RateLimiter(30),
         },
       },
       metrics,

@@ -49,7 +49,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const scrape = async () => (await fetch(`${wallet.url}/metrics`)).text();
+// Metrics are served on their own listener (WALLET_METRICS_ADDR), never on the public port.
+const scrape = async () => (await fetch(`${wallet.metricsUrl}/metrics`)).text();
 
 /** The sum of a series' samples whose labels include `labels` (label order does not matter). */
 function value(text: string, name: string, labels: Record<string, string | RegExp> = {}): number {

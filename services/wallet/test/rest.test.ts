@@ -128,6 +128,7 @@ describe("authentication", () => {
       updateTeamMember: { role: "viewer" },
       createInvitation: { email: "x@example.com", role: "member" },
       acceptInvitation: { code: "x" },
+      changePassword: { currentPassword: PASSWORD, newPassword: `${PASSWORD} 2` },
     };
     for (const route of ROUTES.filter((r) => !open.has(r.op))) {
       const path = route.path
@@ -258,6 +259,9 @@ describe("CSRF", () => {
     expect([none.status, none.body.error.code]).toEqual([403, "permission_denied"]);
     const evil = await rest(base, "POST", "/api/tokens", body, { cookie: a.cookie, origin: "https://evil.example" });
     expect(evil.status).toBe(403);
+    // Same host, other scheme: a page served over https is not this http origin (and vice versa).
+    const otherScheme = base.replace(/^http:/, "https:");
+    expect((await rest(base, "POST", "/api/tokens", body, { cookie: a.cookie, origin: otherScheme })).status).toBe(403);
     expect((await rest(base, "POST", "/api/tokens", body, { cookie: a.cookie, origin: base })).status).toBe(201);
     // Reads with the cookie need no Origin.
     expect((await rest(base, "GET", "/api/tokens", undefined, { cookie: a.cookie })).status).toBe(200);
@@ -871,7 +875,9 @@ describe("providers, account deletion, service endpoints", () => {
   it("serves health, readiness, metrics, security headers and JSON 404s", async () => {
     expect((await rest(base, "GET", "/healthz")).body).toEqual({ status: "ok" });
     expect((await rest(base, "GET", "/readyz")).body).toEqual({ status: "ready" });
-    const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
+    // Metrics are served on their own listener only, never on the public port.
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    const metrics = await fetch(`${stack.wallet.metricsUrl}/metrics`).then((r) => r.text());
     expect(metrics).toContain("wallet_http_request_duration_seconds");
     expect(metrics).toMatch(
       /^wallet_key_retrievals_total\{(?=[^}]*provider="openai")(?=[^}]*kind="provider")[^}]*\} /m,

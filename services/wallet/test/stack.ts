@@ -50,10 +50,13 @@ export async function startStack(options: Partial<StartWalletOptions> = {}): Pro
   await startCrypto();
   const walletOptions = (over: Partial<StartWalletOptions>): StartWalletOptions => ({
     httpAddr: "127.0.0.1:0",
+    metricsAddr: "127.0.0.1:0",
     dataDir: join(dir, "wallet"),
     crypto: { address: cryptoAddress, token, timeoutMs: 2000 },
     logger: walletLogs.logger,
     retrievalRateLimitPerMinute: 100_000,
+    // Every suite signs up from 127.0.0.1; the sign-up limit has its own test.
+    signUpRateLimitPerHour: 100_000,
     webDir: join(dir, "no-web-ui"),
     ...options,
     ...over,

@@ -71,6 +71,41 @@ describe("at rest", () => {
     expect(bytes.includes(Buffer.from("PLAINTEXT"))).toBe(false);
   });
 
+  it("after a key's deletion and an account's deletion, no wallet file holds their ciphertexts", async () => {
+    const walletFiles = () => {
+      const dir = join(stack.dir, "wallet");
+      return Buffer.concat(readdirSync(dir).map((f) => readFileSync(join(dir, f))));
+    };
+    const store = stack.wallet.store;
+    // One key deleted on its own.
+    const single = await createKey(
+      base,
+      { token },
+      { provider: "together", name: "doomed", key: "together-doomed-secret-77" },
+    );
+    secrets.push(single.key);
+    const singleCiphertext = (await store.keys.get(a.userId, single.id))!.ciphertext;
+    expect(walletFiles().includes(Buffer.from(singleCiphertext))).toBe(true);
+    expect((await rest(base, "DELETE", `/api/keys/${single.id}`, undefined, { token })).status).toBe(200);
+    expect(walletFiles().includes(Buffer.from(singleCiphertext)), "deleted key's ciphertext on disk").toBe(false);
+
+    // A whole account.
+    const gone = await signUp(base);
+    secrets.push(gone.cookie.split("=")[1]!);
+    const ciphertexts: string[] = [];
+    for (const provider of ["openai", "groq"]) {
+      const k = await createKey(base, { cookie: gone.cookie }, { provider, key: `${provider}-leaving-secret-0001` });
+      secrets.push(k.key);
+      ciphertexts.push((await store.keys.get(gone.userId, k.id))!.ciphertext);
+    }
+    const r = await rest(base, "DELETE", "/api/auth/account", { password: PASSWORD }, gone);
+    expect(r.status).toBe(200);
+    const bytes = walletFiles();
+    for (const c of ciphertexts)
+      expect(bytes.includes(Buffer.from(c)), "deleted account's ciphertext on disk").toBe(false);
+    expect(bytes.includes(Buffer.from(gone.email))).toBe(false);
+  });
+
   it("a ciphertext copied onto another record (or another user's) fails to decrypt", async () => {
     const victim = await createKey(
       base,

@@ -8,7 +8,7 @@ import { SCOPES } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { hashSecret, isWellFormedToken } from "./token-format.ts";
 
-// last_used_at is written at most this often per token, not on every retrieval.
+// last_used_at (tokens) and last_seen_at (sessions) are written at most this often, not on every request.
 const TOUCH_INTERVAL_MS = 60_000;
 
 /** Resolves the caller once per request; undefined when no credentials were sent. */
@@ -42,6 +42,9 @@ async function resolve(deps: WalletDeps, call: Call): Promise<Principal | undefi
     if (!record) throw unauthenticated("the session has expired; sign in again");
     const user = await deps.store.users.byId(record.userId);
     if (!user) throw unauthenticated("the session has expired; sign in again");
+    if (!record.lastSeenAt || now.getTime() - record.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+      await deps.store.sessions.touch(record.id, now);
+    }
     // A cookie rides along on cross-site requests; a write must come from our own origin.
     if (call.info.unsafe) assertSameOrigin(deps, call.info, true);
     return { user, method: "session", session: record, scopes: new Set(SCOPES), providers: [] };
@@ -51,7 +54,7 @@ async function resolve(deps: WalletDeps, call: Call): Promise<Principal | undefi
 
 /**
  * The CSRF rule: the Origin header must name this service (WALLET_PUBLIC_URL, or the
- * request's Host). With `required`, a missing Origin is refused too.
+ * request's own scheme and Host). With `required`, a missing Origin is refused too.
  */
 export function assertSameOrigin(deps: WalletDeps, info: RequestInfo, required: boolean): void {
   if (info.origin === undefined) {
@@ -61,7 +64,11 @@ export function assertSameOrigin(deps: WalletDeps, info: RequestInfo, required: 
   let ok = false;
   try {
     const origin = new URL(info.origin);
-    ok = deps.settings.publicUrl ? origin.origin === deps.settings.publicUrl : origin.host === info.host;
+    // Without a configured origin, scheme and host must both be the request's own: an http://
+    // page must not write to the https:// service on the same host.
+    ok = deps.settings.publicUrl
+      ? origin.origin === deps.settings.publicUrl
+      : origin.host === info.host && origin.protocol === (info.secure ? "https:" : "http:");
   } catch {
     ok = false;
   }

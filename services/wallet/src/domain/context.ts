@@ -36,6 +36,8 @@ export interface RequestInfo {
   origin?: string | undefined;
   /** The Host header. */
   host?: string | undefined;
+  /** True when the client reached us over HTTPS (TLS here, or X-Forwarded-Proto behind a trusted proxy). */
+  secure?: boolean | undefined;
   /** True for methods that can change state (everything but GET/HEAD/OPTIONS). */
   unsafe: boolean;
   /** The calling tool, when it named itself. */

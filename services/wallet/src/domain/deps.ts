@@ -1,6 +1,6 @@
 // Everything the domain operations need, built once by start.ts (or a test) and passed in (no globals).
 import type { Logger } from "@cv-wallet/common/logger";
-import type { FailureThrottle, OncePer, RateLimiter } from "./limits.ts";
+import type { Limiter, OncePer } from "./limits.ts";
 import type { CryptoPort } from "./ports/crypto.ts";
 import type { KeyChecker } from "./ports/key-check.ts";
 import type { Store } from "./ports/store.ts";
@@ -24,16 +24,21 @@ export interface WalletDeps {
     devicePollIntervalSeconds: number;
   };
   limits: {
-    retrievals: RateLimiter;
-    signInPerAccount: FailureThrottle;
-    signInPerAddress: FailureThrottle;
+    /** Key retrievals per token or session. */
+    retrievals: Limiter;
+    /** Sign-ups per client address. */
+    signUpsPerAddress: Limiter;
+    /** Consecutive failed sign-ins per account and address (reset on success). */
+    signInConsecutive: Limiter;
+    /** Failed sign-ins per address per day. */
+    signInDaily: Limiter;
     /** Metadata reads are audited once per actor and record per window, not on every read. */
     metadataAudit: OncePer;
     /** Wrong device user codes, per session and per address. */
-    deviceCodeGuessPerSession: FailureThrottle;
-    deviceCodeGuessPerAddress: FailureThrottle;
+    deviceCodeGuessPerSession: Limiter;
+    deviceCodeGuessPerAddress: Limiter;
     /** New device sign-ins per address (an unauthenticated write). */
-    deviceAuthorizations: RateLimiter;
+    deviceAuthorizations: Limiter;
   };
   /** The device flow's clock (tests move it instead of waiting); defaults to the system clock. */
   clock?: (() => Date) | undefined;

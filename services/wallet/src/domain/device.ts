@@ -22,6 +22,7 @@ import { requireSession } from "./auth.ts";
 import type { Call, Principal, RequestInfo } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
+import { consume, refuseWhenSpent } from "./limits.ts";
 import type { DeviceRequestRecord } from "./ports/store.ts";
 import { teamMembership } from "./teams.ts";
 import { hashSecret } from "./token-format.ts";
@@ -143,7 +144,11 @@ export async function startDeviceAuthorization(
     throw new OAuthError("invalid_scope", `unknown provider; the providers are ${PROVIDER_IDS.join(", ")}`);
   }
   // An unauthenticated write: bounded per address.
-  deps.limits.deviceAuthorizations.take(`address:${info.address}`);
+  await consume(
+    deps.limits.deviceAuthorizations,
+    `address:${info.address}`,
+    "too many sign-in requests from this address",
+  );
   const createdAt = nowOf(deps);
   const ttl = deps.settings.deviceCodeTtlMs;
   for (let attempt = 0; ; attempt++) {
@@ -295,20 +300,13 @@ async function lookUp(
 ): Promise<{ request: DeviceRequestRecord; code: string }> {
   const bySession = `session:${p.session!.id}`;
   const byAddress = `address:${call.info.address}`;
-  try {
-    deps.limits.deviceCodeGuessPerSession.check(bySession);
-    deps.limits.deviceCodeGuessPerAddress.check(byAddress);
-  } catch (error) {
-    if (!(error instanceof AppError)) throw error;
-    throw new AppError("resource_exhausted", "too many wrong codes; try again later", {
-      retryAfterSeconds: error.retryAfterSeconds ?? 60,
-    });
-  }
+  await refuseWhenSpent(deps.limits.deviceCodeGuessPerSession, bySession, "too many wrong codes");
+  await refuseWhenSpent(deps.limits.deviceCodeGuessPerAddress, byAddress, "too many wrong codes");
   const code = normalizeUserCode(text);
   const request = code ? await deps.store.deviceRequests.byUserCodeHash(hashSecret(code)) : undefined;
   if (!code || !request) {
-    deps.limits.deviceCodeGuessPerSession.fail(bySession);
-    deps.limits.deviceCodeGuessPerAddress.fail(byAddress);
+    await deps.limits.deviceCodeGuessPerSession.penalty(bySession, 1);
+    await deps.limits.deviceCodeGuessPerAddress.penalty(byAddress, 1);
     throw notFound("no sign-in request has this code; check it, or start the sign-in again in the tool");
   }
   if (request.expiresAt <= nowOf(deps) && request.status === "pending") {

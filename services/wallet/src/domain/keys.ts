@@ -42,6 +42,7 @@ import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
 import { keyNameOf } from "./key-names.ts";
+import { consume } from "./limits.ts";
 import { keyMessage, toUint32 } from "./mappers.ts";
 import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
 import { keyForCaller, requestTeam, teamKeyAccess } from "./teams.ts";
@@ -333,7 +334,7 @@ export async function getProviderKey(
   // ── team scope: a team token resolves among its team's keys (members and up) ──
   const teamId = p.token?.teamId;
   if (teamId !== undefined) await teamKeyAccess(deps, p, teamId, "member");
-  deps.limits.retrievals.take(limitKey(p));
+  await consume(deps.limits.retrievals, limitKey(p), "too many key retrievals; slow down");
   const record = await deps.store.keys.forProvider(teamId ?? p.user.id, req.provider, req.name || undefined);
   if (!record) throw notFound(req.name ? `no ${req.provider} key with that name` : `no ${req.provider} key stored`);
   return { key: await retrieve(deps, p, record, "provider", call) };
@@ -346,7 +347,7 @@ export async function revealKey(
 ): Promise<MessageInitShape<typeof RevealKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   const record = await keyForCaller(deps, p, req.id, "member");
-  deps.limits.retrievals.take(limitKey(p));
+  await consume(deps.limits.retrievals, limitKey(p), "too many key retrievals; slow down");
   return { key: await retrieve(deps, p, record, "reveal", call) };
 }
 

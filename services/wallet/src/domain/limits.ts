@@ -1,68 +1,66 @@
-// In-process limits. They bound abuse per wallet process; with N processes behind a load
-// balancer the effective limit is up to N times higher, which the README states.
+// Limits. The counting ones (sign-in failures, sign-ups, key retrievals) are rate-limiter-flexible
+// limiters built by limits/limiters.ts: in memory for the embedded SQLite store, in MongoDB when
+// the wallet runs on MongoDB, so N wallet instances share one limit instead of N.
 import { AppError } from "@cv-wallet/common/errors";
+import { type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
+
+export type Limiter = RateLimiterAbstract;
 
 const MAX_ENTRIES = 100_000;
 
-/** A token bucket per caller: `perMinute` retrievals, refilled continuously, burst = perMinute. */
-export class RateLimiter {
-  readonly #perMinute: number;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+/** Whole seconds until a refused caller may try again (at least 1). */
+export const secondsOf = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
-  constructor(perMinute: number) {
-    this.#perMinute = perMinute;
-  }
+/** "42 seconds", "15 minutes", "3 hours": the real wait, for messages people read. */
+export function describeWait(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  if (seconds < 90 * 60) return `${Math.ceil(seconds / 60)} minutes`;
+  return `${Math.ceil(seconds / 3600)} hours`;
+}
 
-  /** Takes one unit or throws resource_exhausted with the seconds until one is available. */
-  take(caller: string, now = Date.now()): void {
-    const rate = this.#perMinute / 60_000;
-    const bucket = this.#buckets.get(caller) ?? { tokens: this.#perMinute, at: now };
-    bucket.tokens = Math.min(this.#perMinute, bucket.tokens + (now - bucket.at) * rate);
-    bucket.at = now;
-    if (bucket.tokens < 1) {
-      this.#buckets.set(caller, bucket);
-      const retryAfterSeconds = Math.max(1, Math.ceil((1 - bucket.tokens) / rate / 1000));
-      throw new AppError("resource_exhausted", "too many key retrievals; slow down", { retryAfterSeconds });
+/** The resource_exhausted error for a refused limiter: Retry-After and the message say the wait. */
+export function tooMany(what: string, msBeforeNext: number): AppError {
+  const seconds = secondsOf(msBeforeNext);
+  return new AppError("resource_exhausted", `${what}; try again in ${describeWait(seconds)}`, {
+    retryAfterSeconds: seconds,
+  });
+}
+
+/**
+ * Takes `points` from `key`; a refusal becomes resource_exhausted naming the wait. A store
+ * failure (MongoDB unreachable) is unavailable: the wallet refuses rather than skip the limit.
+ */
+export async function consume(
+  limiter: Limiter,
+  key: string,
+  what: string,
+  onRefused?: (error: AppError, startsBlock: boolean) => Promise<void>,
+): Promise<RateLimiterRes> {
+  try {
+    return await limiter.consume(key, 1);
+  } catch (error) {
+    if (error instanceof RateLimiterRes) {
+      const refused = tooMany(what, error.msBeforeNext);
+      // The first refusal of a window is the one that starts a lockout.
+      await onRefused?.(refused, error.consumedPoints === limiter.points + 1);
+      throw refused;
     }
-    bucket.tokens -= 1;
-    this.#buckets.delete(caller); // re-insert so Map order is least recently used first
-    this.#buckets.set(caller, bucket);
-    if (this.#buckets.size > MAX_ENTRIES) this.#buckets.delete(this.#buckets.keys().next().value!);
+    throw new AppError("unavailable", "the limit store is not reachable; try again shortly", { cause: error });
   }
 }
 
-/** Failed attempts per key within a fixed window; blocks once `max` is reached. */
-export class FailureThrottle {
-  readonly #max: number;
-  readonly #windowMs: number;
-  readonly #entries = new Map<string, { count: number; resetAt: number }>();
-
-  constructor(max: number, windowMs: number) {
-    this.#max = max;
-    this.#windowMs = windowMs;
+/**
+ * Refuses (resource_exhausted, with the wait) once `key` has spent its points, without taking
+ * one: for limits that count only failures, charged afterwards with `penalty`.
+ */
+export async function refuseWhenSpent(limiter: Limiter, key: string, what: string): Promise<void> {
+  let spent: RateLimiterRes | null;
+  try {
+    spent = await limiter.get(key);
+  } catch (error) {
+    throw new AppError("unavailable", "the limit store is not reachable; try again shortly", { cause: error });
   }
-
-  /** Throws resource_exhausted when `key` has failed too often in the current window. */
-  check(key: string, now = Date.now()): void {
-    const entry = this.#entries.get(key);
-    if (!entry || entry.resetAt <= now) return;
-    if (entry.count >= this.#max) {
-      throw new AppError("resource_exhausted", "too many failed sign-ins; try again later", {
-        retryAfterSeconds: Math.ceil((entry.resetAt - now) / 1000),
-      });
-    }
-  }
-
-  fail(key: string, now = Date.now()): void {
-    const entry = this.#entries.get(key);
-    if (!entry || entry.resetAt <= now) this.#entries.set(key, { count: 1, resetAt: now + this.#windowMs });
-    else entry.count++;
-    if (this.#entries.size > MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
-  }
-
-  reset(key: string): void {
-    this.#entries.delete(key);
-  }
+  if (spent && spent.consumedPoints >= limiter.points) throw tooMany(what, spent.msBeforeNext);
 }
 
 /** Says yes once per `windowMs` per key: how often a metadata read is worth an audit event. */

@@ -6,10 +6,19 @@ import type {
   AccessTokenSchema,
   ApiKeySchema,
   AuditEventSchema,
+  BrowserSessionSchema,
   KeyValidationSchema,
   UserSchema,
 } from "@cv-wallet/proto/wallet/v1";
-import type { AuditRecord, KeyRecord, TokenRecord, UserRecord, ValidationRecord } from "./ports/store.ts";
+import { deviceOf } from "./devices.ts";
+import type {
+  AuditRecord,
+  KeyRecord,
+  SessionRecord,
+  TokenRecord,
+  UserRecord,
+  ValidationRecord,
+} from "./ports/store.ts";
 
 const DAY_MS = 86_400_000;
 const ts = (d: Date | undefined) => (d ? timestampFromDate(d) : undefined);
@@ -82,6 +91,19 @@ export function tokenMessage(t: TokenRecord): MessageInitShape<typeof AccessToke
     lastUsedAt: ts(t.lastUsedAt),
     prefix: t.prefix,
     teamId: t.teamId ?? "",
+    parentId: t.parentId ?? "",
+  };
+}
+
+export function sessionMessage(s: SessionRecord, current: boolean): MessageInitShape<typeof BrowserSessionSchema> {
+  return {
+    id: s.id,
+    device: deviceOf(s.userAgent),
+    address: s.address ?? "",
+    createdAt: ts(s.createdAt),
+    lastSeenAt: ts(s.lastSeenAt ?? s.createdAt),
+    expiresAt: ts(s.expiresAt),
+    current,
   };
 }
 

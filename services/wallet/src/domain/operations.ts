@@ -23,6 +23,7 @@ import {
   validateKey,
 } from "./keys.ts";
 import { auditMessage } from "./mappers.ts";
+import { changePassword, listSessions, revokeOtherSessions, revokeSession } from "./sessions.ts";
 import {
   acceptInvitation,
   createInvitation,
@@ -103,5 +104,9 @@ export function walletOperations(deps: WalletDeps): WalletOps {
     denyDeviceRequest: (req, call) => denyDeviceRequest(deps, req, call),
     revokeCurrentToken: (_req, call) => revokeCurrentToken(deps, call),
     listKeyFetches: (req, call) => listKeyFetches(deps, req, call),
+    listSessions: (_req, call) => listSessions(deps, call),
+    revokeSession: (req, call) => revokeSession(deps, req, call),
+    revokeOtherSessions: (_req, call) => revokeOtherSessions(deps, call),
+    changePassword: (req, call) => changePassword(deps, req, call),
   };
 }

@@ -1,8 +1,10 @@
 // Personal access tokens: created (secret shown once, SHA-256 stored), listed, revoked.
 // A token that creates a token cannot give it more than it has: no extra scope, no wider
-// provider list, no later expiry.
+// provider list, no later expiry. Each token records its parent, and revoking a token revokes
+// everything descended from it. A provider-limited token sees and revokes only tokens inside
+// its own provider list.
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { notFound, permissionDenied } from "@cv-wallet/common/errors";
+import { notFound, permissionDenied, unauthenticated } from "@cv-wallet/common/errors";
 import type {
   CreateTokenRequest,
   CreateTokenResponseSchema,
@@ -11,7 +13,7 @@ import type {
 } from "@cv-wallet/proto/wallet/v1";
 import { type AuditScope, auditScope, recordAudit, tokenTarget } from "./audit.ts";
 import { requireAuth, requireScope } from "./auth.ts";
-import type { Call } from "./context.ts";
+import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { tokenMessage } from "./mappers.ts";
@@ -59,7 +61,16 @@ export async function createToken(
     createdAt: now,
     expiresAt,
     teamId,
+    parentId: p.method === "token" ? p.token!.id : undefined,
   });
+  if (record.parentId) {
+    // The parent may have been revoked while this request ran: then its child goes with it.
+    const parent = await deps.store.tokens.get(p.user.id, record.parentId);
+    if (!parent || parent.revokedAt) {
+      await deps.store.tokens.revoke(p.user.id, record.id, new Date());
+      throw unauthenticated("the access token has been revoked");
+    }
+  }
   return { token: tokenMessage(record), secret };
 }
 
@@ -69,7 +80,7 @@ export async function createToken(
  */
 export async function issueToken(
   scope: AuditScope,
-  spec: Pick<TokenRecord, "name" | "scopes" | "providers" | "createdAt" | "expiresAt" | "teamId">,
+  spec: Pick<TokenRecord, "name" | "scopes" | "providers" | "createdAt" | "expiresAt" | "parentId" | "teamId">,
   details: Record<string, string> = {},
 ): Promise<{ record: TokenRecord; secret: string }> {
   const secret = generateToken();
@@ -96,7 +107,13 @@ export async function listTokens(
 ): Promise<MessageInitShape<typeof ListTokensResponseSchema>> {
   const p = await requireScope(deps, call, "tokens:write");
   const tokens = await deps.store.tokens.list(p.user.id);
-  return { tokens: tokens.filter((t) => !t.revokedAt).map(tokenMessage) };
+  return { tokens: tokens.filter((t) => !t.revokedAt && within(p, t)).map(tokenMessage) };
+}
+
+/** A provider-limited caller manages only tokens limited to a subset of its own providers. */
+function within(p: Principal, t: TokenRecord): boolean {
+  if (p.providers.length === 0) return true;
+  return t.providers.length > 0 && t.providers.every((x) => p.providers.includes(x));
 }
 
 export async function revokeToken(
@@ -107,10 +124,12 @@ export async function revokeToken(
   const p = await requireScope(deps, call, "tokens:write");
   assertId(req.id);
   const token = await deps.store.tokens.get(p.user.id, req.id);
-  if (!token || !(await deps.store.tokens.revoke(p.user.id, req.id, new Date()))) {
-    throw notFound("no such token");
-  }
-  await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(token));
+  if (!token || token.revokedAt || !within(p, token)) throw notFound("no such token");
+  const revoked = await deps.store.tokens.revoke(p.user.id, req.id, new Date());
+  if (revoked.length === 0) throw notFound("no such token");
+  await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(token), {
+    descendants_revoked: String(revoked.length - 1),
+  });
   return {};
 }
 
@@ -120,7 +139,11 @@ export async function revokeCurrentToken(deps: WalletDeps, call: Call): Promise<
   if (p.method !== "token" || !p.token) {
     throw permissionDenied("only an access token can revoke itself; a browser session signs out instead");
   }
-  if (!(await deps.store.tokens.revoke(p.user.id, p.token.id, new Date()))) throw notFound("no such token");
-  await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(p.token), { by: "itself" });
+  const revoked = await deps.store.tokens.revoke(p.user.id, p.token.id, new Date());
+  if (revoked.length === 0) throw notFound("no such token");
+  await recordAudit(auditScope(deps, call, p), "token.revoked", tokenTarget(p.token), {
+    by: "itself",
+    descendants_revoked: String(revoked.length - 1),
+  });
   return {};
 }

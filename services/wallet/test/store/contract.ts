@@ -101,6 +101,44 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.sessions.bySecretHash("a".repeat(64), now)).toBeUndefined();
     });
 
+    it("sessions: listed per user (newest seen first, unexpired), touched, ended one or all others", async () => {
+      const now = new Date();
+      const make = async (owner: string, seenAgoMs: number, ttlMs = 60_000) => {
+        const id = newId();
+        await store.sessions.create({
+          id,
+          secretHash: newId().padEnd(64, "c"),
+          userId: owner,
+          createdAt: new Date(now.getTime() - 120_000),
+          expiresAt: new Date(now.getTime() + ttlMs),
+          address: "192.0.2.7",
+          userAgent: "Firefox/140.0",
+          lastSeenAt: new Date(now.getTime() - seenAgoMs),
+        });
+        return id;
+      };
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      const old = await make(user.id, 50_000);
+      const recent = await make(user.id, 1_000);
+      const expired = await make(user.id, 0, -1);
+      const theirs = await make(other.id, 0);
+      const listed = await store.sessions.listByUser(user.id, now);
+      expect(listed.map((x) => x.id)).toEqual([recent, old]);
+      expect(listed[0]).toMatchObject({ address: "192.0.2.7", userAgent: "Firefox/140.0" });
+      await store.sessions.touch(old, now);
+      expect((await store.sessions.listByUser(user.id, now)).map((x) => x.id)).toEqual([old, recent]);
+      expect(await store.sessions.deleteOwned(other.id, old)).toBe(false);
+      expect(await store.sessions.deleteOwned(user.id, old)).toBe(true);
+      await make(user.id, 0);
+      expect(await store.sessions.deleteOthers(user.id, recent)).toBe(2); // the new one and the expired one
+      expect((await store.sessions.listByUser(user.id, now)).map((x) => x.id)).toEqual([recent]);
+      expect((await store.sessions.listByUser(other.id, now)).map((x) => x.id)).toEqual([theirs]);
+      expect(expired).toBeTruthy();
+      await store.users.setPasswordHash(user.id, "$argon2id$new");
+      expect((await store.users.byId(user.id))?.passwordHash).toBe("$argon2id$new");
+    });
+
     it("tokens: create, find by hash, list, revoke once, touch", async () => {
       const t = {
         id: newId(),
@@ -124,15 +162,52 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const at = new Date();
       await store.tokens.touch(t.id, at);
       expect((await store.tokens.get(user.id, t.id))?.lastUsedAt?.getTime()).toBe(at.getTime());
-      expect(await store.tokens.revoke("0".repeat(24), t.id, at)).toBe(false);
-      expect(await store.tokens.revoke(user.id, t.id, at)).toBe(true);
-      expect(await store.tokens.revoke(user.id, t.id, at)).toBe(false);
+      expect(await store.tokens.revoke("0".repeat(24), t.id, at)).toEqual([]);
+      expect(await store.tokens.revoke(user.id, t.id, at)).toEqual([t.id]);
+      expect(await store.tokens.revoke(user.id, t.id, at)).toEqual([]);
       expect((await store.tokens.byHash(t.hash))?.revokedAt).toBeInstanceOf(Date);
       const found = await store.tokens.byHashWithUser(t.hash);
       expect(found?.token).toMatchObject({ id: t.id, userId: user.id, scopes: ["keys:read"] });
       expect(found?.token.revokedAt).toBeInstanceOf(Date);
       expect(found?.user).toEqual(user);
       expect(await store.tokens.byHashWithUser("f".repeat(64))).toBeUndefined();
+    });
+
+    it("tokens: revoking one revokes its whole lineage (through revoked ones), nothing else", async () => {
+      const make = async (parentId?: string, owner = user.id) => {
+        const t = {
+          id: newId(),
+          userId: owner,
+          name: "t",
+          hash: newId().padEnd(64, "0"),
+          prefix: "cvw_abcd",
+          scopes: ["tokens:write"],
+          providers: [],
+          createdAt: new Date(),
+          expiresAt: new Date(Date.now() + DAY),
+          parentId,
+        };
+        await store.tokens.create(t);
+        return t.id;
+      };
+      const root = await make();
+      const child = await make(root);
+      const sibling = await make(root);
+      const grandchild = await make(child);
+      const greatGrandchild = await make(grandchild);
+      const unrelated = await make();
+      expect((await store.tokens.get(user.id, child))?.parentId).toBe(root);
+      expect((await store.tokens.get(user.id, root))?.parentId).toBeUndefined();
+      // An already revoked middle token still passes revocation down to its descendants.
+      expect(await store.tokens.revoke(user.id, grandchild, new Date())).toEqual([grandchild, greatGrandchild]);
+      const late = await make(grandchild);
+      const revoked = await store.tokens.revoke(user.id, root, new Date());
+      expect(revoked[0]).toBe(root);
+      expect(new Set(revoked)).toEqual(new Set([root, child, sibling, late]));
+      for (const id of [root, child, sibling, grandchild, greatGrandchild, late]) {
+        expect((await store.tokens.get(user.id, id))?.revokedAt, id).toBeInstanceOf(Date);
+      }
+      expect((await store.tokens.get(user.id, unrelated))?.revokedAt).toBeUndefined();
     });
 
     it("keys: (owner, provider, name) is unique; another owner may reuse the name", async () => {
@@ -264,7 +339,7 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const [t1, t2] = [newId(), newId()];
       const at = new Date();
       const day = at.toISOString().slice(0, 10);
-      await atOnce("keys: retrievals are counted per token, reveals apart from retrievals", [
+      await atOnce("uses by token", [
         () => store.keys.recordUse(user.id, k.id, at, undefined, t1),
         () => store.keys.recordUse(user.id, k.id, at, undefined, t1),
         () => store.keys.recordUse(user.id, k.id, at, undefined, t2),
@@ -472,6 +547,35 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.keys.delete("0".repeat(24), k.id)).toBe(false);
       expect(await store.keys.delete(user.id, k.id)).toBe(true);
       expect(await store.keys.get(user.id, k.id)).toBeUndefined();
+    });
+
+    it("audit: prune deletes only events older than the cut-off, across users", async () => {
+      const other: UserRecord = { ...user, id: newId(), email: `${newId()}@example.com` };
+      await store.users.create(other);
+      const event = (userId: string, daysAgo: number) => ({
+        id: newId(),
+        userId,
+        action: "key.retrieved",
+        actor: { type: "token", id: newId(), name: "cv-git" },
+        target: { type: "key", id: newId(), name: "k" },
+        time: new Date(Date.now() - daysAgo * DAY),
+        address: "127.0.0.1",
+        userAgent: "test",
+        details: {},
+      });
+      for (const [owner, days] of [
+        [user.id, 100],
+        [user.id, 91],
+        [other.id, 95],
+        [user.id, 89],
+        [other.id, 1],
+      ] as const) {
+        await store.audit.append(event(owner, days));
+      }
+      expect(await store.audit.prune(new Date(Date.now() - 90 * DAY))).toBe(3);
+      expect((await store.audit.list(user.id, undefined, 10)).items).toHaveLength(1);
+      expect((await store.audit.list(other.id, undefined, 10)).items).toHaveLength(1);
+      expect(await store.audit.prune(new Date(Date.now() - 90 * DAY))).toBe(0);
     });
 
     it("audit: append, list newest first, filter by action, page", async () => {

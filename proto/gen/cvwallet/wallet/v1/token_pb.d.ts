@@ -64,9 +64,17 @@ export declare type AccessToken = Message<"cvwallet.wallet.v1.AccessToken"> & {
   prefix: string;
 
   /**
+   * The token that created this one; empty when a browser session did. Revoking a token
+   * revokes every token descended from it.
+   *
+   * @generated from field: string parent_id = 9;
+   */
+  parentId: string;
+
+  /**
    * The team the token is scoped to; empty for a personal token.
    *
-   * @generated from field: string team_id = 9;
+   * @generated from field: string team_id = 10;
    */
   teamId: string;
 };

@@ -12,6 +12,7 @@ import type { AccessToken } from "./token_pb.js";
 import type { AuditEvent } from "./audit_pb.js";
 import type { ApproveDeviceRequestRequestSchema, ApproveDeviceRequestResponseSchema, DenyDeviceRequestRequestSchema, DenyDeviceRequestResponseSchema, GetDeviceRequestRequestSchema, GetDeviceRequestResponseSchema } from "./device_pb.js";
 import type { ListKeyFetchesRequestSchema, ListKeyFetchesResponseSchema, RevokeCurrentTokenRequestSchema, RevokeCurrentTokenResponseSchema } from "./clients_pb.js";
+import type { ChangePasswordRequestSchema, ChangePasswordResponseSchema, ListSessionsRequestSchema, ListSessionsResponseSchema, RevokeOtherSessionsRequestSchema, RevokeOtherSessionsResponseSchema, RevokeSessionRequestSchema, RevokeSessionResponseSchema } from "./session_pb.js";
 import type { AcceptInvitationRequestSchema, AcceptInvitationResponseSchema, CreateInvitationRequestSchema, CreateInvitationResponseSchema, CreateTeamRequestSchema, CreateTeamResponseSchema, DeleteTeamRequestSchema, DeleteTeamResponseSchema, ListInvitationsRequestSchema, ListInvitationsResponseSchema, ListTeamAuditEventsRequestSchema, ListTeamAuditEventsResponseSchema, ListTeamMembersRequestSchema, ListTeamMembersResponseSchema, ListTeamsRequestSchema, ListTeamsResponseSchema, RemoveTeamMemberRequestSchema, RemoveTeamMemberResponseSchema, RevokeInvitationRequestSchema, RevokeInvitationResponseSchema, UpdateTeamMemberRequestSchema, UpdateTeamMemberResponseSchema } from "./team_pb.js";
 
 /**
@@ -1111,6 +1112,47 @@ export declare const WalletService: GenService<{
     methodKind: "unary";
     input: typeof ListKeyFetchesRequestSchema;
     output: typeof ListKeyFetchesResponseSchema;
+  },
+  /**
+   * ListSessions returns the caller's signed-in browser sessions. Session only.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * RevokeSession ends one of the caller's sessions (the current one too). Session only.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RevokeOtherSessions ends every session of the caller but the current one. Session only.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.RevokeOtherSessions
+   */
+  revokeOtherSessions: {
+    methodKind: "unary";
+    input: typeof RevokeOtherSessionsRequestSchema;
+    output: typeof RevokeOtherSessionsResponseSchema;
+  },
+  /**
+   * ChangePassword sets a new password (needs the current one) and ends the other sessions.
+   * Session only.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ChangePassword
+   */
+  changePassword: {
+    methodKind: "unary";
+    input: typeof ChangePasswordRequestSchema;
+    output: typeof ChangePasswordResponseSchema;
   },
   /**
    * CreateTeam creates a team; the caller becomes its owner.

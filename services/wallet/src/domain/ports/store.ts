@@ -23,6 +23,12 @@ export interface SessionRecord {
   userId: string;
   createdAt: Date;
   expiresAt: Date;
+  /** Where the session was started from (shown to its owner). */
+  address?: string | undefined;
+  /** The User-Agent at sign-in, at most 256 characters. */
+  userAgent?: string | undefined;
+  /** Last use, written at most once a minute. */
+  lastSeenAt?: Date | undefined;
 }
 
 export interface TokenRecord {
@@ -41,6 +47,8 @@ export interface TokenRecord {
   revokedAt?: Date | undefined;
   /** Scoped to this team: the token reaches that team's keys only. */
   teamId?: string | undefined;
+  /** The token that created this one; undefined when a browser session did. */
+  parentId?: string | undefined;
 }
 
 export interface ValidationRecord {
@@ -296,6 +304,7 @@ export interface UserStore {
   create(user: UserRecord): Promise<void>;
   byEmail(email: string): Promise<UserRecord | undefined>;
   byId(id: string): Promise<UserRecord | undefined>;
+  setPasswordHash(id: string, passwordHash: string): Promise<void>;
   /** Deletes the user and everything it owns. */
   delete(id: string): Promise<void>;
 }
@@ -305,6 +314,13 @@ export interface SessionStore {
   /** Only an unexpired session. */
   bySecretHash(secretHash: string, now: Date): Promise<SessionRecord | undefined>;
   delete(id: string): Promise<void>;
+  /** The user's unexpired sessions, the most recently seen (or started) first. */
+  listByUser(userId: string, now: Date): Promise<SessionRecord[]>;
+  /** Ends one of the user's sessions; false when the user has no session with the id. */
+  deleteOwned(userId: string, id: string): Promise<boolean>;
+  /** Ends every session of the user except `keepId`; returns how many ended. */
+  deleteOthers(userId: string, keepId: string): Promise<number>;
+  touch(id: string, at: Date): Promise<void>;
 }
 
 export interface TokenStore {
@@ -314,8 +330,12 @@ export interface TokenStore {
   byHashWithUser(hash: string): Promise<{ token: TokenRecord; user: UserRecord | undefined } | undefined>;
   list(userId: string): Promise<TokenRecord[]>;
   get(userId: string, id: string): Promise<TokenRecord | undefined>;
-  /** False when no unrevoked token of this user has the id. */
-  revoke(userId: string, id: string, at: Date): Promise<boolean>;
+  /**
+   * Revokes the token and every token descended from it (minted by it, or by one it minted, …)
+   * at once. Returns the ids revoked, the named one first; empty when no unrevoked token of
+   * this user has the id.
+   */
+  revoke(userId: string, id: string, at: Date): Promise<string[]>;
   touch(id: string, at: Date): Promise<void>;
 }
 
@@ -385,6 +405,8 @@ export interface AuditStore {
     pageSize: number,
     cursor?: string,
   ): Promise<Page<AuditRecord>>;
+  /** Deletes every event older than `before` (retention); returns how many. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface Store {

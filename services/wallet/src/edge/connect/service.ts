@@ -70,6 +70,7 @@ function callOf(ctx: HandlerContext, secureCookies: boolean): Call {
     userAgent: h.get("user-agent") ?? "",
     origin: h.get("origin") ?? undefined,
     host: facts.host,
+    secure: facts.secure,
     // Every Connect call is a POST (no GET-able idempotent methods are declared).
     unsafe: true,
     client: clientFactsFrom((name) => h.get(name)),

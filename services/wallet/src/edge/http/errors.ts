@@ -24,9 +24,22 @@ function bodyError(error: unknown): { status: number; message: string } | undefi
       return { status: 415, message: "the request body's encoding is not supported" };
     case "request.aborted":
       return { status: 400, message: "the request was aborted" };
+    case "request.size.invalid":
+      return { status: 400, message: "the request body's length does not match Content-Length" };
+    case "stream.encoding.set":
+    case "stream.not.readable":
+      return { status: 400, message: "the request body cannot be read" };
     default:
-      return undefined;
+      break;
   }
+  // A path the router cannot percent-decode (%ff%fe) is a URIError from decoding a parameter.
+  if (error instanceof URIError) return { status: 400, message: "the request path is not valid percent-encoding" };
+  // Any other http-errors client error (4xx, marked safe to expose): its status, our words.
+  const status = (error as { status?: unknown; statusCode?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
+    return { status, message: "the request is not valid" };
+  }
+  return undefined;
 }
 
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
@@ -43,6 +56,8 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     }
     const body = bodyError(error);
     if (body) {
+      // The client's mistake, not the service's: no error-level line, no stack.
+      logger.debug({ method: req.method, status: body.status }, "bad request");
       sendError(res, body.status, body.status === 413 ? "resource_exhausted" : "invalid_argument", body.message);
       return;
     }

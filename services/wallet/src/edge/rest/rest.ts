@@ -148,6 +148,10 @@ export const ROUTES: Route[] = [
     op: "listKeyFetches",
     input: (req) => ({ id: req.params.id, ...query(req, { pageSize: "number" }) }),
   },
+  { method: "get", path: "/api/auth/sessions", op: "listSessions", input: none },
+  { method: "delete", path: "/api/auth/sessions/:id", op: "revokeSession", input: idParam },
+  { method: "post", path: "/api/auth/sessions/revoke-others", op: "revokeOtherSessions", input: none },
+  { method: "post", path: "/api/auth/password", op: "changePassword", input: body },
   // Teams.
   { method: "post", path: "/api/teams", op: "createTeam", input: body, status: 201 },
   { method: "get", path: "/api/teams", op: "listTeams", input: none },

@@ -17,6 +17,7 @@ import type {
   KeyStore,
   MembershipChange,
   Page,
+  SessionRecord,
   SessionStore,
   Store,
   TeamRole,
@@ -122,7 +123,14 @@ function rethrowDuplicate(error: unknown): never {
   throw duplicate(DUPLICATE.id, error);
 }
 
-export async function openMongoStore(uri: string, logger: Logger): Promise<Store> {
+/** The store plus its database, where the wallet's shared rate-limit counters live too. */
+export type MongoStore = Store & { readonly db: mongoose.mongo.Db };
+
+export async function openMongoStore(
+  uri: string,
+  logger: Logger,
+  options: { auditRetentionDays?: number | undefined } = {},
+): Promise<MongoStore> {
   const connection = mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5_000, autoIndex: false });
   // The error name only: messages can quote the connection string, credentials included.
   connection.on("error", (err: Error) => logger.error({ reason: err.name }, "MongoDB connection error"));
@@ -131,6 +139,7 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Store
   try {
     await connection.asPromise();
     missing = (await Promise.all(Object.values(models).map((m: Model<unknown>) => buildIndexes(m)))).flat();
+    if (options.auditRetentionDays) await auditTtl(models.audit, options.auditRetentionDays, logger);
   } catch (error) {
     await connection.close().catch(() => {});
     // Which index failed and the server's code name are safe to show; a driver message is not.
@@ -143,10 +152,35 @@ export async function openMongoStore(uri: string, logger: Logger): Promise<Store
       `this MongoDB-compatible server does not implement the index option ${m.option}: ${m.consequence}`,
     );
   }
-  return mongoStore(connection, models, {
+  const store = mongoStore(connection, models, {
     purgeExpiredSessions: missing.some((m) => m.option === "expireAfterSeconds"),
     defaultIndex: !missing.some((m) => m.index === "one_default_per_provider"),
   });
+  return Object.assign(store, { db: connection.db! });
+}
+
+/**
+ * Audit retention on MongoDB: a TTL index on `time`, its expiry set from the configured days
+ * (changed in place with collMod when the setting changes). A server without TTL indexes
+ * (FerretDB v1) gets a warning; the wallet's scheduled prune still applies the retention there.
+ */
+async function auditTtl(model: Model<AuditDoc>, days: number, logger: Logger): Promise<void> {
+  const expireAfterSeconds = Math.round(days * 86_400);
+  const name = "audit_retention";
+  try {
+    await model.collection.createIndex({ time: 1 }, { name, expireAfterSeconds });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/not implemented/i.test(message)) {
+      logger.warn(
+        { collection: "audit_events" },
+        "this MongoDB-compatible server has no TTL indexes; audit retention relies on the scheduled prune",
+      );
+      return;
+    }
+    if (![85, 86].includes(Number((error as { code?: unknown }).code))) throw error;
+    await model.db.db!.command({ collMod: "audit_events", index: { name, expireAfterSeconds } });
+  }
 }
 
 /** An index option the server answered "not implemented" for (FerretDB v1 has neither of these). */
@@ -225,8 +259,11 @@ export function mongoStore(
     audit: audit(m),
     teams: teams(m),
     deviceRequests: deviceRequests(m),
+    // Readiness: a real (tiny) write, so a primary that cannot accept writes shows up here.
     ping: async () => {
-      await connection.db!.admin().ping();
+      await connection
+        .db!.collection<{ _id: string; at: Date }>("health_probe")
+        .updateOne({ _id: "probe" }, { $set: { at: new Date() } }, { upsert: true });
     },
     close: async () => {
       await connection.close();
@@ -252,6 +289,9 @@ function users(m: WalletModels): UserStore {
       const d = await m.users.findById(id).lean();
       return d ? toUser(d) : undefined;
     },
+    async setPasswordHash(id, passwordHash) {
+      await m.users.updateOne({ _id: id }, { $set: { passwordHash } });
+    },
     async delete(id) {
       // The user last: if this is interrupted, the account still exists and can be deleted again.
       await Promise.all([
@@ -268,6 +308,19 @@ function users(m: WalletModels): UserStore {
   };
 }
 
+function toSession(d: SessionDoc): SessionRecord {
+  return {
+    id: d._id,
+    secretHash: d.secretHash,
+    userId: d.userId,
+    createdAt: d.createdAt,
+    expiresAt: d.expiresAt,
+    address: d.address ?? "",
+    userAgent: d.userAgent ?? "",
+    lastSeenAt: d.lastSeenAt ?? undefined,
+  };
+}
+
 function sessions(m: WalletModels, purgeExpired: boolean): SessionStore {
   return {
     async create(s) {
@@ -279,17 +332,32 @@ function sessions(m: WalletModels, purgeExpired: boolean): SessionStore {
         userId: s.userId,
         createdAt: s.createdAt,
         expiresAt: s.expiresAt,
+        address: s.address ?? "",
+        userAgent: s.userAgent ?? "",
+        lastSeenAt: s.lastSeenAt,
       });
     },
     async bySecretHash(secretHash, now) {
       // The TTL monitor runs once a minute; the expiry is checked here too.
       const d = await m.sessions.findOne({ secretHash, expiresAt: { $gt: now } }).lean();
-      return d
-        ? { id: d._id, secretHash: d.secretHash, userId: d.userId, createdAt: d.createdAt, expiresAt: d.expiresAt }
-        : undefined;
+      return d ? toSession(d) : undefined;
     },
     async delete(id) {
       await m.sessions.deleteOne({ _id: id });
+    },
+    async listByUser(userId, now) {
+      const docs = await m.sessions.find({ userId, expiresAt: { $gt: now } }).lean();
+      const seen = (x: SessionRecord) => (x.lastSeenAt ?? x.createdAt).getTime();
+      return docs.map(toSession).sort((a, b) => seen(b) - seen(a) || (a.id < b.id ? 1 : -1));
+    },
+    async deleteOwned(userId, id) {
+      return (await m.sessions.deleteOne({ _id: id, userId })).deletedCount > 0;
+    },
+    async deleteOthers(userId, keepId) {
+      return (await m.sessions.deleteMany({ userId, _id: { $ne: keepId } })).deletedCount;
+    },
+    async touch(id, at) {
+      await m.sessions.updateOne({ _id: id }, { $set: { lastSeenAt: at } });
     },
   };
 }
@@ -308,6 +376,7 @@ function toToken(d: TokenDoc): TokenRecord {
     lastUsedAt: d.lastUsedAt ?? undefined,
     revokedAt: d.revokedAt ?? undefined,
     teamId: d.teamId ?? undefined,
+    parentId: d.parentId ?? undefined,
   };
 }
 
@@ -344,7 +413,20 @@ function tokens(m: WalletModels): TokenStore {
     },
     async revoke(userId, id, at) {
       const r = await m.tokens.updateOne({ _id: id, userId, revokedAt: null }, { $set: { revokedAt: at } });
-      return r.modifiedCount > 0;
+      if (r.modifiedCount === 0) return [];
+      // Walk down the lineage a generation at a time (through revoked tokens too: their
+      // children may be newer), then revoke what is still live.
+      const tree: string[] = [];
+      let generation = [id];
+      while (generation.length > 0) {
+        const children = await m.tokens.find({ userId, parentId: { $in: generation } }, { _id: 1 }).lean();
+        generation = children.map((c) => c._id).filter((c) => c !== id && !tree.includes(c));
+        tree.push(...generation);
+      }
+      if (tree.length === 0) return [id];
+      const live = await m.tokens.find({ _id: { $in: tree }, revokedAt: null }, { _id: 1 }).lean();
+      await m.tokens.updateMany({ _id: { $in: tree }, revokedAt: null }, { $set: { revokedAt: at } });
+      return [id, ...live.map((t) => t._id)];
     },
     async touch(id, at) {
       await m.tokens.updateOne({ _id: id }, { $set: { lastUsedAt: at } });
@@ -572,7 +654,7 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
         .findOneAndUpdate(
           { _id: id, userId },
           { $inc: { revealCount: 1 }, $set: { lastRevealedAt: at } },
-          // No projection, as in recordUse: FerretDB v1 does not implement one here.
+          // No projection: the record is small, and FerretDB v1 does not implement one here.
           { returnDocument: "after" },
         )
         .lean();
@@ -672,6 +754,9 @@ function audit(m: WalletModels): AuditStore {
         .limit(limit)
         .lean();
       return docs.map(toEvent);
+    },
+    async prune(before) {
+      return (await m.audit.deleteMany({ time: { $lt: before } })).deletedCount;
     },
     async list(userId, action, pageSize, cursorText, range) {
       const cursor = decodeCursor(cursorText);

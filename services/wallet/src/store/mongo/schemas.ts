@@ -49,6 +49,9 @@ export const sessionSchema = new Schema<SessionDoc>(
     userId: { ...ID },
     createdAt: { type: Date, required: true },
     expiresAt: { type: Date, required: true },
+    address: { type: String, default: "" },
+    userAgent: { type: String, default: "", maxlength: 256 },
+    lastSeenAt: Date,
   },
   { versionKey: false, id: false },
 );
@@ -72,10 +75,12 @@ export const tokenSchema = new Schema<TokenDoc>(
     lastUsedAt: Date,
     revokedAt: Date,
     teamId: { type: String, match: RECORD_ID_PATTERN },
+    parentId: { type: String, match: RECORD_ID_PATTERN },
   },
   { versionKey: false, id: false },
 );
 tokenSchema.index({ hash: 1 }, { unique: true });
+tokenSchema.index({ userId: 1, parentId: 1 });
 tokenSchema.index({ userId: 1, createdAt: -1 });
 tokenSchema.index({ teamId: 1 }, { sparse: true });
 

@@ -121,6 +121,18 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX device_requests_expiry ON device_requests(expires_at);
   CREATE INDEX audit_events_target ON audit_events(user_id, target_id, time DESC, id DESC);
   `,
+  // Hardening, in one step: token lineage (the token that minted this one; NULL when a
+  // session did), sessions a person can manage (where from, which browser, last use), the
+  // readiness probe's row (proves the store can still write), and audit retention by age.
+  `
+  ALTER TABLE access_tokens ADD COLUMN parent_id TEXT;
+  CREATE INDEX access_tokens_parent ON access_tokens(parent_id) WHERE parent_id IS NOT NULL;
+  ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+  ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+  ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;
+  CREATE TABLE health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+  CREATE INDEX audit_events_time ON audit_events(time);
+  `,
   // Teams. A team key lives in api_keys with user_id = the team's id (the owner partition) and
   // team_id set, so api_keys.user_id can no longer reference users: the table is rebuilt
   // without that foreign key (key_usage with it, so its reference follows the new table), and
@@ -233,5 +245,6 @@ export const MIGRATIONS: readonly string[] = [
     details TEXT NOT NULL
   );
   CREATE INDEX team_audit_list ON team_audit_events(team_id, time DESC, id DESC);
+  CREATE INDEX team_audit_time ON team_audit_events(time);
   `,
 ];

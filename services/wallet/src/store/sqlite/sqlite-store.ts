@@ -58,7 +58,19 @@ function rethrowDuplicate(error: unknown): never {
 }
 
 export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
-  const db = openSqlite(dataDir === ":memory:" ? ":memory:" : join(dataDir, file), MIGRATIONS);
+  const path = dataDir === ":memory:" ? ":memory:" : join(dataDir, file);
+  let db: DatabaseSync;
+  try {
+    db = openSqlite(path, MIGRATIONS);
+  } catch (error) {
+    // "unable to open database file" alone does not say which file or which setting.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`WALLET_DATA_DIR: cannot open the wallet database ${path} (${reason})`, { cause: error });
+  }
+  // Deleted rows are overwritten with zeros, not just unlinked: a deleted key's ciphertext
+  // must not stay readable in free pages.
+  db.exec("PRAGMA secure_delete = ON");
+  const probe = db.prepare("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)");
   const auditStore = audit(db);
   return {
     kind: "sqlite",
@@ -69,13 +81,25 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
     keys: keys(db, auditStore.insert),
     audit: auditStore,
     deviceRequests: deviceRequests(db),
+    // Readiness: a real (tiny) write, so a full disk or a read-only file shows up here.
     ping: async () => {
-      db.prepare("SELECT 1").get();
+      transaction(db, () => probe.run(Date.now()));
     },
     close: async () => {
       if (db.isOpen) db.close();
     },
   };
+}
+
+/**
+ * After key material is deleted: secure_delete (on for the connection) has zeroed the freed
+ * cells in the database pages, but the WAL still holds earlier page images with the
+ * ciphertext. A TRUNCATE checkpoint copies the current pages back and empties the WAL. It
+ * cannot finish while another connection reads an older snapshot; SQLite then leaves frames
+ * behind, which the next checkpoint (or the next deletion) removes.
+ */
+function shred(db: DatabaseSync): void {
+  db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
 }
 
 const toUser = (r: Row): UserRecord => ({
@@ -92,7 +116,11 @@ function users(db: DatabaseSync): UserStore {
   const del = db.prepare("DELETE FROM users WHERE id = ?");
   // api_keys.user_id is an owner partition (a user or a team), not a foreign key.
   const delKeys = db.prepare("DELETE FROM api_keys WHERE user_id = ? AND team_id IS NULL");
+  const setHash = db.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
   return {
+    async setPasswordHash(id, hash) {
+      setHash.run(hash, id);
+    },
     async create(u) {
       try {
         insert.run(u.id, u.email, u.passwordHash, u.createdAt.getTime());
@@ -115,14 +143,33 @@ function users(db: DatabaseSync): UserStore {
         delKeys.run(id);
         del.run(id);
       });
+      shred(db);
     },
   };
 }
 
+const toSession = (r: Row): SessionRecord => ({
+  id: String(r.id),
+  secretHash: String(r.secret_hash),
+  userId: String(r.user_id),
+  createdAt: date(r.created_at)!,
+  expiresAt: date(r.expires_at)!,
+  address: String(r.address ?? ""),
+  userAgent: String(r.user_agent ?? ""),
+  lastSeenAt: date(r.last_seen_at),
+});
+
 function sessions(db: DatabaseSync): SessionStore {
   const insert = db.prepare(
-    "INSERT INTO sessions (id, secret_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    `INSERT INTO sessions (id, secret_hash, user_id, created_at, expires_at, address, user_agent, last_seen_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
+  const listByUser = db.prepare(
+    "SELECT * FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY COALESCE(last_seen_at, created_at) DESC, id DESC",
+  );
+  const delOwned = db.prepare("DELETE FROM sessions WHERE user_id = ? AND id = ?");
+  const delOthers = db.prepare("DELETE FROM sessions WHERE user_id = ? AND id <> ?");
+  const touch = db.prepare("UPDATE sessions SET last_seen_at = ? WHERE id = ?");
   const purge = db.prepare("DELETE FROM sessions WHERE expires_at <= ?");
   const find = db.prepare("SELECT * FROM sessions WHERE secret_hash = ? AND expires_at > ?");
   const del = db.prepare("DELETE FROM sessions WHERE id = ?");
@@ -130,21 +177,35 @@ function sessions(db: DatabaseSync): SessionStore {
     async create(s) {
       // Expired sessions are removed as new ones arrive (MongoDB has a TTL index for this).
       purge.run(s.createdAt.getTime());
-      insert.run(s.id, s.secretHash, s.userId, s.createdAt.getTime(), s.expiresAt.getTime());
+      insert.run(
+        s.id,
+        s.secretHash,
+        s.userId,
+        s.createdAt.getTime(),
+        s.expiresAt.getTime(),
+        s.address ?? "",
+        s.userAgent ?? "",
+        ms(s.lastSeenAt),
+      );
     },
     async bySecretHash(secretHash, now) {
       const r = find.get(secretHash, now.getTime()) as Row | undefined;
-      if (!r) return undefined;
-      return {
-        id: String(r.id),
-        secretHash: String(r.secret_hash),
-        userId: String(r.user_id),
-        createdAt: date(r.created_at)!,
-        expiresAt: date(r.expires_at)!,
-      } satisfies SessionRecord;
+      return r && toSession(r);
     },
     async delete(id) {
       del.run(id);
+    },
+    async listByUser(userId, now) {
+      return (listByUser.all(userId, now.getTime()) as Row[]).map(toSession);
+    },
+    async deleteOwned(userId, id) {
+      return Number(delOwned.run(userId, id).changes) > 0;
+    },
+    async deleteOthers(userId, keepId) {
+      return Number(delOthers.run(userId, keepId).changes);
+    },
+    async touch(id, at) {
+      touch.run(at.getTime(), id);
     },
   };
 }
@@ -163,10 +224,12 @@ function tokens(db: DatabaseSync): TokenStore {
     lastUsedAt: date(r.last_used_at),
     revokedAt: date(r.revoked_at),
     teamId: r.team_id === null || r.team_id === undefined ? undefined : String(r.team_id),
+    parentId: r.parent_id === null || r.parent_id === undefined ? undefined : String(r.parent_id),
   });
   const insert = db.prepare(
-    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at, team_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at, team_id,
+       parent_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const byHash = db.prepare("SELECT * FROM access_tokens WHERE hash = ?");
   // The owner's columns under prefixed names; user_email is NULL when the user is gone.
@@ -176,8 +239,16 @@ function tokens(db: DatabaseSync): TokenStore {
   );
   const list = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC");
   const get = db.prepare("SELECT * FROM access_tokens WHERE user_id = ? AND id = ?");
-  const revoke = db.prepare(
+  const revokeRoot = db.prepare(
     "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND id = ? AND revoked_at IS NULL",
+  );
+  // Every descendant, through already revoked ones too (their children may be newer).
+  const revokeDescendants = db.prepare(
+    `WITH RECURSIVE tree(id) AS (
+       SELECT id FROM access_tokens WHERE parent_id = ? AND user_id = ?
+       UNION SELECT t.id FROM access_tokens t JOIN tree ON t.parent_id = tree.id
+     )
+     UPDATE access_tokens SET revoked_at = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL RETURNING id`,
   );
   const touch = db.prepare("UPDATE access_tokens SET last_used_at = ? WHERE id = ?");
   return {
@@ -194,6 +265,7 @@ function tokens(db: DatabaseSync): TokenStore {
           t.createdAt.getTime(),
           t.expiresAt.getTime(),
           t.teamId ?? null,
+          t.parentId ?? null,
         );
       } catch (error) {
         rethrowDuplicate(error);
@@ -225,7 +297,11 @@ function tokens(db: DatabaseSync): TokenStore {
       return r && toToken(r);
     },
     async revoke(userId, id, at) {
-      return Number(revoke.run(at.getTime(), userId, id).changes) > 0;
+      return transaction(db, () => {
+        if (Number(revokeRoot.run(at.getTime(), userId, id).changes) === 0) return [];
+        const below = revokeDescendants.all(id, userId, at.getTime()) as Row[];
+        return [id, ...below.map((r) => String(r.id))];
+      });
     },
     async touch(id, at) {
       touch.run(at.getTime(), id);
@@ -507,7 +583,9 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
       }
     },
     async delete(userId, id) {
-      return Number(del.run(userId, id).changes) > 0;
+      const deleted = Number(del.run(userId, id).changes) > 0;
+      if (deleted) shred(db);
+      return deleted;
     },
     recordUse(userId, id, at, event, tokenId) {
       return new Promise<number>((resolve, reject) => {
@@ -654,6 +732,14 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
       JSON.stringify(e.details),
     );
   };
+  // In batches, so a large backlog never holds the write lock for long.
+  const pruneBatch = db.prepare(
+    "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE time < ? LIMIT 5000)",
+  );
+  // Team logs age out by the same rule.
+  const pruneTeamBatch = db.prepare(
+    "DELETE FROM team_audit_events WHERE rowid IN (SELECT rowid FROM team_audit_events WHERE time < ? LIMIT 5000)",
+  );
   return {
     insert: insertEvent,
     async append(e) {
@@ -677,6 +763,16 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
       return [...rows.map(toEvent), ...teamRows.map(toTeamEvent)]
         .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1))
         .slice(0, limit);
+    },
+    async prune(before) {
+      let total = 0;
+      for (;;) {
+        const n = Number(pruneBatch.run(before.getTime()).changes);
+        const t = Number(pruneTeamBatch.run(before.getTime()).changes);
+        total += n + t;
+        if (n < 5000 && t < 5000) return total;
+        await new Promise((r) => setImmediate(r));
+      }
     },
     async list(userId, action, pageSize, cursorText, range) {
       const cursor = decodeCursor(cursorText);
