@@ -370,17 +370,19 @@ describe("a healthy scrape of the running services", () => {
       CRYPTO_METRICS_ADDR: metricsAddress,
     });
     services.push(crypto);
+    const walletMetrics = `127.0.0.1:${await freePort()}`;
     const wallet = await startWallet("wallet", {
       WALLET_DATA_DIR: join(workDir, "wallet"),
       CRYPTO_GRPC_ADDR: crypto.address,
       CRYPTO_SERVICE_TOKEN: token,
+      WALLET_METRICS_ADDR: walletMetrics,
     });
     services.push(wallet);
 
     // prom-client resets the event-loop delay histogram at each scrape: a first scrape, as
     // Prometheus would have taken one, keeps the start-up's compilation out of the lag below.
     await fetch(`http://${metricsAddress}/metrics`).then((r) => r.text());
-    await fetch(`http://${wallet.address}/metrics`).then((r) => r.text());
+    await fetch(`http://${walletMetrics}/metrics`).then((r) => r.text());
 
     // Traffic as a day brings it: sign-ups, keys stored, cv-git retrievals over REST and
     // Connect, and the 4xx that ordinary clients cause (a wrong id, a bad token).
@@ -409,7 +411,7 @@ describe("a healthy scrape of the running services", () => {
 
     scrapes = {
       crypto: await (await fetch(`http://${metricsAddress}/metrics`)).text(),
-      wallet: await (await fetch(`http://${wallet.address}/metrics`)).text(),
+      wallet: await (await fetch(`http://${walletMetrics}/metrics`)).text(),
     };
   }, 90_000);
 

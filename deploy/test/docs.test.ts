@@ -23,7 +23,7 @@ import { reportSkip } from "@cv-wallet/common/testing/skips";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DocCommand, matchesExpected, readDocBlocks, squeeze } from "./support/docs.ts";
 import { repoRoot, which } from "./support/paths.ts";
-import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
+import { freePort, type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
 import { userWithToken, WalletHttp } from "./support/wallet-http.ts";
 
 const grpcurl = process.env.CVW_GRPCURL ?? which("grpcurl");
@@ -134,6 +134,11 @@ function remember(body: string, session: Session): void {
     }
   }
   if (typeof o.ciphertext === "string") session.values.ciphertext = o.ciphertext;
+  // A session list: <sessionId> names one that is not the current one, as a reader would pick.
+  if (Array.isArray(o.sessions)) {
+    const other = (o.sessions as { id?: unknown; current?: unknown }[]).find((x) => !x.current);
+    if (typeof other?.id === "string") session.values.sessionId = other.id;
+  }
 }
 
 const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
@@ -290,6 +295,10 @@ describe("documentation: grpcurl examples against a running crypto service", () 
         expect(blocks.length).toBeGreaterThan(0);
         const failures: string[] = [];
         for (const b of blocks) {
+          if (b.notRun) {
+            reportSkip(`${name}:${b.line} (grpcurl block)`, b.notRun);
+            continue;
+          }
           failures.push(...(await runBlock(name, b.commands, "grpcurl", s, new Set(["A", "TOKEN"]), describeCheck)));
         }
         expect(failures, failures.join("\n\n")).toEqual([]);
@@ -360,6 +369,7 @@ describe("documentation: curl examples against a running wallet", () => {
   const services: Service[] = [];
   let openai: Server | undefined;
   let http: WalletHttp;
+  let metricsAddress = "";
   /** Keys the OpenAI stand-in accepts: the one the README stores (a key PATCHed in after is refused). */
   const goodKeys = new Set<string>();
   let firstKey: string | undefined;
@@ -390,11 +400,13 @@ describe("documentation: curl examples against a running wallet", () => {
     await new Promise<void>((resolve) => openai!.listen(0, "127.0.0.1", resolve));
     const crypto = await startCrypto("crypto", { CRYPTO_DATA_DIR: join(dir, "crypto"), CRYPTO_SERVICE_TOKEN: token });
     services.push(crypto);
+    metricsAddress = `127.0.0.1:${await freePort()}`;
     const wallet = await startWallet("wallet", {
       WALLET_DATA_DIR: join(dir, "wallet"),
       CRYPTO_GRPC_ADDR: crypto.address,
       CRYPTO_SERVICE_TOKEN: token,
       WALLET_PROVIDER_OPENAI_BASE_URL: `http://127.0.0.1:${(openai.address() as AddressInfo).port}`,
+      WALLET_METRICS_ADDR: metricsAddress,
     });
     services.push(wallet);
     http = new WalletHttp(`http://${wallet.address}`);
@@ -430,6 +442,10 @@ describe("documentation: curl examples against a running wallet", () => {
           hosts: [[`127.0.0.1:${(openai!.address() as AddressInfo).port}`, "api.openai.com"]],
         };
         for (const block of blocks) {
+          if (block.notRun) {
+            reportSkip(`${name}:${block.line} (curl block)`, block.notRun);
+            continue;
+          }
           const login = await runShell(
             `curl -c jar -X POST $W/api/auth/login -H 'Content-Type: application/json' -d '{"email":"${email}","password":"correct horse battery staple"}'`,
             { W: http.base },
@@ -454,7 +470,10 @@ describe("documentation: curl examples against a running wallet", () => {
           // README.md writes the address and the token out: substitute them as a reader would.
           const commands = block.commands.map((c) => ({
             ...c,
-            text: c.text.replaceAll("http://127.0.0.1:8080", "$W").replaceAll("Bearer cvw_…", "Bearer $T"),
+            text: c.text
+              .replaceAll("http://127.0.0.1:8080", "$W")
+              .replaceAll("http://127.0.0.1:9464", `http://${metricsAddress}`)
+              .replaceAll("Bearer cvw_…", "Bearer $T"),
           }));
           failures.push(...(await runBlock(name, commands, "curl", session, new Set(["W"]))));
         }

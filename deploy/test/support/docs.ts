@@ -23,7 +23,14 @@ export interface DocBlock {
   line: number;
   lang: string;
   commands: DocCommand[];
+  /**
+   * Why the block cannot run here, from a `<!-- docs-test: not run: REASON -->` line just above
+   * it (a cluster's Secret, say); the test names each such block as a skip.
+   */
+  notRun?: string;
 }
+
+const NOT_RUN = /^<!--\s*docs-test: not run: (.+?)\s*-->$/;
 
 export function readDocBlocks(path: string): DocBlock[] {
   const lines = readFileSync(path, "utf8").split("\n");
@@ -40,7 +47,10 @@ export function readDocBlocks(path: string): DocBlock[] {
         line: j + 1,
       });
     }
-    blocks.push({ line: i + 1, lang: open[2]!, commands: commandsOf(body) });
+    let above = i - 1;
+    while (above >= 0 && lines[above]!.trim() === "") above--;
+    const notRun = above >= 0 ? NOT_RUN.exec(lines[above]!.trim())?.[1] : undefined;
+    blocks.push({ line: i + 1, lang: open[2]!, commands: commandsOf(body), ...(notRun ? { notRun } : {}) });
     i = j;
   }
   return blocks;
