@@ -1060,6 +1060,15 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect((await store.teams.members(t.id)).map((m) => m.userId)).toEqual([b.id]);
     });
 
+    it("audit: retention prunes a team's old events as it does a person's", async () => {
+      const t = await team();
+      await store.audit.append(teamEvent(t.id, { time: new Date(Date.now() - 100 * DAY) }));
+      const recent = teamEvent(t.id);
+      await store.audit.append(recent);
+      expect(await store.audit.prune(new Date(Date.now() - 90 * DAY))).toBeGreaterThanOrEqual(1);
+      expect((await store.audit.listTeam(t.id, {}, 10)).items.map((e) => e.id)).toEqual([recent.id]);
+    });
+
     it("audit: a team's log is its own, filtered by action and by actor (token or the person behind it)", async () => {
       const t = await team();
       const token = newId();
