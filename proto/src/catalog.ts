@@ -13,6 +13,8 @@ import {
   provider_facts,
   record_id_pattern,
   string_id,
+  type TeamRole,
+  TeamRoleSchema,
   type TokenScope,
   TokenScopeSchema,
   token_scope_facts,
@@ -169,4 +171,14 @@ export const RECORD_ID_PATTERN: RegExp = new RegExp(RECORD_ID_PATTERN_SOURCE);
 
 export function isRecordId(id: string): boolean {
   return RECORD_ID_PATTERN.test(id);
+}
+
+/** "owner" | "admin" | "member" | "viewer". */
+export type TeamRoleId = Lowercase<Named<typeof TeamRole>>;
+
+/** Team roles from most to least powerful (the contract's order). */
+export const TEAM_ROLES: readonly TeamRoleId[] = Object.freeze(idsOf<TeamRoleId>(TeamRoleSchema).map((r) => r.id));
+
+export function isTeamRole(role: string): role is TeamRoleId {
+  return (TEAM_ROLES as readonly string[]).includes(role);
 }

@@ -7,5 +7,6 @@ export * from "../gen/cvwallet/wallet/v1/device_pb.js";
 export * from "../gen/cvwallet/wallet/v1/key_pb.js";
 export * from "../gen/cvwallet/wallet/v1/provider_pb.js";
 export * from "../gen/cvwallet/wallet/v1/session_pb.js";
+export * from "../gen/cvwallet/wallet/v1/team_pb.js";
 export * from "../gen/cvwallet/wallet/v1/token_pb.js";
 export * from "../gen/cvwallet/wallet/v1/wallet_pb.js";

@@ -26,6 +26,7 @@ import {
   type ProviderId,
   providerCatalog,
   RECORD_ID_PATTERN,
+  TEAM_ROLES,
   TOKEN_SCOPES,
   type TokenScopeId,
   tokenScopeDescriptions,
@@ -34,6 +35,7 @@ import {
 } from "../src/catalog.ts";
 import {
   ApiKeySchema,
+  file_cvwallet_wallet_v1_team,
   file_cvwallet_wallet_v1_wallet,
   GetKeyRequestSchema,
   holds,
@@ -167,7 +169,7 @@ function violations<D extends DescMessage>(schema: D, init: MessageInitShape<D>)
 /** Every request field of the wallet service marked (holds), with the ids it must accept. */
 function markedRequestFields(): { message: DescMessage; field: DescField; accepts: string[] }[] {
   const out: { message: DescMessage; field: DescField; accepts: string[] }[] = [];
-  for (const message of file_cvwallet_wallet_v1_wallet.messages) {
+  for (const message of [...file_cvwallet_wallet_v1_wallet.messages, ...file_cvwallet_wallet_v1_team.messages]) {
     if (!message.name.endsWith("Request")) continue;
     for (const field of message.fields) {
       if (!hasOption(field, holds)) continue;
@@ -179,7 +181,9 @@ function markedRequestFields(): { message: DescMessage; field: DescField; accept
             ? [...PROVIDER_IDS]
             : h.kind.value === "cvwallet.wallet.v1.TokenScope"
               ? [...TOKEN_SCOPES]
-              : [];
+              : h.kind.value === "cvwallet.wallet.v1.TeamRole"
+                ? [...TEAM_ROLES]
+                : [];
       expect(accepts, `${message.name}.${field.name}`).not.toEqual([]);
       out.push({ message, field, accepts });
     }
@@ -194,8 +198,24 @@ describe("rules generated from the catalog", () => {
     expect(fields.map((f) => `${f.message.name}.${f.field.name}`).sort()).toEqual(
       [
         "CreateKeyRequest.provider",
+        "CreateKeyRequest.team_id",
         "CreateTokenRequest.providers",
         "CreateTokenRequest.scopes",
+        "CreateTokenRequest.team_id",
+        "CreateInvitationRequest.team_id",
+        "CreateInvitationRequest.role",
+        "DeleteTeamRequest.team_id",
+        "ListInvitationsRequest.team_id",
+        "ListKeysRequest.team_id",
+        "ListTeamAuditEventsRequest.team_id",
+        "ListTeamMembersRequest.team_id",
+        "RemoveTeamMemberRequest.team_id",
+        "RemoveTeamMemberRequest.user_id",
+        "RevokeInvitationRequest.invitation_id",
+        "RevokeInvitationRequest.team_id",
+        "UpdateTeamMemberRequest.role",
+        "UpdateTeamMemberRequest.team_id",
+        "UpdateTeamMemberRequest.user_id",
         "DeleteKeyRequest.id",
         "GetKeyRequest.id",
         "GetKeyUsageRequest.id",
@@ -221,7 +241,11 @@ describe("rules generated from the catalog", () => {
         );
       for (const ok of accepts) expect(onField(ok), `${where} = ${ok}`).toEqual([]);
       const bad =
-        field.name === "id" ? ["abc", ID.toUpperCase(), `${ID}0`] : ["OpenAI", "admin", "keys_read", " openai"];
+        field.name === "id" || field.name.endsWith("_id")
+          ? ["abc", ID.toUpperCase(), `${ID}0`]
+          : field.name === "role"
+            ? ["Owner", "superuser", "keys:read", " admin"]
+            : ["OpenAI", "admin", "keys_read", " openai"];
       for (const v of bad) expect(onField(v).length, `${where} = ${v}`).toBeGreaterThan(0);
     }
   });

@@ -23,12 +23,23 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   /** Seconds the caller should wait before retrying (resource_exhausted). */
   readonly retryAfterSeconds: number | undefined;
+  /**
+   * HTTP's finer word for a failed_precondition: 409 (the change conflicts with the state, e.g.
+   * removing a team's last owner) or 410 (the thing is used up or expired, e.g. an
+   * invitation). gRPC and Connect have no such codes and answer FAILED_PRECONDITION.
+   */
+  readonly httpStatus: 409 | 410 | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number; httpStatus?: 409 | 410 },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.httpStatus = options?.httpStatus;
   }
 }
 
@@ -38,6 +49,10 @@ export const alreadyExists = (message: string) => new AppError("already_exists",
 export const permissionDenied = (message: string) => new AppError("permission_denied", message);
 export const unauthenticated = (message: string) => new AppError("unauthenticated", message);
 export const failedPrecondition = (message: string) => new AppError("failed_precondition", message);
+/** failed_precondition, HTTP 409: the request conflicts with the current state. */
+export const conflict = (message: string) => new AppError("failed_precondition", message, { httpStatus: 409 });
+/** failed_precondition, HTTP 410: the thing asked for is used up or expired. */
+export const gone = (message: string) => new AppError("failed_precondition", message, { httpStatus: 410 });
 export const unavailable = (message: string, cause?: unknown) => new AppError("unavailable", message, { cause });
 
 const HTTP_STATUS: Record<ErrorCode, number> = {

@@ -38,6 +38,16 @@ class FakeCrypto implements CryptoPort {
     }
     return plaintext!;
   }
+  // Named keys: a tenant's is logged by its user id, as above.
+  encryptUnder(keyName: string, recordId: string, field: string, plaintext: string) {
+    return this.encrypt(keyName.replace(/^user\//, ""), recordId, field, plaintext);
+  }
+  decryptUnder(keyName: string, recordId: string, field: string, ciphertext: string) {
+    return this.decrypt(keyName.replace(/^user\//, ""), recordId, field, ciphertext);
+  }
+  async destroyKey() {
+    return 1;
+  }
   async destroyTenant() {
     return 1;
   }

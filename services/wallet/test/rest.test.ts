@@ -124,10 +124,17 @@ describe("authentication", () => {
       deleteAccount: { password: PASSWORD },
       createKey: { provider: "openai", name: "x", key: "sk-proj-0123456789" },
       createToken: { name: "x", scopes: ["keys:read"] },
+      createTeam: { name: "x" },
+      updateTeamMember: { role: "viewer" },
+      createInvitation: { email: "x@example.com", role: "member" },
+      acceptInvitation: { code: "x" },
       changePassword: { currentPassword: PASSWORD, newPassword: `${PASSWORD} 2` },
     };
     for (const route of ROUTES.filter((r) => !open.has(r.op))) {
-      const path = route.path.replace(":id", ZERO_ID).replace(":provider", "openai");
+      const path = route.path
+        .replace(":id", ZERO_ID)
+        .replace(":provider", "openai")
+        .replace(/:(teamId|userId|invitationId)/g, ZERO_ID);
       const r = await rest(
         base,
         route.method.toUpperCase(),

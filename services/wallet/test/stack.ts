@@ -99,6 +99,8 @@ function noteSecrets(value: unknown): void {
   if (typeof value !== "object" || value === null) return;
   for (const [field, v] of Object.entries(value)) {
     if (typeof v === "string" && ["key", "password", "secret"].includes(field) && v.length >= 8) secretsSeen.add(v);
+    // An invitation code (32 base64url characters; error codes are short words).
+    else if (typeof v === "string" && field === "code" && /^[\w-]{32}$/.test(v)) secretsSeen.add(v);
     else if (typeof v === "object") noteSecrets(v);
   }
 }

@@ -186,47 +186,45 @@ export function createCryptoClient(options: CryptoClientOptions): CryptoPort {
     }
   }
 
+  async function encryptUnder(keyName: string, recordId: string, field: string, plaintext: string) {
+    try {
+      const r = await call("Encrypt", (o) =>
+        client.encrypt({ keyName, plaintext: Buffer.from(plaintext), context: encryptionContext(recordId, field) }, o),
+      );
+      return { ciphertext: r.ciphertext, keyVersion: r.keyVersion };
+    } catch (error) {
+      throw failure(error, "Encrypt", () => new AppError("internal", "the key could not be encrypted"));
+    }
+  }
+
+  function decryptUnder(keyName: string, recordId: string, field: string, ciphertext: string) {
+    return new Promise<string>((resolve, reject) => {
+      queue.push({ request: { keyName, ciphertext, context: encryptionContext(recordId, field) }, resolve, reject });
+      if (queue.length >= MAX_BATCH) void flush();
+      else if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(() => void flush());
+      }
+    });
+  }
+
+  async function destroyKey(keyName: string, what: string) {
+    try {
+      const r = await call("DestroyKey", (o) => client.destroyKey({ keyName }, o));
+      return r.versionsDestroyed;
+    } catch (error) {
+      if (isServiceError(error) && error.code === grpc.status.NOT_FOUND) return 0;
+      throw failure(error, "DestroyKey", () => new AppError("internal", `the ${what} key could not be destroyed`));
+    }
+  }
+
   return {
-    async encrypt(userId, recordId, field, plaintext) {
-      try {
-        const r = await call("Encrypt", (o) =>
-          client.encrypt(
-            {
-              keyName: tenantKeyName(userId),
-              plaintext: Buffer.from(plaintext),
-              context: encryptionContext(recordId, field),
-            },
-            o,
-          ),
-        );
-        return { ciphertext: r.ciphertext, keyVersion: r.keyVersion };
-      } catch (error) {
-        throw failure(error, "Encrypt", () => new AppError("internal", "the key could not be encrypted"));
-      }
-    },
-    decrypt(userId, recordId, field, ciphertext) {
-      return new Promise<string>((resolve, reject) => {
-        queue.push({
-          request: { keyName: tenantKeyName(userId), ciphertext, context: encryptionContext(recordId, field) },
-          resolve,
-          reject,
-        });
-        if (queue.length >= MAX_BATCH) void flush();
-        else if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(() => void flush());
-        }
-      });
-    },
-    async destroyTenant(userId) {
-      try {
-        const r = await call("DestroyKey", (o) => client.destroyKey({ keyName: tenantKeyName(userId) }, o));
-        return r.versionsDestroyed;
-      } catch (error) {
-        if (isServiceError(error) && error.code === grpc.status.NOT_FOUND) return 0;
-        throw failure(error, "DestroyKey", () => new AppError("internal", "the account's key could not be destroyed"));
-      }
-    },
+    encryptUnder,
+    decryptUnder,
+    destroyKey: (keyName) => destroyKey(keyName, "team's"),
+    encrypt: (userId, recordId, field, plaintext) => encryptUnder(tenantKeyName(userId), recordId, field, plaintext),
+    decrypt: (userId, recordId, field, ciphertext) => decryptUnder(tenantKeyName(userId), recordId, field, ciphertext),
+    destroyTenant: (userId) => destroyKey(tenantKeyName(userId), "account's"),
     async ping() {
       let status: number;
       try {

@@ -20,6 +20,7 @@ import { consume } from "./limits.ts";
 import { userMessage } from "./mappers.ts";
 import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from "./passwords.ts";
 import type { UserRecord } from "./ports/store.ts";
+import { prepareAccountDeletion } from "./teams.ts";
 import { hashSecret } from "./token-format.ts";
 
 const normalizeEmail = (email: string) => email.trim().toLowerCase();
@@ -171,6 +172,8 @@ export async function deleteAccount(
 ): Promise<Record<string, never>> {
   const p = await requireSession(deps, call, "deleting the account");
   await checkPassword(deps, call, p.user.email, req.password, "auth.account_deletion_refused");
+  // Teams: no team left without an owner; the teams the person is alone in go with the account.
+  await prepareAccountDeletion(deps, p.user.id);
   // Shred first: if the crypto service is down nothing is deleted and the caller can retry;
   // once the tenant key is gone the ciphertexts are useless even if the delete below fails.
   const destroyed = await deps.crypto.destroyTenant(p.user.id);

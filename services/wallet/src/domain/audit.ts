@@ -22,6 +22,8 @@ export interface AuditScope {
   deps: WalletDeps;
   call?: Call | undefined;
   userId: string;
+  /** Set for a team's log: the event is the team's (userId is then the team's id too). */
+  teamId?: string | undefined;
   actor: Actor;
 }
 
@@ -33,6 +35,28 @@ export function auditScope(deps: WalletDeps, call: Call, p: Principal): AuditSco
 export const userTarget = (u: { id: string; email: string }): Target => ({ type: "user", id: u.id, name: u.email });
 export const keyTarget = (k: { id: string; name: string }): Target => ({ type: "key", id: k.id, name: k.name });
 export const tokenTarget = (t: { id: string; name: string }): Target => ({ type: "token", id: t.id, name: t.name });
+
+/** A team's log, the principal as actor with the person behind it (who fetched, who removed whom). */
+export function teamAuditScope(deps: WalletDeps, call: Call, p: Principal, teamId: string): AuditScope {
+  return { deps, call, userId: teamId, teamId, actor: { ...actorOf(p), userId: p.user.id } };
+}
+
+/** The log a key's events go to: its team's for a team key, else the principal's own. */
+export function keyAuditScope(
+  deps: WalletDeps,
+  call: Call,
+  p: Principal,
+  record: { teamId?: string | undefined },
+): AuditScope {
+  return record.teamId !== undefined ? teamAuditScope(deps, call, p, record.teamId) : auditScope(deps, call, p);
+}
+
+export const teamTarget = (t: { id: string; name: string }): Target => ({ type: "team", id: t.id, name: t.name });
+export const invitationTarget = (i: { id: string; email: string }): Target => ({
+  type: "invitation",
+  id: i.id,
+  name: i.email,
+});
 
 /** Appends one event to the audit log. */
 export async function recordAudit(
@@ -54,6 +78,7 @@ export function auditEvent(
   return {
     id: newId(),
     userId: scope.userId,
+    ...(scope.teamId !== undefined ? { teamId: scope.teamId } : {}),
     action,
     actor: scope.actor,
     target,

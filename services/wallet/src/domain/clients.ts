@@ -2,12 +2,11 @@
 // plaintext read's audit event, and in a key's list of recent fetches.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { notFound } from "@cv-wallet/common/errors";
 import type { ListKeyFetchesRequest, ListKeyFetchesResponseSchema } from "@cv-wallet/proto/wallet/v1";
-import { mayUseProvider, requireScope } from "./auth.ts";
+import { requireScope } from "./auth.ts";
 import type { Call, RequestInfo } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
-import { assertId } from "./ids.ts";
+import { keyForCaller } from "./teams.ts";
 
 const FETCH_ACTIONS = ["key.retrieved", "key.revealed"];
 
@@ -28,10 +27,9 @@ export async function listKeyFetches(
   call: Call,
 ): Promise<MessageInitShape<typeof ListKeyFetchesResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  assertId(req.id);
-  const record = await deps.store.keys.get(p.user.id, req.id);
-  if (!record || !mayUseProvider(p, record.provider)) throw notFound("no such key");
-  const events = await deps.store.audit.listForTarget(p.user.id, record.id, FETCH_ACTIONS, req.pageSize || 20);
+  // A team key's fetches are in the team's log (its owner partition), open to any member.
+  const record = await keyForCaller(deps, p, req.id, "viewer");
+  const events = await deps.store.audit.listForTarget(record.userId, record.id, FETCH_ACTIONS, req.pageSize || 20);
   return {
     fetches: events.map((e) => ({
       time: timestampFromDate(e.time),

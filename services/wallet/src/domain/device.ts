@@ -24,6 +24,7 @@ import type { WalletDeps } from "./deps.ts";
 import { newId } from "./ids.ts";
 import { consume, refuseWhenSpent } from "./limits.ts";
 import type { DeviceRequestRecord } from "./ports/store.ts";
+import { teamMembership } from "./teams.ts";
 import { hashSecret } from "./token-format.ts";
 import { issueToken } from "./tokens.ts";
 
@@ -259,6 +260,7 @@ export async function exchangeDeviceCode(
       providers: grant.providers,
       createdAt,
       expiresAt: new Date(createdAt.getTime() + grant.expiresInDays * DAY_MS),
+      teamId: grant.teamId,
     },
     { ...details(r), via: "device" },
   );
@@ -359,7 +361,11 @@ export async function approveDeviceRequest(
       throw invalidArgument(`providers: the tool did not ask for ${extra}; an approval can only narrow`);
     }
   }
-  const grant = { scopes, providers, expiresInDays: req.expiresInDays || DEFAULT_TOKEN_DAYS };
+  // A team token: the approver must be a member (404 otherwise, as every team route); whether
+  // the token reaches the team's keys is decided on each request by the membership then.
+  const teamId = req.teamId || undefined;
+  if (teamId !== undefined) await teamMembership(deps, p, teamId, "viewer");
+  const grant = { scopes, providers, expiresInDays: req.expiresInDays || DEFAULT_TOKEN_DAYS, teamId };
   const now = nowOf(deps);
   const decidedBy = { type: "session", id: p.session!.id, name: p.user.email };
   const ok = await deps.store.deviceRequests.decide(
@@ -377,6 +383,7 @@ export async function approveDeviceRequest(
     scopes: scopes.join(" "),
     providers: providers.join(" ") || "all",
     expiresInDays: String(grant.expiresInDays),
+    ...(teamId ? { team: teamId } : {}),
   });
   return { request: deviceRequestMessage({ ...request, status: "approved" }, code) };
 }

@@ -16,3 +16,16 @@ export const KEY_FIELD = "key";
 
 /** The encryption context of a record's field: `<record id>/<field>`. */
 export const encryptionContext = (recordId: string, field: string): Buffer => Buffer.from(`${recordId}/${field}`);
+
+export const TEAM_KEY_PREFIX = "team/";
+
+/** The crypto service's key name for a team's key: team keys are encrypted under it, never a person's. */
+export const teamKeyName = (teamId: string): string => `${TEAM_KEY_PREFIX}${teamId}`;
+
+/** The team id of a team key name, or undefined. */
+export const teamIdOfTeamKey = (keyName: string): string | undefined =>
+  keyName.startsWith(TEAM_KEY_PREFIX) ? keyName.slice(TEAM_KEY_PREFIX.length) : undefined;
+
+/** The key a record's secret is encrypted under: its team's, or its owner's tenant key. */
+export const keyNameOf = (record: { userId: string; teamId?: string | undefined }): string =>
+  record.teamId !== undefined ? teamKeyName(record.teamId) : tenantKeyName(record.userId);

@@ -29,20 +29,23 @@ import {
   type Actor,
   actorOf,
   auditEvent,
-  auditScope,
+  keyAuditScope,
   keyTarget,
   recordAudit,
   SYSTEM_ACTOR,
+  teamTarget,
   userTarget,
 } from "./audit.ts";
 import { limitKey, mayUseProvider, requireScope } from "./auth.ts";
 import { clientDetails } from "./clients.ts";
 import type { Call, Principal } from "./context.ts";
 import type { WalletDeps } from "./deps.ts";
-import { assertId, newId } from "./ids.ts";
+import { newId } from "./ids.ts";
+import { keyNameOf } from "./key-names.ts";
 import { consume } from "./limits.ts";
 import { keyMessage, toUint32 } from "./mappers.ts";
 import type { KeyListFilter, KeyPatch, KeyRecord, ValidationRecord } from "./ports/store.ts";
+import { keyForCaller, requestTeam, teamKeyAccess } from "./teams.ts";
 import { checkAndStore, checkOnSave } from "./validation.ts";
 
 const DAY_MS = 86_400_000;
@@ -73,13 +76,14 @@ function prefixProviderOf(provider: string, key: string): string | undefined {
   return owner && owner.id !== provider ? owner.id : undefined;
 }
 
-/** A key the caller owns and may touch, or not_found (never "exists but not yours"). */
-async function ownedKey(deps: WalletDeps, p: Principal, id: string): Promise<KeyRecord> {
-  assertId(id);
-  const record = await deps.store.keys.get(p.user.id, id);
-  if (!record || !mayUseProvider(p, record.provider)) throw notFound("no such key");
-  return record;
-}
+/** Encrypts a key record's secret under its owner's key (the team's for a team key). */
+const seal = (
+  deps: WalletDeps,
+  record: { id: string; userId: string; teamId?: string | undefined },
+  plaintext: string,
+) => deps.crypto.encryptUnder(keyNameOf(record), record.id, KEY_FIELD, plaintext);
+const unseal = (deps: WalletDeps, record: KeyRecord) =>
+  deps.crypto.decryptUnder(keyNameOf(record), record.id, KEY_FIELD, record.ciphertext);
 
 /**
  * Metadata reads are audited differently from plaintext reads: `keys.listed` / `key.viewed`,
@@ -91,10 +95,11 @@ async function auditMetadataRead(
   call: Call,
   action: "keys.listed" | "key.viewed",
   target: { type: string; id: string; name: string },
+  teamId?: string | undefined,
 ): Promise<void> {
   const actor = actorOf(p);
   if (!deps.limits.metadataAudit.due(`${actor.type}:${actor.id}:${action}:${target.id}`)) return;
-  await recordAudit({ deps, call, userId: p.user.id, actor }, action, target);
+  await recordAudit(keyAuditScope(deps, call, p, { teamId }), action, target);
 }
 
 /**
@@ -125,6 +130,10 @@ export async function listKeys(
   call: Call,
 ): Promise<MessageInitShape<typeof ListKeysResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
+  // ── team scope: the team named (or a team token's own); viewers and up see its keys ──
+  const teamId = requestTeam(p, req.teamId);
+  if (teamId !== undefined) await teamKeyAccess(deps, p, teamId, "viewer");
+  const owner = teamId ?? p.user.id;
   const now = new Date();
   const filter: KeyListFilter = {
     provider: req.provider || undefined,
@@ -132,8 +141,9 @@ export async function listKeys(
     expiringBefore: req.expiringWithinDays ? new Date(now.getTime() + req.expiringWithinDays * DAY_MS) : undefined,
     needsAttentionBefore: req.needsAttention ? new Date(now.getTime() + ATTENTION_DAYS * DAY_MS) : undefined,
   };
-  const page = await deps.store.keys.list(p.user.id, filter, req.pageSize || 100, req.pageToken || undefined);
-  await auditMetadataRead(deps, p, call, "keys.listed", userTarget(p.user));
+  const page = await deps.store.keys.list(owner, filter, req.pageSize || 100, req.pageToken || undefined);
+  const target = teamId !== undefined ? teamTarget({ id: teamId, name: "" }) : userTarget(p.user);
+  await auditMetadataRead(deps, p, call, "keys.listed", target, teamId);
   return { keys: page.items.map((k) => keyMessage(k, now)), nextPageToken: page.next ?? "" };
 }
 
@@ -144,15 +154,19 @@ export async function createKey(
 ): Promise<MessageInitShape<typeof CreateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
   if (!mayUseProvider(p, req.provider)) throw permissionDenied(`this access token may not use ${req.provider} keys`);
+  // ── team scope: a team key is stored by an admin and up and belongs to the team ──
+  const teamId = requestTeam(p, req.teamId);
+  if (teamId !== undefined) await teamKeyAccess(deps, p, teamId, "admin");
+  const owner = { userId: teamId ?? p.user.id, teamId };
   const secret = trimPastedKey(req.key);
   const baseUrl = await checkBaseUrl(deps, req.provider, req.baseUrl);
   const id = newId();
   // Encrypt first: if the crypto service is down, nothing is written.
-  const sealed = await deps.crypto.encrypt(p.user.id, id, KEY_FIELD, secret);
+  const sealed = await seal(deps, { id, ...owner }, secret);
   const now = new Date();
   const record: KeyRecord = {
     id,
-    userId: p.user.id,
+    ...owner,
     provider: req.provider,
     name: req.name,
     ciphertext: sealed.ciphertext,
@@ -161,7 +175,7 @@ export async function createKey(
     baseUrl,
     expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
     // The first key of a provider becomes its default, so cv-git finds it without a name.
-    isDefault: req.isDefault || !(await deps.store.keys.hasDefault(p.user.id, req.provider)),
+    isDefault: req.isDefault || !(await deps.store.keys.hasDefault(owner.userId, req.provider)),
     usageCount: 0,
     prefixProvider: prefixProviderOf(req.provider, secret),
     revealCount: 0,
@@ -170,7 +184,9 @@ export async function createKey(
     updatedAt: now,
   };
   await deps.store.keys.create(record);
-  await recordAudit(auditScope(deps, call, p), "key.created", keyTarget(record), { provider: record.provider });
+  await recordAudit(keyAuditScope(deps, call, p, record), "key.created", keyTarget(record), {
+    provider: record.provider,
+  });
   if (req.validate) record.validation = (await checkOnSave(deps, record, secret, actorOf(p), call)) ?? NOT_CHECKED;
   return { key: keyMessage(record, now), warnings: prefixWarnings(req.provider, secret) };
 }
@@ -181,8 +197,8 @@ export async function getKey(
   call: Call,
 ): Promise<MessageInitShape<typeof GetKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  const record = await ownedKey(deps, p, req.id);
-  await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record));
+  const record = await keyForCaller(deps, p, req.id, "viewer");
+  await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record), record.teamId);
   return { key: keyMessage(record) };
 }
 
@@ -192,7 +208,7 @@ export async function updateKey(
   call: Call,
 ): Promise<MessageInitShape<typeof UpdateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
-  const current = await ownedKey(deps, p, req.id);
+  const current = await keyForCaller(deps, p, req.id, "admin");
   const secret = req.key === undefined ? undefined : trimPastedKey(req.key);
   const patch: KeyPatch = { updatedAt: new Date() };
   const changed: string[] = [];
@@ -229,7 +245,8 @@ export async function updateKey(
     // the old provider's default and the new provider has none. The old provider is left
     // without a default rather than one being picked for it silently (retrievals by provider
     // then get its newest key until the owner makes one the default).
-    const isDefault = req.isDefault ?? (current.isDefault && !(await deps.store.keys.hasDefault(p.user.id, provider)));
+    const isDefault =
+      req.isDefault ?? (current.isDefault && !(await deps.store.keys.hasDefault(current.userId, provider)));
     patch.isDefault = isDefault;
     if (isDefault !== current.isDefault) changed.push("isDefault");
   } else if (req.isDefault !== undefined && req.isDefault !== current.isDefault) {
@@ -237,7 +254,7 @@ export async function updateKey(
     changed.push("isDefault");
   }
   if (secret !== undefined) {
-    const sealed = await deps.crypto.encrypt(p.user.id, current.id, KEY_FIELD, secret);
+    const sealed = await seal(deps, current, secret);
     patch.ciphertext = sealed.ciphertext;
     patch.keyVersion = sealed.keyVersion;
     patch.last4 = last4(secret);
@@ -245,7 +262,7 @@ export async function updateKey(
     changed.push("key");
   } else if (moved) {
     // The stored secret's prefix against the new provider: decrypted here, never stored.
-    const stored = await deps.crypto.decrypt(p.user.id, current.id, KEY_FIELD, current.ciphertext);
+    const stored = await unseal(deps, current);
     patch.prefixProvider = prefixProviderOf(provider, stored) ?? null;
   }
   // Who the key is checked against changed: the previous result no longer applies.
@@ -254,13 +271,10 @@ export async function updateKey(
   // A check runs only for what it can judge (a new secret, provider or base URL); a metadata
   // edit keeps the last result. The secret is read before anything is written: with the
   // crypto service down the update then fails whole (503) instead of half-applying.
-  const toCheck =
-    req.validate && recheck
-      ? (secret ?? (await deps.crypto.decrypt(p.user.id, current.id, KEY_FIELD, current.ciphertext)))
-      : undefined;
-  const updated = await deps.store.keys.update(p.user.id, current.id, patch);
+  const toCheck = req.validate && recheck ? (secret ?? (await unseal(deps, current))) : undefined;
+  const updated = await deps.store.keys.update(current.userId, current.id, patch);
   if (!updated) throw notFound("no such key");
-  await recordAudit(auditScope(deps, call, p), "key.updated", keyTarget(updated), {
+  await recordAudit(keyAuditScope(deps, call, p, updated), "key.updated", keyTarget(updated), {
     provider: updated.provider,
     ...(moved ? { previousProvider: current.provider } : {}),
     fields: changed.join(" "),
@@ -280,9 +294,11 @@ export async function updateKey(
 
 export async function deleteKey(deps: WalletDeps, req: DeleteKeyRequest, call: Call): Promise<Record<string, never>> {
   const p = await requireScope(deps, call, "keys:write");
-  const record = await ownedKey(deps, p, req.id);
-  if (!(await deps.store.keys.delete(p.user.id, record.id))) throw notFound("no such key");
-  await recordAudit(auditScope(deps, call, p), "key.deleted", keyTarget(record), { provider: record.provider });
+  const record = await keyForCaller(deps, p, req.id, "admin");
+  if (!(await deps.store.keys.delete(record.userId, record.id))) throw notFound("no such key");
+  await recordAudit(keyAuditScope(deps, call, p, record), "key.deleted", keyTarget(record), {
+    provider: record.provider,
+  });
   return {};
 }
 
@@ -294,16 +310,16 @@ async function retrieve(
   kind: "provider" | "reveal",
   call: Call,
 ): Promise<string> {
-  const plaintext = await deps.crypto.decrypt(p.user.id, record.id, KEY_FIELD, record.ciphertext);
+  const plaintext = await unseal(deps, record);
   const event = auditEvent(
-    auditScope(deps, call, p),
+    keyAuditScope(deps, call, p, record),
     kind === "provider" ? "key.retrieved" : "key.revealed",
     keyTarget(record),
     { provider: record.provider, ...clientDetails(call.info) },
   );
   // Usage means tools: a retrieval counts (by token), a reveal to the owner is counted apart.
-  if (kind === "provider") await deps.store.keys.recordUse(p.user.id, record.id, new Date(), event, p.token?.id);
-  else await deps.store.keys.recordReveal(p.user.id, record.id, new Date(), event);
+  if (kind === "provider") await deps.store.keys.recordUse(record.userId, record.id, new Date(), event, p.token?.id);
+  else await deps.store.keys.recordReveal(record.userId, record.id, new Date(), event);
   deps.onRetrieval?.(record.provider, kind);
   return plaintext;
 }
@@ -315,8 +331,11 @@ export async function getProviderKey(
 ): Promise<MessageInitShape<typeof GetProviderKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
   if (!mayUseProvider(p, req.provider)) throw permissionDenied(`this access token may not read ${req.provider} keys`);
+  // ── team scope: a team token resolves among its team's keys (members and up) ──
+  const teamId = p.token?.teamId;
+  if (teamId !== undefined) await teamKeyAccess(deps, p, teamId, "member");
   await consume(deps.limits.retrievals, limitKey(p), "too many key retrievals; slow down");
-  const record = await deps.store.keys.forProvider(p.user.id, req.provider, req.name || undefined);
+  const record = await deps.store.keys.forProvider(teamId ?? p.user.id, req.provider, req.name || undefined);
   if (!record) throw notFound(req.name ? `no ${req.provider} key with that name` : `no ${req.provider} key stored`);
   return { key: await retrieve(deps, p, record, "provider", call) };
 }
@@ -327,7 +346,7 @@ export async function revealKey(
   call: Call,
 ): Promise<MessageInitShape<typeof RevealKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  const record = await ownedKey(deps, p, req.id);
+  const record = await keyForCaller(deps, p, req.id, "member");
   await consume(deps.limits.retrievals, limitKey(p), "too many key retrievals; slow down");
   return { key: await retrieve(deps, p, record, "reveal", call) };
 }
@@ -338,8 +357,8 @@ export async function validateKey(
   call: Call,
 ): Promise<MessageInitShape<typeof ValidateKeyResponseSchema>> {
   const p = await requireScope(deps, call, "keys:write");
-  const record = await ownedKey(deps, p, req.id);
-  const plaintext = await deps.crypto.decrypt(p.user.id, record.id, KEY_FIELD, record.ciphertext);
+  const record = await keyForCaller(deps, p, req.id, "admin");
+  const plaintext = await unseal(deps, record);
   record.validation = await checkAndStore(deps, record, plaintext, actorOf(p), call);
   return { key: keyMessage(record) };
 }
@@ -350,13 +369,14 @@ export async function getKeyUsage(
   call: Call,
 ): Promise<MessageInitShape<typeof GetKeyUsageResponseSchema>> {
   const p = await requireScope(deps, call, "keys:read");
-  const record = await ownedKey(deps, p, req.id);
-  await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record));
+  const record = await keyForCaller(deps, p, req.id, "viewer");
+  await auditMetadataRead(deps, p, call, "key.viewed", keyTarget(record), record.teamId);
   const days = req.days || 30;
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   const dayList = Array.from({ length: days }, (_, i) => utcDay(new Date(today - (days - 1 - i) * DAY_MS)));
-  const usage = await deps.store.keys.usage(p.user.id, record.id, dayList[0]!, dayList.at(-1)!);
+  const usage = await deps.store.keys.usage(record.userId, record.id, dayList[0]!, dayList.at(-1)!);
   const tokenIds = new Set([...usage.values()].flatMap((d) => Object.keys(d.byToken)));
+  // Token names are shown for the caller's own tokens; a team key's other members' stay unnamed.
   const names = new Map<string, string>();
   for (const tokenId of tokenIds) names.set(tokenId, (await deps.store.tokens.get(p.user.id, tokenId))?.name ?? "");
   return {
@@ -373,6 +393,6 @@ export async function getKeyUsage(
 
 /** For the scheduler: re-checks one due key as the system. */
 export async function scheduledCheck(deps: WalletDeps, record: KeyRecord, actor: Actor = SYSTEM_ACTOR) {
-  const plaintext = await deps.crypto.decrypt(record.userId, record.id, KEY_FIELD, record.ciphertext);
+  const plaintext = await unseal(deps, record);
   return checkAndStore(deps, record, plaintext, actor);
 }

@@ -76,6 +76,7 @@ export function keyMessage(k: KeyRecord, now = new Date()): MessageInitShape<typ
     validation: validationMessage(k.validation),
     createdAt: ts(k.createdAt),
     updatedAt: ts(k.updatedAt),
+    teamId: k.teamId ?? "",
   };
 }
 
@@ -89,6 +90,7 @@ export function tokenMessage(t: TokenRecord): MessageInitShape<typeof AccessToke
     createdAt: ts(t.createdAt),
     lastUsedAt: ts(t.lastUsedAt),
     prefix: t.prefix,
+    teamId: t.teamId ?? "",
     parentId: t.parentId ?? "",
   };
 }

@@ -24,6 +24,19 @@ import {
 } from "./keys.ts";
 import { auditMessage } from "./mappers.ts";
 import { changePassword, listSessions, revokeOtherSessions, revokeSession } from "./sessions.ts";
+import {
+  acceptInvitation,
+  createInvitation,
+  createTeam,
+  deleteTeam,
+  listInvitations,
+  listTeamAuditEvents,
+  listTeamMembers,
+  listTeams,
+  removeTeamMember,
+  revokeInvitation,
+  updateTeamMember,
+} from "./teams.ts";
 import { createToken, listTokens, revokeCurrentToken, revokeToken } from "./tokens.ts";
 
 type Methods = (typeof WalletService)["method"];
@@ -62,6 +75,7 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       if (req.startTime && req.endTime && timestampDate(req.startTime) >= timestampDate(req.endTime)) {
         throw invalidArgument("end_time: must be after start_time");
       }
+      if (p.token?.teamId !== undefined) throw permissionDenied("a team token cannot read a personal audit log");
       const page = await deps.store.audit.list(
         p.user.id,
         req.action || undefined,
@@ -74,6 +88,17 @@ export function walletOperations(deps: WalletDeps): WalletOps {
       );
       return { events: page.items.map(auditMessage), nextPageToken: page.next ?? "" };
     },
+    createTeam: (req, call) => createTeam(deps, req, call),
+    listTeams: (_req, call) => listTeams(deps, call),
+    deleteTeam: (req, call) => deleteTeam(deps, req, call),
+    listTeamMembers: (req, call) => listTeamMembers(deps, req, call),
+    updateTeamMember: (req, call) => updateTeamMember(deps, req, call),
+    removeTeamMember: (req, call) => removeTeamMember(deps, req, call),
+    createInvitation: (req, call) => createInvitation(deps, req, call),
+    listInvitations: (req, call) => listInvitations(deps, req, call),
+    revokeInvitation: (req, call) => revokeInvitation(deps, req, call),
+    acceptInvitation: (req, call) => acceptInvitation(deps, req, call),
+    listTeamAuditEvents: (req, call) => listTeamAuditEvents(deps, req, call),
     getDeviceRequest: (req, call) => getDeviceRequest(deps, req, call),
     approveDeviceRequest: (req, call) => approveDeviceRequest(deps, req, call),
     denyDeviceRequest: (req, call) => denyDeviceRequest(deps, req, call),

@@ -18,6 +18,7 @@ import type { WalletDeps } from "./deps.ts";
 import { assertId, newId } from "./ids.ts";
 import { tokenMessage } from "./mappers.ts";
 import type { TokenRecord } from "./ports/store.ts";
+import { teamMembership } from "./teams.ts";
 import { generateToken, hashSecret, tokenPrefix } from "./token-format.ts";
 
 const DAY_MS = 86_400_000;
@@ -41,12 +42,25 @@ export async function createToken(
     }
     if (expiresAt > parent.expiresAt) expiresAt = parent.expiresAt;
   }
+  // ── team scope: a token scoped to a team the caller belongs to (404 otherwise, as every
+  // team route); a token's child keeps the parent's team, and a personal token mints no team token ──
+  const teamId = req.teamId || undefined;
+  if (teamId !== undefined) await teamMembership(deps, p, teamId, "viewer");
+  if (p.method === "token" && p.token!.teamId !== teamId) {
+    throw permissionDenied(
+      p.token!.teamId
+        ? "a team token creates tokens for its own team only"
+        : "a personal token cannot create a team token",
+    );
+  }
+  // ── end team scope ──
   const { record, secret } = await issueToken(auditScope(deps, call, p), {
     name: req.name,
     scopes: [...req.scopes],
     providers: [...req.providers],
     createdAt: now,
     expiresAt,
+    teamId,
     parentId: p.method === "token" ? p.token!.id : undefined,
   });
   if (record.parentId) {
@@ -66,7 +80,7 @@ export async function createToken(
  */
 export async function issueToken(
   scope: AuditScope,
-  spec: Pick<TokenRecord, "name" | "scopes" | "providers" | "createdAt" | "expiresAt" | "parentId">,
+  spec: Pick<TokenRecord, "name" | "scopes" | "providers" | "createdAt" | "expiresAt" | "parentId" | "teamId">,
   details: Record<string, string> = {},
 ): Promise<{ record: TokenRecord; secret: string }> {
   const secret = generateToken();
@@ -81,6 +95,7 @@ export async function issueToken(
   await recordAudit(scope, "token.created", tokenTarget(record), {
     scopes: record.scopes.join(" "),
     providers: record.providers.join(" ") || "all",
+    ...(record.teamId ? { team: record.teamId } : {}),
     ...details,
   });
   return { record, secret };

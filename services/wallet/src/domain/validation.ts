@@ -47,10 +47,15 @@ export async function checkAndStore(
   // the scheduler): a host that cannot be reached is `unreachable`.
   const validation = toRecord(await safeCheck(deps, record, plaintext));
   await deps.store.keys.setValidation(record.userId, record.id, validation);
-  await recordAudit({ deps, call, userId: record.userId, actor }, "key.validated", keyTarget(record), {
-    provider: record.provider,
-    status: validation.status,
-  });
+  await recordAudit(
+    { deps, call, userId: record.userId, teamId: record.teamId, actor },
+    "key.validated",
+    keyTarget(record),
+    {
+      provider: record.provider,
+      status: validation.status,
+    },
+  );
   return validation;
 }
 

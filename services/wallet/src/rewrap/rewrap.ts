@@ -35,7 +35,7 @@ import { createLogger } from "@cv-wallet/common/logger";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import pino from "pino";
-import { encryptionContext, KEY_FIELD, tenantKeyName, userIdOfTenantKey } from "../domain/key-names.ts";
+import { encryptionContext, KEY_FIELD, keyNameOf, teamIdOfTeamKey, userIdOfTenantKey } from "../domain/key-names.ts";
 import { openMongoStore } from "../store/mongo/mongo-store.ts";
 import type { Store, StoredCiphertext } from "../store/port.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite-store.ts";
@@ -203,17 +203,18 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
   const store = await openStore(options.env);
   const call = { metadata, timeoutMs: 15_000 };
   const latest = new Map<string, number | "missing">();
-  const latestOf = async (userId: string): Promise<number | "missing"> => {
-    let v = latest.get(userId);
+  // Keyed by the crypto key's name: a tenant's (user/<id>) or a team's (team/<id>).
+  const latestOf = async (keyName: string): Promise<number | "missing"> => {
+    let v = latest.get(keyName);
     if (v === undefined) {
       try {
-        const info = await withRetry(() => crypto.getKeyInfo({ keyName: tenantKeyName(userId) }, call));
+        const info = await withRetry(() => crypto.getKeyInfo({ keyName }, call));
         v = info.key?.latestVersion ?? "missing";
       } catch (error) {
         if ((error as { code?: number }).code !== grpc.status.NOT_FOUND) throw error;
         v = "missing";
       }
-      latest.set(userId, v);
+      latest.set(keyName, v);
     }
     return v;
   };
@@ -227,7 +228,7 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
       const page: StoredCiphertext[] = await store.keys.pageCiphertexts(cursor, batch);
       if (page.length === 0) break;
       await mapLimit(page, concurrency, async (r) => {
-        const target = await latestOf(r.userId);
+        const target = await latestOf(keyNameOf(r));
         if (target === "missing") {
           totals.failed.push({ id: r.id, userId: r.userId, reason: "the tenant key does not exist (destroyed?)" });
           return;
@@ -240,7 +241,7 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
           const next = await withRetry(() =>
             crypto.rewrap(
               {
-                keyName: tenantKeyName(r.userId),
+                keyName: keyNameOf(r),
                 ciphertext: r.ciphertext,
                 context: encryptionContext(r.id, KEY_FIELD),
               },
@@ -304,7 +305,8 @@ async function raiseMinimums(
   do {
     const page = await withRetry(() => crypto.listKeys({ pageSize: 500, pageToken }, call));
     for (const key of page.keys) {
-      const userId = userIdOfTenantKey(key.name);
+      // A team's records are stored under the team's id, as a user's under the user's.
+      const userId = userIdOfTenantKey(key.name) ?? teamIdOfTeamKey(key.name);
       if (userId === undefined) continue;
       const target = key.latestVersion;
       if (key.minDecryptionVersion >= target) continue;

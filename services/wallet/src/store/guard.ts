@@ -84,6 +84,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     tokens: wrap("tokens", store.tokens),
     keys: wrap("keys", store.keys),
     audit: wrap("audit", store.audit),
+    teams: wrap("teams", store.teams),
     deviceRequests: wrap("deviceRequests", store.deviceRequests),
     ping: async () => {
       if (Date.now() - lastFaultAt < NOT_READY_FOR_MS) throw new Error(`store failed recently: ${lastFault}`);

@@ -3,7 +3,14 @@ import { AppError } from "@cv-wallet/common/errors";
 import { reportDifference } from "@cv-wallet/common/testing/servers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { newId } from "../../src/domain/ids.ts";
-import type { DeviceRequestRecord, KeyRecord, Store, UserRecord } from "../../src/store/port.ts";
+import type {
+  AuditRecord,
+  DeviceRequestRecord,
+  KeyRecord,
+  Store,
+  TeamRecord,
+  UserRecord,
+} from "../../src/store/port.ts";
 
 const DAY = 86_400_000;
 
@@ -727,6 +734,20 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
         [0, 1, 2].map(() => () => store.deviceRequests.markUsed(approved.id, newId())),
       );
       expect(uses.filter(Boolean)).toHaveLength(1);
+      // A grant scoped to a team keeps its team; a personal one has none.
+      expect((await store.deviceRequests.byDeviceCodeHash(approved.deviceCodeHash))?.grant?.teamId).toBeUndefined();
+      const forTeam = deviceRequest();
+      await store.deviceRequests.create(forTeam);
+      const teamId = newId();
+      await store.deviceRequests.decide(
+        forTeam.id,
+        { status: "approved", userId: user.id, decidedAt: now, decidedBy, grant: { ...grant, teamId } },
+        now,
+      );
+      expect((await store.deviceRequests.byDeviceCodeHash(forTeam.deviceCodeHash))?.grant).toEqual({
+        ...grant,
+        teamId,
+      });
     });
 
     it("device requests: decided once while unexpired; handed out once", async () => {
@@ -780,6 +801,305 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
         grant: undefined,
       });
       expect(await store.deviceRequests.markUsed(denied.id, newId())).toBe(false);
+    });
+    // ── teams ──
+    // Code hashes unique per store (the MongoDB suite shares one database between tests); "f" is never used.
+    const codes = new Map<string, string>();
+    const codeHash = (c: string): string => {
+      if (!codes.has(c)) codes.set(c, newId().padEnd(64, c));
+      return codes.get(c)!;
+    };
+    beforeEach(() => codes.clear());
+    const person = async (): Promise<UserRecord> => {
+      const u = { id: newId(), email: `${newId()}@example.com`, passwordHash: "$argon2id$x", createdAt: new Date() };
+      await store.users.create(u);
+      return u;
+    };
+    const team = async (): Promise<TeamRecord> => {
+      const t = { id: newId(), name: `team ${newId()}`, createdAt: new Date() };
+      await store.teams.create(t, { teamId: t.id, userId: user.id, role: "owner", createdAt: new Date() });
+      return t;
+    };
+    const teamEvent = (teamId: string, over: Partial<AuditRecord> = {}): AuditRecord => ({
+      id: newId(),
+      userId: teamId,
+      teamId,
+      action: "key.retrieved",
+      actor: { type: "token", id: newId(), name: "cli", userId: user.id },
+      target: { type: "key", id: newId(), name: "shared" },
+      time: new Date(),
+      address: "127.0.0.1",
+      userAgent: "test",
+      details: { provider: "openai" },
+      ...over,
+    });
+
+    it("teams: the creator is the owner; listed with role and member count; membership read back", async () => {
+      const t = await team();
+      expect(await store.teams.get(t.id)).toMatchObject({ id: t.id, name: t.name });
+      const other = await person();
+      expect(await store.teams.listForUser(other.id)).toEqual([]);
+      const mine = await store.teams.listForUser(user.id);
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toMatchObject({ team: { id: t.id, name: t.name }, role: "owner", memberCount: 1 });
+      expect(await store.teams.membership(t.id, user.id)).toMatchObject({ role: "owner" });
+      expect(await store.teams.membership(t.id, other.id)).toBeUndefined();
+      expect(await store.teams.get(newId())).toBeUndefined();
+    });
+
+    it("teams: a team keeps at least one owner through role changes and removals", async () => {
+      const t = await team();
+      const b = await person();
+      const inv = {
+        id: newId(),
+        teamId: t.id,
+        email: b.email,
+        role: "admin" as const,
+        codeHash: codeHash("c"),
+        invitedBy: user.id,
+        invitedByEmail: user.email,
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + DAY),
+      };
+      await store.teams.createInvitation(inv);
+      expect(
+        await store.teams.acceptInvitation(
+          inv.id,
+          { teamId: t.id, userId: b.id, role: "admin", createdAt: new Date() },
+          new Date(),
+        ),
+      ).toBe("ok");
+      expect((await store.teams.members(t.id)).map((m) => [m.email, m.role])).toEqual([
+        [user.email, "owner"],
+        [b.email, "admin"],
+      ]);
+      expect(await store.teams.setRole(t.id, user.id, "member")).toBe("last_owner");
+      expect(await store.teams.removeMember(t.id, user.id)).toBe("last_owner");
+      expect(await store.teams.setRole(t.id, b.id, "owner")).toBe("ok");
+      expect(await store.teams.setRole(t.id, user.id, "viewer")).toBe("ok");
+      expect(await store.teams.removeMember(t.id, b.id)).toBe("last_owner");
+      expect(await store.teams.setRole(t.id, newId(), "viewer")).toBe("not_found");
+      expect(await store.teams.removeMember(t.id, user.id)).toBe("ok");
+      expect(await store.teams.membership(t.id, user.id)).toBeUndefined();
+      expect(await store.teams.removeMember(t.id, user.id)).toBe("not_found");
+    });
+
+    it("teams: two owners demoting each other at once leave one owner", async () => {
+      const t = await team();
+      const b = await person();
+      const inv = {
+        id: newId(),
+        teamId: t.id,
+        email: b.email,
+        role: "owner" as const,
+        codeHash: codeHash("c"),
+        invitedBy: user.id,
+        invitedByEmail: user.email,
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + DAY),
+      };
+      await store.teams.createInvitation(inv);
+      const member = { teamId: t.id, userId: b.id, role: "owner" as const, createdAt: new Date() };
+      expect(await store.teams.acceptInvitation(inv.id, member, new Date())).toBe("ok");
+      const results = await atOnce("teams: two owners demoting each other at once leave one owner", [
+        () => store.teams.setRole(t.id, user.id, "admin"),
+        () => store.teams.setRole(t.id, b.id, "admin"),
+      ]);
+      expect(results.filter((r) => r === "ok")).toHaveLength(1);
+      expect((await store.teams.members(t.id)).filter((m) => m.role === "owner")).toHaveLength(1);
+    });
+
+    it("teams: an invitation accepted twice at once is used once", async () => {
+      const t = await team();
+      const b = await person();
+      const now = new Date();
+      const inv = {
+        id: newId(),
+        teamId: t.id,
+        email: b.email,
+        role: "member" as const,
+        codeHash: codeHash("4"),
+        invitedBy: user.id,
+        invitedByEmail: user.email,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + DAY),
+      };
+      await store.teams.createInvitation(inv);
+      const member = { teamId: t.id, userId: b.id, role: "member" as const, createdAt: now };
+      const twice = await atOnce("teams: an invitation accepted twice at once is used once", [
+        () => store.teams.acceptInvitation(inv.id, member, now),
+        () => store.teams.acceptInvitation(inv.id, member, now),
+      ]);
+      expect(twice.sort()).toEqual(["gone", "ok"]);
+    });
+
+    it("teams: invitations are found by code hash, used once, expire, and can be revoked", async () => {
+      const t = await team();
+      const b = await person();
+      const now = new Date();
+      const base = {
+        teamId: t.id,
+        email: b.email,
+        role: "member" as const,
+        invitedBy: user.id,
+        invitedByEmail: user.email,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + 7 * DAY),
+      };
+      const used = { ...base, id: newId(), codeHash: codeHash("1") };
+      const expired = { ...base, id: newId(), codeHash: codeHash("2"), expiresAt: new Date(now.getTime() - 1) };
+      const revoked = { ...base, id: newId(), codeHash: codeHash("3") };
+      for (const i of [used, expired, revoked]) await store.teams.createInvitation(i);
+      expect(await code(store.teams.createInvitation({ ...used, id: newId() }))).toBe("already_exists");
+      expect((await store.teams.pendingInvitations(t.id, now)).map((i) => i.id).sort()).toEqual(
+        [used.id, revoked.id].sort(),
+      );
+      expect(await store.teams.invitationByCodeHash(codeHash("1"))).toMatchObject({
+        id: used.id,
+        email: b.email,
+        role: "member",
+      });
+      expect(await store.teams.invitationByCodeHash(codeHash("f"))).toBeUndefined();
+      const member = { teamId: t.id, userId: b.id, role: "member" as const, createdAt: now };
+      expect(await store.teams.acceptInvitation(used.id, member, now)).toBe("ok");
+      expect(await store.teams.acceptInvitation(used.id, member, now)).toBe("gone");
+      expect(await store.teams.invitationByCodeHash(codeHash("1"))).toMatchObject({ acceptedBy: b.id });
+      expect(await store.teams.acceptInvitation(expired.id, member, now)).toBe("gone");
+      expect(await store.teams.revokeInvitation(t.id, revoked.id)).toBe(true);
+      expect(await store.teams.revokeInvitation(t.id, revoked.id)).toBe(false);
+      expect(await store.teams.revokeInvitation(t.id, used.id)).toBe(false);
+      expect(await store.teams.pendingInvitations(t.id, now)).toEqual([]);
+      expect(await store.teams.membership(t.id, b.id)).toMatchObject({ role: "member" });
+    });
+
+    it("teams: team keys live in the team's partition, outlive their creator, and go with the team", async () => {
+      const t = await team();
+      const teamKey = key({ userId: t.id, teamId: t.id, isDefault: true });
+      await store.keys.create(teamKey);
+      // The same name in a person's wallet and a team's: different owners.
+      await store.keys.create(key({ name: teamKey.name, isDefault: true }));
+      expect(await store.keys.byId(teamKey.id)).toMatchObject({ id: teamKey.id, teamId: t.id, userId: t.id });
+      expect(await store.keys.forProvider(t.id, "openai")).toMatchObject({ id: teamKey.id });
+      expect((await store.keys.list(t.id, {}, 10)).items.map((k) => k.id)).toEqual([teamKey.id]);
+      expect((await store.keys.list(user.id, {}, 10)).items.map((k) => k.teamId)).toEqual([undefined]);
+      expect((await store.keys.pageCiphertexts("", 100)).find((r) => r.id === teamKey.id)).toMatchObject({
+        teamId: t.id,
+      });
+      const tok = {
+        id: newId(),
+        userId: user.id,
+        name: "team cli",
+        hash: "e".repeat(64),
+        prefix: "cvw_e",
+        scopes: ["keys:read"],
+        providers: [],
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + DAY),
+        teamId: t.id,
+      };
+      await store.tokens.create(tok);
+      expect((await store.tokens.byHashWithUser(tok.hash))?.token).toMatchObject({ teamId: t.id });
+      expect(await store.teams.delete(t.id, new Date())).toBe(true);
+      expect(await store.teams.delete(t.id, new Date())).toBe(false);
+      expect(await store.teams.get(t.id)).toBeUndefined();
+      expect(await store.keys.byId(teamKey.id)).toBeUndefined();
+      expect(await store.keys.usage(t.id, teamKey.id, "2000-01-01", "2999-12-31")).toEqual(new Map());
+      expect(await store.teams.membership(t.id, user.id)).toBeUndefined();
+      expect((await store.audit.listTeam(t.id, {}, 10)).items).toEqual([]);
+      expect((await store.tokens.byHash(tok.hash))?.revokedAt).toBeInstanceOf(Date);
+      // The person's own key is untouched.
+      expect((await store.keys.list(user.id, {}, 10)).items).toHaveLength(1);
+    });
+
+    it("teams: a use of a team key counts in the team's partition and its event goes to the team's log", async () => {
+      const t = await team();
+      const teamKey = key({ userId: t.id, teamId: t.id });
+      await store.keys.create(teamKey);
+      const target = { type: "key", id: teamKey.id, name: teamKey.name };
+      expect(await store.keys.recordUse(t.id, teamKey.id, new Date(), teamEvent(t.id, { target }))).toBe(1);
+      expect(await store.keys.recordUse(user.id, teamKey.id, new Date(), teamEvent(t.id))).toBe(0);
+      expect((await store.audit.listTeam(t.id, {}, 10)).items).toHaveLength(1);
+      expect((await store.audit.list(user.id, undefined, 10)).items).toEqual([]);
+      // A team key's fetches are read from the team's log, by the team's id.
+      expect((await store.audit.listForTarget(t.id, teamKey.id, ["key.retrieved"], 10)).map((e) => e.teamId)).toEqual([
+        t.id,
+      ]);
+      expect(await store.audit.listForTarget(user.id, teamKey.id, ["key.retrieved"], 10)).toEqual([]);
+      const today = new Date().toISOString().slice(0, 10);
+      expect(await store.keys.usage(t.id, teamKey.id, today, today)).toEqual(
+        new Map([[today, { retrievals: 1, reveals: 0, byToken: {} }]]),
+      );
+      expect(await store.teams.delete(t.id, new Date())).toBe(true);
+      expect(await store.keys.usage(t.id, teamKey.id, today, today)).toEqual(new Map());
+    });
+
+    it("teams: deleting an account keeps the team's keys and drops the account's memberships", async () => {
+      const t = await team();
+      const teamKey = key({ userId: t.id, teamId: t.id });
+      await store.keys.create(teamKey);
+      const b = await person();
+      await store.teams.createInvitation({
+        id: newId(),
+        teamId: t.id,
+        email: b.email,
+        role: "owner",
+        codeHash: codeHash("9"),
+        invitedBy: user.id,
+        invitedByEmail: user.email,
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + DAY),
+      });
+      const inv = await store.teams.invitationByCodeHash(codeHash("9"));
+      await store.teams.acceptInvitation(
+        inv!.id,
+        { teamId: t.id, userId: b.id, role: "owner", createdAt: new Date() },
+        new Date(),
+      );
+      await store.users.delete(user.id);
+      expect(await store.keys.byId(teamKey.id)).toMatchObject({ teamId: t.id });
+      expect((await store.teams.members(t.id)).map((m) => m.userId)).toEqual([b.id]);
+    });
+
+    it("audit: retention prunes a team's old events as it does a person's", async () => {
+      const t = await team();
+      await store.audit.append(teamEvent(t.id, { time: new Date(Date.now() - 100 * DAY) }));
+      const recent = teamEvent(t.id);
+      await store.audit.append(recent);
+      expect(await store.audit.prune(new Date(Date.now() - 90 * DAY))).toBeGreaterThanOrEqual(1);
+      expect((await store.audit.listTeam(t.id, {}, 10)).items.map((e) => e.id)).toEqual([recent.id]);
+    });
+
+    it("audit: a team's log is its own, filtered by action and by actor (token or the person behind it)", async () => {
+      const t = await team();
+      const token = newId();
+      const base = Date.now();
+      await store.audit.append(
+        teamEvent(t.id, { time: new Date(base), actor: { type: "token", id: token, name: "cli", userId: user.id } }),
+      );
+      await store.audit.append(
+        teamEvent(t.id, {
+          time: new Date(base + 1),
+          action: "team.member.removed",
+          actor: { type: "session", id: newId(), name: user.email, userId: user.id },
+        }),
+      );
+      await store.audit.append(
+        teamEvent(t.id, {
+          time: new Date(base + 2),
+          actor: { type: "session", id: newId(), name: "b", userId: newId() },
+        }),
+      );
+      expect((await store.audit.list(user.id, undefined, 10)).items).toEqual([]);
+      const all = await store.audit.listTeam(t.id, {}, 2);
+      expect(all.items).toHaveLength(2);
+      expect(all.items[0]!.time.getTime()).toBe(base + 2);
+      expect(all.items[0]!.teamId).toBe(t.id);
+      expect((await store.audit.listTeam(t.id, {}, 2, all.next)).items).toHaveLength(1);
+      expect((await store.audit.listTeam(t.id, { action: "team.member.removed" }, 10)).items).toHaveLength(1);
+      expect((await store.audit.listTeam(t.id, { actorId: user.id }, 10)).items).toHaveLength(2);
+      const byToken = await store.audit.listTeam(t.id, { actorId: token }, 10);
+      expect(byToken.items.map((e) => e.actor)).toEqual([{ type: "token", id: token, name: "cli", userId: user.id }]);
+      expect((await store.audit.listTeam(newId(), {}, 10)).items).toEqual([]);
     });
   });
 }

@@ -93,6 +93,13 @@ export declare type AuditActor = Message<"cvwallet.wallet.v1.AuditActor"> & {
    * @generated from field: string name = 3;
    */
   name: string;
+
+  /**
+   * The person behind a session or token (team audit); empty for system.
+   *
+   * @generated from field: string user_id = 4;
+   */
+  userId: string;
 };
 
 /**

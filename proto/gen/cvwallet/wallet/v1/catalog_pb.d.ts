@@ -299,6 +299,51 @@ export enum TokenScope {
 export declare const TokenScopeSchema: GenEnum<TokenScope>;
 
 /**
+ * TeamRole is the catalog of roles a team member holds, from most to least powerful.
+ *
+ * @generated from enum cvwallet.wallet.v1.TeamRole
+ */
+export enum TeamRole {
+  /**
+   * @generated from enum value: TEAM_ROLE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Everything, including roles and deleting the team; a team always keeps at least one.
+   *
+   * @generated from enum value: TEAM_ROLE_OWNER = 1;
+   */
+  OWNER = 1,
+
+  /**
+   * Team keys, invitations, removing members below admin.
+   *
+   * @generated from enum value: TEAM_ROLE_ADMIN = 2;
+   */
+  ADMIN = 2,
+
+  /**
+   * Lists team keys, fetches and reveals them.
+   *
+   * @generated from enum value: TEAM_ROLE_MEMBER = 3;
+   */
+  MEMBER = 3,
+
+  /**
+   * Key metadata, usage and audit; never plaintext.
+   *
+   * @generated from enum value: TEAM_ROLE_VIEWER = 4;
+   */
+  VIEWER = 4,
+}
+
+/**
+ * Describes the enum cvwallet.wallet.v1.TeamRole.
+ */
+export declare const TeamRoleSchema: GenEnum<TeamRole>;
+
+/**
  * The value's id as the API's string fields and JSON carry it, e.g. "openai".
  *
  * @generated from extension: string string_id = 50100;

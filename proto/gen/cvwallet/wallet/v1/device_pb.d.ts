@@ -163,6 +163,14 @@ export declare type ApproveDeviceRequestRequest = Message<"cvwallet.wallet.v1.Ap
    * @generated from field: uint32 expires_in_days = 4;
    */
   expiresInDays: number;
+
+  /**
+   * Scopes the token to this team (the approver must be a member: not_found otherwise), so it
+   * reaches that team's keys only; empty gives a personal token.
+   *
+   * @generated from field: string team_id = 5;
+   */
+  teamId: string;
 };
 
 /**

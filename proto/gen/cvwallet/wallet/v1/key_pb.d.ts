@@ -126,6 +126,13 @@ export declare type ApiKey = Message<"cvwallet.wallet.v1.ApiKey"> & {
    * @generated from field: google.protobuf.Timestamp last_revealed_at = 18;
    */
   lastRevealedAt?: Timestamp | undefined;
+
+  /**
+   * The team that owns the key; empty for a personal key.
+   *
+   * @generated from field: string team_id = 19;
+   */
+  teamId: string;
 };
 
 /**

@@ -70,6 +70,13 @@ export declare type AccessToken = Message<"cvwallet.wallet.v1.AccessToken"> & {
    * @generated from field: string parent_id = 9;
    */
   parentId: string;
+
+  /**
+   * The team the token is scoped to; empty for a personal token.
+   *
+   * @generated from field: string team_id = 10;
+   */
+  teamId: string;
 };
 
 /**

@@ -13,6 +13,7 @@ import type { AuditEvent } from "./audit_pb.js";
 import type { ApproveDeviceRequestRequestSchema, ApproveDeviceRequestResponseSchema, DenyDeviceRequestRequestSchema, DenyDeviceRequestResponseSchema, GetDeviceRequestRequestSchema, GetDeviceRequestResponseSchema } from "./device_pb.js";
 import type { ListKeyFetchesRequestSchema, ListKeyFetchesResponseSchema, RevokeCurrentTokenRequestSchema, RevokeCurrentTokenResponseSchema } from "./clients_pb.js";
 import type { ChangePasswordRequestSchema, ChangePasswordResponseSchema, ListSessionsRequestSchema, ListSessionsResponseSchema, RevokeOtherSessionsRequestSchema, RevokeOtherSessionsResponseSchema, RevokeSessionRequestSchema, RevokeSessionResponseSchema } from "./session_pb.js";
+import type { AcceptInvitationRequestSchema, AcceptInvitationResponseSchema, CreateInvitationRequestSchema, CreateInvitationResponseSchema, CreateTeamRequestSchema, CreateTeamResponseSchema, DeleteTeamRequestSchema, DeleteTeamResponseSchema, ListInvitationsRequestSchema, ListInvitationsResponseSchema, ListTeamAuditEventsRequestSchema, ListTeamAuditEventsResponseSchema, ListTeamMembersRequestSchema, ListTeamMembersResponseSchema, ListTeamsRequestSchema, ListTeamsResponseSchema, RemoveTeamMemberRequestSchema, RemoveTeamMemberResponseSchema, RevokeInvitationRequestSchema, RevokeInvitationResponseSchema, UpdateTeamMemberRequestSchema, UpdateTeamMemberResponseSchema } from "./team_pb.js";
 
 /**
  * Describes the file cvwallet/wallet/v1/wallet.proto.
@@ -253,6 +254,13 @@ export declare type ListKeysRequest = Message<"cvwallet.wallet.v1.ListKeysReques
    * @generated from field: string page_token = 5;
    */
   pageToken: string;
+
+  /**
+   * Lists the keys of this team (viewer and up) instead of the caller's own.
+   *
+   * @generated from field: string team_id = 6;
+   */
+  teamId: string;
 };
 
 /**
@@ -329,6 +337,13 @@ export declare type CreateKeyRequest = Message<"cvwallet.wallet.v1.CreateKeyRequ
    * @generated from field: bool validate = 7;
    */
   validate: boolean;
+
+  /**
+   * Stores the key for this team (admin and up), encrypted under the team's key.
+   *
+   * @generated from field: string team_id = 8;
+   */
+  teamId: string;
 };
 
 /**
@@ -684,6 +699,13 @@ export declare type CreateTokenRequest = Message<"cvwallet.wallet.v1.CreateToken
    * @generated from field: uint32 expires_in_days = 4;
    */
   expiresInDays: number;
+
+  /**
+   * Scopes the token to this team: it reaches that team's keys only (while its owner is a member).
+   *
+   * @generated from field: string team_id = 5;
+   */
+  teamId: string;
 };
 
 /**
@@ -1131,6 +1153,119 @@ export declare const WalletService: GenService<{
     methodKind: "unary";
     input: typeof ChangePasswordRequestSchema;
     output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * CreateTeam creates a team; the caller becomes its owner.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.CreateTeam
+   */
+  createTeam: {
+    methodKind: "unary";
+    input: typeof CreateTeamRequestSchema;
+    output: typeof CreateTeamResponseSchema;
+  },
+  /**
+   * ListTeams returns the caller's teams, each with the caller's role.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListTeams
+   */
+  listTeams: {
+    methodKind: "unary";
+    input: typeof ListTeamsRequestSchema;
+    output: typeof ListTeamsResponseSchema;
+  },
+  /**
+   * DeleteTeam (owner) destroys the team's key in the crypto service, then its records.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.DeleteTeam
+   */
+  deleteTeam: {
+    methodKind: "unary";
+    input: typeof DeleteTeamRequestSchema;
+    output: typeof DeleteTeamResponseSchema;
+  },
+  /**
+   * ListTeamMembers (any member).
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListTeamMembers
+   */
+  listTeamMembers: {
+    methodKind: "unary";
+    input: typeof ListTeamMembersRequestSchema;
+    output: typeof ListTeamMembersResponseSchema;
+  },
+  /**
+   * UpdateTeamMember changes a role (owner); failed_precondition (HTTP 409) when it would
+   * leave the team without an owner.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.UpdateTeamMember
+   */
+  updateTeamMember: {
+    methodKind: "unary";
+    input: typeof UpdateTeamMemberRequestSchema;
+    output: typeof UpdateTeamMemberResponseSchema;
+  },
+  /**
+   * RemoveTeamMember removes a member (owner; admin for members below admin), or the caller
+   * leaves; failed_precondition (HTTP 409) when it would leave the team without an owner.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.RemoveTeamMember
+   */
+  removeTeamMember: {
+    methodKind: "unary";
+    input: typeof RemoveTeamMemberRequestSchema;
+    output: typeof RemoveTeamMemberResponseSchema;
+  },
+  /**
+   * CreateInvitation (admin, owner) returns a single-use code, shown once, valid 7 days.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.CreateInvitation
+   */
+  createInvitation: {
+    methodKind: "unary";
+    input: typeof CreateInvitationRequestSchema;
+    output: typeof CreateInvitationResponseSchema;
+  },
+  /**
+   * ListInvitations (admin, owner): the pending invitations.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListInvitations
+   */
+  listInvitations: {
+    methodKind: "unary";
+    input: typeof ListInvitationsRequestSchema;
+    output: typeof ListInvitationsResponseSchema;
+  },
+  /**
+   * RevokeInvitation (admin, owner).
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.RevokeInvitation
+   */
+  revokeInvitation: {
+    methodKind: "unary";
+    input: typeof RevokeInvitationRequestSchema;
+    output: typeof RevokeInvitationResponseSchema;
+  },
+  /**
+   * AcceptInvitation joins the team, for the signed-in person the invitation names;
+   * failed_precondition (HTTP 410) when the code has expired or was used.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.AcceptInvitation
+   */
+  acceptInvitation: {
+    methodKind: "unary";
+    input: typeof AcceptInvitationRequestSchema;
+    output: typeof AcceptInvitationResponseSchema;
+  },
+  /**
+   * ListTeamAuditEvents (admin, owner): the team's events, newest first.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.ListTeamAuditEvents
+   */
+  listTeamAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListTeamAuditEventsRequestSchema;
+    output: typeof ListTeamAuditEventsResponseSchema;
   },
 }>;
 

@@ -3,9 +3,11 @@
 // the same id works as a MongoDB _id and a SQLite primary key. Uniqueness and atomic
 // counters are the store's job (several wallet processes may share it), so a lost race
 // surfaces as an already_exists AppError, never as a half-applied write.
+import type { TeamRoleId } from "@cv-wallet/proto/catalog";
 import type { ProviderCredits, ValidationStatus } from "./key-check.ts";
 
 export type { ValidationStatus };
+export type TeamRole = TeamRoleId;
 
 export interface UserRecord {
   id: string;
@@ -43,6 +45,8 @@ export interface TokenRecord {
   expiresAt: Date;
   lastUsedAt?: Date | undefined;
   revokedAt?: Date | undefined;
+  /** Scoped to this team: the token reaches that team's keys only. */
+  teamId?: string | undefined;
   /** The token that created this one; undefined when a browser session did. */
   parentId?: string | undefined;
 }
@@ -57,7 +61,13 @@ export interface ValidationRecord {
 
 export interface KeyRecord {
   id: string;
+  /**
+   * The owner partition: the user's id for a personal key; for a team key the team's id
+   * (and teamId is set). Every owner-scoped method takes this value.
+   */
   userId: string;
+  /** The owning team; a team key belongs to the team, not to the member who stored it. */
+  teamId?: string | undefined;
   provider: string;
   name: string;
   ciphertext: string;
@@ -126,20 +136,90 @@ export interface KeyPatch {
 export interface StoredCiphertext {
   id: string;
   userId: string;
+  /** Set for a team key (encrypted under the team's key). */
+  teamId?: string | undefined;
   ciphertext: string;
   keyVersion: number;
 }
 
 export interface AuditRecord {
   id: string;
+  /** Whose log: a user's id, or for a team event the team's id (and teamId is set). */
   userId: string;
+  /** Set for a team event: it goes to the team's log (AuditStore.listTeam), not a person's. */
+  teamId?: string | undefined;
   action: string;
-  actor: { type: string; id: string; name: string };
+  /** userId: the person behind a session or token (team events), absent for the system. */
+  actor: { type: string; id: string; name: string; userId?: string | undefined };
   target: { type: string; id: string; name: string };
   time: Date;
   address: string;
   userAgent: string;
   details: Record<string, string>;
+}
+
+export interface TeamRecord {
+  id: string;
+  name: string;
+  createdAt: Date;
+}
+
+export interface MembershipRecord {
+  teamId: string;
+  userId: string;
+  role: TeamRole;
+  createdAt: Date;
+}
+
+export interface InvitationRecord {
+  id: string;
+  teamId: string;
+  /** Lowercase; only the account with this email may accept. */
+  email: string;
+  role: TeamRole;
+  /** SHA-256 of the code, hex; the code itself is shown once and never stored. */
+  codeHash: string;
+  invitedBy: string;
+  invitedByEmail: string;
+  createdAt: Date;
+  expiresAt: Date;
+  acceptedAt?: Date | undefined;
+  acceptedBy?: string | undefined;
+}
+
+/** The outcome of a membership change that must leave the team an owner. */
+export type MembershipChange = "ok" | "not_found" | "last_owner";
+
+export interface TeamStore {
+  /** The team and its first owner, together. */
+  create(team: TeamRecord, owner: MembershipRecord): Promise<void>;
+  get(teamId: string): Promise<TeamRecord | undefined>;
+  /** The user's teams with the user's role and the member count, oldest first. */
+  listForUser(userId: string): Promise<{ team: TeamRecord; role: TeamRole; memberCount: number }[]>;
+  /** Read on every team request: a removal or a lowered role applies at once. */
+  membership(teamId: string, userId: string): Promise<MembershipRecord | undefined>;
+  /** Members with their email, oldest membership first. */
+  members(teamId: string): Promise<(MembershipRecord & { email: string })[]>;
+  /** Atomically: refuses (last_owner) a change that would leave the team without an owner. */
+  setRole(teamId: string, userId: string, role: TeamRole): Promise<MembershipChange>;
+  /** Atomically, as setRole. */
+  removeMember(teamId: string, userId: string): Promise<MembershipChange>;
+  /**
+   * Deletes the team and everything it owns: memberships, invitations, keys and their usage,
+   * the team's audit log; revokes the tokens scoped to it. False when there was no such team.
+   */
+  delete(teamId: string, at: Date): Promise<boolean>;
+  createInvitation(invitation: InvitationRecord): Promise<void>;
+  /** Unused, unexpired invitations, newest first. */
+  pendingInvitations(teamId: string, now: Date): Promise<InvitationRecord[]>;
+  invitationByCodeHash(codeHash: string): Promise<InvitationRecord | undefined>;
+  /** Deletes an unused invitation; false when the team has no such pending one. */
+  revokeInvitation(teamId: string, id: string): Promise<boolean>;
+  /**
+   * Marks the invitation used, if still unused and unexpired at `now`, and adds the member
+   * (keeping an existing membership's role). "gone" when it was used or expired meanwhile.
+   */
+  acceptInvitation(id: string, member: MembershipRecord, now: Date): Promise<"ok" | "gone">;
 }
 
 export type DeviceRequestStatus = "pending" | "approved" | "denied" | "used";
@@ -178,9 +258,17 @@ export interface DeviceRequestRecord {
   decidedAt?: Date | undefined;
   decidedBy?: { type: string; id: string; name: string } | undefined;
   /** What was approved (never more than was asked). */
-  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+  grant?: DeviceGrant | undefined;
   /** The token handed out (status used). */
   tokenId?: string | undefined;
+}
+
+/** What an approval grants; teamId scopes the token to a team. */
+export interface DeviceGrant {
+  scopes: string[];
+  providers: string[];
+  expiresInDays: number;
+  teamId?: string | undefined;
 }
 
 export interface DeviceDecision {
@@ -188,7 +276,7 @@ export interface DeviceDecision {
   userId: string;
   decidedAt: Date;
   decidedBy: { type: string; id: string; name: string };
-  grant?: { scopes: string[]; providers: string[]; expiresInDays: number } | undefined;
+  grant?: DeviceGrant | undefined;
 }
 
 export interface DeviceRequestStore {
@@ -255,6 +343,8 @@ export interface KeyStore {
   /** already_exists on a duplicate (user, provider, name). Clears other defaults if isDefault. */
   create(key: KeyRecord): Promise<void>;
   get(userId: string, id: string): Promise<KeyRecord | undefined>;
+  /** A key by id alone, whoever owns it; the caller checks who may see it. */
+  byId(id: string): Promise<KeyRecord | undefined>;
   /** The named key, or the default, or else the newest key of the provider. */
   forProvider(userId: string, provider: string, name?: string): Promise<KeyRecord | undefined>;
   hasDefault(userId: string, provider: string): Promise<boolean>;
@@ -303,8 +393,18 @@ export interface AuditStore {
     cursor?: string,
     range?: { from?: Date | undefined; to?: Date | undefined },
   ): Promise<Page<AuditRecord>>;
-  /** The newest `limit` events of the user about one target with one of `actions`, newest first. */
+  /**
+   * The newest `limit` events about one target with one of `actions`, newest first, from the
+   * log of `userId`: a user's id, or a team's id for the team's log.
+   */
   listForTarget(userId: string, targetId: string, actions: string[], limit: number): Promise<AuditRecord[]>;
+  /** A team's log, newest first; actorId matches the actor's id or the person behind it. */
+  listTeam(
+    teamId: string,
+    filter: { action?: string | undefined; actorId?: string | undefined },
+    pageSize: number,
+    cursor?: string,
+  ): Promise<Page<AuditRecord>>;
   /** Deletes every event older than `before` (retention); returns how many. */
   prune(before: Date): Promise<number>;
 }
@@ -316,6 +416,7 @@ export interface Store {
   tokens: TokenStore;
   keys: KeyStore;
   audit: AuditStore;
+  teams: TeamStore;
   deviceRequests: DeviceRequestStore;
   /** Throws when the store cannot answer (readiness). */
   ping(): Promise<void>;

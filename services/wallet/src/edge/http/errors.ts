@@ -51,7 +51,7 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     if (error instanceof AppError) {
       if (error.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(error.retryAfterSeconds));
       if (error.code === "internal") logger.error({ err: error, route: req.path }, "request failed");
-      sendError(res, httpStatusOf(error.code), error.code, error.message);
+      sendError(res, error.httpStatus ?? httpStatusOf(error.code), error.code, error.message);
       return;
     }
     const body = bodyError(error);

@@ -30,6 +30,7 @@ const body = (req: Request): Json => {
 };
 const none = (): Json => ({});
 const idParam = (req: Request): Json => ({ id: req.params.id });
+const teamParam = (req: Request): Json => ({ teamId: req.params.teamId });
 
 /** Query strings are strings: pick the known names (camelCase or snake_case) and convert. */
 function query(req: Request, fields: Record<string, "string" | "number" | "boolean" | "time">): Json {
@@ -84,6 +85,7 @@ export const ROUTES: Route[] = [
         needsAttention: "boolean",
         pageSize: "number",
         pageToken: "string",
+        teamId: "string",
       }),
   },
   { method: "post", path: "/api/keys", op: "createKey", input: body, status: 201 },
@@ -150,6 +152,54 @@ export const ROUTES: Route[] = [
   { method: "delete", path: "/api/auth/sessions/:id", op: "revokeSession", input: idParam },
   { method: "post", path: "/api/auth/sessions/revoke-others", op: "revokeOtherSessions", input: none },
   { method: "post", path: "/api/auth/password", op: "changePassword", input: body },
+  // Teams.
+  { method: "post", path: "/api/teams", op: "createTeam", input: body, status: 201 },
+  { method: "get", path: "/api/teams", op: "listTeams", input: none },
+  { method: "delete", path: "/api/teams/:teamId", op: "deleteTeam", input: teamParam },
+  { method: "get", path: "/api/teams/:teamId/members", op: "listTeamMembers", input: teamParam },
+  {
+    method: "patch",
+    path: "/api/teams/:teamId/members/:userId",
+    op: "updateTeamMember",
+    input: (req) => ({ ...body(req), teamId: req.params.teamId, userId: req.params.userId }),
+  },
+  {
+    method: "delete",
+    path: "/api/teams/:teamId/members/:userId",
+    op: "removeTeamMember",
+    input: (req) => ({ teamId: req.params.teamId, userId: req.params.userId }),
+  },
+  {
+    method: "post",
+    path: "/api/teams/:teamId/invitations",
+    op: "createInvitation",
+    input: (req) => ({ ...body(req), teamId: req.params.teamId }),
+    status: 201,
+  },
+  { method: "get", path: "/api/teams/:teamId/invitations", op: "listInvitations", input: teamParam },
+  {
+    method: "delete",
+    path: "/api/teams/:teamId/invitations/:invitationId",
+    op: "revokeInvitation",
+    input: (req) => ({ teamId: req.params.teamId, invitationId: req.params.invitationId }),
+  },
+  { method: "post", path: "/api/invitations/accept", op: "acceptInvitation", input: body },
+  {
+    method: "get",
+    path: "/api/teams/:teamId/audit",
+    op: "listTeamAuditEvents",
+    input: (req) => {
+      // `?actor=` (a user or token id) is the message's actor_id.
+      const { actor, ...q } = query(req, {
+        action: "string",
+        actor: "string",
+        actorId: "string",
+        pageSize: "number",
+        pageToken: "string",
+      });
+      return { ...q, ...(actor !== undefined ? { actorId: actor } : {}), teamId: req.params.teamId };
+    },
+  },
 ];
 
 /**

@@ -11,13 +11,17 @@ import type {
   AuditStore,
   DeviceRequestRecord,
   DeviceRequestStore,
+  InvitationRecord,
   KeyListFilter,
   KeyRecord,
   KeyStore,
+  MembershipChange,
   Page,
   SessionRecord,
   SessionStore,
   Store,
+  TeamRole,
+  TeamStore,
   TokenRecord,
   TokenStore,
   UserStore,
@@ -30,9 +34,15 @@ import {
   auditSchema,
   type DeviceRequestDoc,
   deviceRequestSchema,
+  type InvitationDoc,
+  invitationSchema,
+  type MemberDoc,
+  memberSchema,
   type SessionDoc,
   sessionSchema,
+  type TeamDoc,
   type TokenDoc,
+  teamSchema,
   tokenSchema,
   type UsageDoc,
   type UserDoc,
@@ -47,6 +57,9 @@ export interface WalletModels {
   keys: Model<ApiKeyDoc>;
   usage: Model<UsageDoc>;
   audit: Model<AuditDoc>;
+  teams: Model<TeamDoc>;
+  members: Model<MemberDoc>;
+  invitations: Model<InvitationDoc>;
   deviceRequests: Model<DeviceRequestDoc>;
 }
 
@@ -59,6 +72,9 @@ export function walletModels(connection: Connection): WalletModels {
     keys: connection.model<ApiKeyDoc>("ApiKey", apiKeySchema, "api_keys"),
     usage: connection.model<UsageDoc>("KeyUsage", usageSchema, "key_usage"),
     audit: connection.model<AuditDoc>("AuditEvent", auditSchema, "audit_events"),
+    teams: connection.model<TeamDoc>("Team", teamSchema, "teams"),
+    members: connection.model<MemberDoc>("TeamMember", memberSchema, "team_members"),
+    invitations: connection.model<InvitationDoc>("TeamInvitation", invitationSchema, "team_invitations"),
     deviceRequests: connection.model<DeviceRequestDoc>("DeviceRequest", deviceRequestSchema, "device_requests"),
   };
 }
@@ -241,6 +257,7 @@ export function mongoStore(
     tokens: tokens(m),
     keys: keys(m, options.defaultIndex ?? true),
     audit: audit(m),
+    teams: teams(m),
     deviceRequests: deviceRequests(m),
     // Readiness: a real (tiny) write, so a primary that cannot accept writes shows up here.
     ping: async () => {
@@ -280,9 +297,10 @@ function users(m: WalletModels): UserStore {
       await Promise.all([
         m.sessions.deleteMany({ userId: id }),
         m.tokens.deleteMany({ userId: id }),
-        m.keys.deleteMany({ userId: id }),
+        m.keys.deleteMany({ userId: id, teamId: null }),
         m.usage.deleteMany({ userId: id }),
         m.audit.deleteMany({ userId: id }),
+        m.members.deleteMany({ userId: id }),
         m.deviceRequests.deleteMany({ userId: id }),
       ]);
       await m.users.deleteOne({ _id: id });
@@ -357,6 +375,7 @@ function toToken(d: TokenDoc): TokenRecord {
     expiresAt: d.expiresAt,
     lastUsedAt: d.lastUsedAt ?? undefined,
     revokedAt: d.revokedAt ?? undefined,
+    teamId: d.teamId ?? undefined,
     parentId: d.parentId ?? undefined,
   };
 }
@@ -430,6 +449,7 @@ function toKey(d: ApiKeyDoc): KeyRecord {
   return {
     id: d._id,
     userId: d.userId,
+    teamId: d.teamId ?? undefined,
     provider: d.provider,
     name: d.name,
     ciphertext: d.ciphertext,
@@ -530,6 +550,10 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
     },
     async get(userId, id) {
       const d = await m.keys.findOne({ _id: id, userId }).lean();
+      return d ? toKey(d) : undefined;
+    },
+    async byId(id) {
+      const d = await m.keys.findById(id).lean();
       return d ? toKey(d) : undefined;
     },
     async forProvider(userId, provider, name) {
@@ -674,11 +698,17 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
     },
     async pageCiphertexts(afterId, limit) {
       const docs = await m.keys
-        .find(afterId ? { _id: { $gt: afterId } } : {}, { _id: 1, userId: 1, ciphertext: 1, keyVersion: 1 })
+        .find(afterId ? { _id: { $gt: afterId } } : {}, { _id: 1, userId: 1, teamId: 1, ciphertext: 1, keyVersion: 1 })
         .sort({ _id: 1 })
         .limit(limit)
         .lean();
-      return docs.map((d) => ({ id: d._id, userId: d.userId, ciphertext: d.ciphertext, keyVersion: d.keyVersion }));
+      return docs.map((d) => ({
+        id: d._id,
+        userId: d.userId,
+        teamId: d.teamId ?? undefined,
+        ciphertext: d.ciphertext,
+        keyVersion: d.keyVersion,
+      }));
     },
     async replaceCiphertext(id, expected, next) {
       const r = await m.keys.updateOne(
@@ -698,7 +728,13 @@ function audit(m: WalletModels): AuditStore {
     id: d._id,
     userId: d.userId,
     action: d.action,
-    actor: { type: d.actor.type, id: d.actor.id, name: d.actor.name },
+    actor: {
+      type: d.actor.type,
+      id: d.actor.id,
+      name: d.actor.name,
+      ...(d.actor.userId ? { userId: d.actor.userId } : {}),
+    },
+    ...(d.teamId ? { teamId: d.teamId } : {}),
     target: { type: d.target.type, id: d.target.id, name: d.target.name },
     time: d.time,
     address: d.address,
@@ -739,6 +775,157 @@ function audit(m: WalletModels): AuditStore {
         .lean();
       return page(docs.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
     },
+    async listTeam(teamId, filter, pageSize, cursorText) {
+      const cursor = decodeCursor(cursorText);
+      const and: QueryFilter<AuditDoc>[] = [{ userId: teamId, teamId }];
+      if (filter.action) and.push({ action: filter.action });
+      if (filter.actorId) and.push({ $or: [{ "actor.id": filter.actorId }, { "actor.userId": filter.actorId }] });
+      if (cursor) {
+        const at = new Date(cursor.time);
+        and.push({ $or: [{ time: { $lt: at } }, { time: at, _id: { $lt: cursor.id } }] });
+      }
+      const docs = await m.audit
+        .find({ $and: and })
+        .sort({ time: -1, _id: -1 })
+        .limit(pageSize + 1)
+        .lean();
+      return page(docs.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+    },
+  };
+}
+
+function teams(m: WalletModels): TeamStore {
+  const toTeam = (d: TeamDoc) => ({ id: d._id, name: d.name, createdAt: d.createdAt });
+  const toMember = (d: MemberDoc) => ({ teamId: d.teamId, userId: d.userId, role: d.role, createdAt: d.createdAt });
+  const toInvitation = (d: InvitationDoc): InvitationRecord => ({
+    id: d._id,
+    teamId: d.teamId,
+    email: d.email,
+    role: d.role,
+    codeHash: d.codeHash,
+    invitedBy: d.invitedBy,
+    invitedByEmail: d.invitedByEmail,
+    createdAt: d.createdAt,
+    expiresAt: d.expiresAt,
+    acceptedAt: d.acceptedAt ?? undefined,
+    acceptedBy: d.acceptedBy ?? undefined,
+  });
+  // Taking an owner away goes through the team's guarded counter first, so the last owner
+  // stays even when two owners demote each other at once; undone if the member changed meanwhile.
+  const takeOwner = async (teamId: string) =>
+    (await m.teams.updateOne({ _id: teamId, ownerCount: { $gt: 1 } }, { $inc: { ownerCount: -1 } })).modifiedCount ===
+    1;
+  const giveOwner = (teamId: string) => m.teams.updateOne({ _id: teamId }, { $inc: { ownerCount: 1 } });
+
+  async function change(teamId: string, userId: string, role: TeamRole | undefined): Promise<MembershipChange> {
+    const current = await m.members.findOne({ teamId, userId }).lean();
+    if (!current) return "not_found";
+    const losesOwner = current.role === "owner" && role !== "owner";
+    const gainsOwner = current.role !== "owner" && role === "owner";
+    if (losesOwner && !(await takeOwner(teamId))) return "last_owner";
+    const filter = { teamId, userId, role: current.role };
+    const r =
+      role === undefined ? await m.members.deleteOne(filter) : await m.members.updateOne(filter, { $set: { role } });
+    const applied =
+      role === undefined
+        ? r.acknowledged && (r as { deletedCount: number }).deletedCount === 1
+        : (r as { matchedCount: number }).matchedCount === 1;
+    if (!applied) {
+      if (losesOwner) await giveOwner(teamId);
+      return change(teamId, userId, role);
+    }
+    if (gainsOwner) await giveOwner(teamId);
+    return "ok";
+  }
+
+  return {
+    async create(team, owner) {
+      await m.teams.create({ _id: team.id, name: team.name, createdAt: team.createdAt, ownerCount: 1 });
+      await m.members.create(owner);
+    },
+    async get(teamId) {
+      const d = await m.teams.findById(teamId).lean();
+      return d ? toTeam(d) : undefined;
+    },
+    async listForUser(userId) {
+      const mine = await m.members.find({ userId }).lean();
+      const docs = await m.teams
+        .find({ _id: { $in: mine.map((x) => x.teamId) } })
+        .sort({ createdAt: 1, _id: 1 })
+        .lean();
+      const out = [];
+      for (const d of docs) {
+        out.push({
+          team: toTeam(d),
+          role: mine.find((x) => x.teamId === d._id)!.role,
+          memberCount: await m.members.countDocuments({ teamId: d._id }),
+        });
+      }
+      return out;
+    },
+    async membership(teamId, userId) {
+      const d = await m.members.findOne({ teamId, userId }).lean();
+      return d ? toMember(d) : undefined;
+    },
+    async members(teamId) {
+      const docs = await m.members.find({ teamId }).sort({ createdAt: 1, userId: 1 }).lean();
+      const users = await m.users.find({ _id: { $in: docs.map((d) => d.userId) } }, { email: 1 }).lean();
+      const email = new Map(users.map((u) => [u._id, u.email]));
+      return docs.filter((d) => email.has(d.userId)).map((d) => ({ ...toMember(d), email: email.get(d.userId)! }));
+    },
+    setRole: (teamId, userId, role) => change(teamId, userId, role),
+    removeMember: (teamId, userId) => change(teamId, userId, undefined),
+    async delete(teamId, at) {
+      // The team document last: if this is interrupted, the team still exists and can be deleted again.
+      const keyIds = (await m.keys.find({ userId: teamId, teamId }, { _id: 1 }).lean()).map((d) => d._id);
+      await Promise.all([
+        m.keys.deleteMany({ userId: teamId, teamId }),
+        m.usage.deleteMany({ keyId: { $in: keyIds } }),
+        m.audit.deleteMany({ userId: teamId, teamId }),
+        m.invitations.deleteMany({ teamId }),
+        m.tokens.updateMany({ teamId, revokedAt: null }, { $set: { revokedAt: at } }),
+      ]);
+      await m.members.deleteMany({ teamId });
+      return (await m.teams.deleteOne({ _id: teamId })).deletedCount > 0;
+    },
+    async createInvitation(i) {
+      try {
+        const { id, ...rest } = i;
+        await m.invitations.create({ _id: id, ...rest });
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async pendingInvitations(teamId, now) {
+      const docs = await m.invitations
+        .find({ teamId, acceptedAt: null, expiresAt: { $gt: now } })
+        .sort({ createdAt: -1, _id: -1 })
+        .lean();
+      return docs.map(toInvitation);
+    },
+    async invitationByCodeHash(codeHash) {
+      const d = await m.invitations.findOne({ codeHash }).lean();
+      return d ? toInvitation(d) : undefined;
+    },
+    async revokeInvitation(teamId, id) {
+      return (await m.invitations.deleteOne({ _id: id, teamId, acceptedAt: null })).deletedCount > 0;
+    },
+    async acceptInvitation(id, member, now) {
+      // The conditional update is the single use: of two concurrent accepts only one matches.
+      const r = await m.invitations.updateOne(
+        { _id: id, acceptedAt: null, expiresAt: { $gt: now } },
+        { $set: { acceptedAt: now, acceptedBy: member.userId } },
+      );
+      if (r.modifiedCount !== 1) return "gone";
+      try {
+        await m.members.create(member);
+        if (member.role === "owner") await giveOwner(member.teamId);
+      } catch (error) {
+        // Already a member: the existing role stands.
+        if (!isDuplicate(error)) throw error;
+      }
+      return "ok";
+    },
   };
 }
 
@@ -764,7 +951,12 @@ function toDeviceRequest(d: DeviceRequestDoc): DeviceRequestRecord {
     decidedAt: d.decidedAt ?? undefined,
     decidedBy: d.decidedBy ? { type: d.decidedBy.type, id: d.decidedBy.id, name: d.decidedBy.name } : undefined,
     grant: d.grant
-      ? { scopes: [...d.grant.scopes], providers: [...d.grant.providers], expiresInDays: d.grant.expiresInDays }
+      ? {
+          scopes: [...d.grant.scopes],
+          providers: [...d.grant.providers],
+          expiresInDays: d.grant.expiresInDays,
+          teamId: d.grant.teamId ?? undefined,
+        }
       : undefined,
     tokenId: d.tokenId ?? undefined,
   };

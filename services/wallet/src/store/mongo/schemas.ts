@@ -3,9 +3,24 @@
 // per key, at most one default per (owner, provider) (a partial unique index, and the store's ordered switch where a server lacks those), one usage
 // counter per key and day; sessions expire through a TTL index.
 
-import { PROVIDER_IDS, RECORD_ID_PATTERN, TOKEN_SCOPES, VALIDATION_STATUSES } from "@cv-wallet/proto/catalog";
+import {
+  PROVIDER_IDS,
+  RECORD_ID_PATTERN,
+  TEAM_ROLES,
+  TOKEN_SCOPES,
+  VALIDATION_STATUSES,
+} from "@cv-wallet/proto/catalog";
 import { Schema } from "mongoose";
-import type { AuditRecord, KeyRecord, SessionRecord, TokenRecord, UserRecord } from "../port.ts";
+import type {
+  AuditRecord,
+  InvitationRecord,
+  KeyRecord,
+  MembershipRecord,
+  SessionRecord,
+  TeamRecord,
+  TokenRecord,
+  UserRecord,
+} from "../port.ts";
 
 /** A port record as a document: the same fields, its id as `_id` (so one id works in both stores). */
 type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
@@ -59,13 +74,15 @@ export const tokenSchema = new Schema<TokenDoc>(
     expiresAt: { type: Date, required: true },
     lastUsedAt: Date,
     revokedAt: Date,
-    parentId: { type: String, match: /^[0-9a-f]{24}$/ },
+    teamId: { type: String, match: RECORD_ID_PATTERN },
+    parentId: { type: String, match: RECORD_ID_PATTERN },
   },
   { versionKey: false, id: false },
 );
 tokenSchema.index({ hash: 1 }, { unique: true });
 tokenSchema.index({ userId: 1, parentId: 1 });
 tokenSchema.index({ userId: 1, createdAt: -1 });
+tokenSchema.index({ teamId: 1 }, { sparse: true });
 
 const creditsSchema = new Schema(
   { label: String, limit: Number, limitRemaining: Number, usage: Number, isFreeTier: Boolean },
@@ -87,7 +104,9 @@ export type ApiKeyDoc = Stored<KeyRecord> & { defaultSince?: Date | undefined };
 export const apiKeySchema = new Schema<ApiKeyDoc>(
   {
     _id: ID,
+    // The owner partition: a user's id, or a team's for a team key (teamId set).
     userId: { ...ID },
+    teamId: { type: String, match: RECORD_ID_PATTERN },
     provider: { type: String, required: true, enum: [...PROVIDER_IDS] },
     name: { type: String, required: true, maxlength: 100 },
     // Only ciphertext: `cvw:v<version>:<base64url>` from the crypto service.
@@ -143,7 +162,12 @@ usageSchema.index({ keyId: 1, day: 1 }, { unique: true });
 usageSchema.index({ userId: 1 });
 
 const partySchema = new Schema(
-  { type: { type: String, required: true }, id: { type: String, default: "" }, name: { type: String, default: "" } },
+  {
+    type: { type: String, required: true },
+    id: { type: String, default: "" },
+    name: { type: String, default: "" },
+    userId: { type: String, match: RECORD_ID_PATTERN },
+  },
   { _id: false, id: false },
 );
 /** An audit event as stored: the port's record with its id as `_id`. */
@@ -151,7 +175,9 @@ export type AuditDoc = Stored<AuditRecord>;
 export const auditSchema = new Schema<AuditDoc>(
   {
     _id: ID,
+    // Whose log: a user's id, or a team's for a team event (teamId set).
     userId: { ...ID },
+    teamId: { type: String, match: RECORD_ID_PATTERN },
     action: { type: String, required: true, maxlength: 64 },
     actor: { type: partySchema, required: true },
     target: { type: partySchema, required: true },
@@ -166,11 +192,62 @@ auditSchema.index({ userId: 1, time: -1, _id: -1 });
 auditSchema.index({ userId: 1, action: 1, time: -1, _id: -1 });
 auditSchema.index({ userId: 1, "target.id": 1, time: -1, _id: -1 }, { name: "by_target" });
 
+/**
+ * A team as stored. ownerCount is the team's number of owners, changed only by guarded
+ * `$inc`s, so two concurrent demotions cannot both take the last owner (no transactions needed).
+ */
+export type TeamDoc = Stored<TeamRecord> & { ownerCount: number };
+export const teamSchema = new Schema<TeamDoc>(
+  {
+    _id: ID,
+    name: { type: String, required: true, maxlength: 100 },
+    createdAt: { type: Date, required: true },
+    ownerCount: { type: Number, required: true, min: 0 },
+  },
+  { versionKey: false, id: false },
+);
+
+/** A membership as stored; one per (team, user). */
+export type MemberDoc = MembershipRecord;
+export const memberSchema = new Schema<MemberDoc>(
+  {
+    teamId: { ...ID },
+    userId: { ...ID },
+    role: { type: String, required: true, enum: [...TEAM_ROLES] },
+    createdAt: { type: Date, required: true },
+  },
+  { versionKey: false, id: false },
+);
+memberSchema.index({ teamId: 1, userId: 1 }, { unique: true, name: "one_membership" });
+memberSchema.index({ userId: 1 });
+
+/** An invitation as stored: only the code's hash. */
+export type InvitationDoc = Stored<InvitationRecord>;
+export const invitationSchema = new Schema<InvitationDoc>(
+  {
+    _id: ID,
+    teamId: { ...ID },
+    email: { type: String, required: true, lowercase: true, maxlength: 254 },
+    role: { type: String, required: true, enum: [...TEAM_ROLES] },
+    codeHash: { type: String, required: true, match: /^[0-9a-f]{64}$/ },
+    invitedBy: { ...ID },
+    invitedByEmail: { type: String, default: "" },
+    createdAt: { type: Date, required: true },
+    expiresAt: { type: Date, required: true },
+    acceptedAt: Date,
+    acceptedBy: { type: String, match: RECORD_ID_PATTERN },
+  },
+  { versionKey: false, id: false },
+);
+invitationSchema.index({ codeHash: 1 }, { unique: true });
+invitationSchema.index({ teamId: 1, createdAt: -1 });
+
 const grantSchema = new Schema(
   {
     scopes: { type: [String], default: [] },
     providers: { type: [String], default: [] },
     expiresInDays: { type: Number, required: true, min: 1, max: 365 },
+    teamId: { type: String, match: RECORD_ID_PATTERN },
   },
   { _id: false, id: false },
 );

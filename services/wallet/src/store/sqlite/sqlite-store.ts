@@ -11,13 +11,19 @@ import type {
   AuditStore,
   DeviceRequestRecord,
   DeviceRequestStore,
+  InvitationRecord,
   KeyListFilter,
   KeyRecord,
   KeyStore,
+  MembershipChange,
+  MembershipRecord,
   Page,
   SessionRecord,
   SessionStore,
   Store,
+  TeamRecord,
+  TeamRole,
+  TeamStore,
   TokenRecord,
   TokenStore,
   UsageDayRecord,
@@ -69,6 +75,7 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
   return {
     kind: "sqlite",
     users: users(db),
+    teams: teams(db),
     sessions: sessions(db),
     tokens: tokens(db),
     keys: keys(db, auditStore.insert),
@@ -107,6 +114,8 @@ function users(db: DatabaseSync): UserStore {
   const byEmail = db.prepare("SELECT * FROM users WHERE email = ?");
   const byId = db.prepare("SELECT * FROM users WHERE id = ?");
   const del = db.prepare("DELETE FROM users WHERE id = ?");
+  // api_keys.user_id is an owner partition (a user or a team), not a foreign key.
+  const delKeys = db.prepare("DELETE FROM api_keys WHERE user_id = ? AND team_id IS NULL");
   const setHash = db.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
   return {
     async setPasswordHash(id, hash) {
@@ -127,9 +136,13 @@ function users(db: DatabaseSync): UserStore {
       const r = byId.get(id) as Row | undefined;
       return r && toUser(r);
     },
-    // ON DELETE CASCADE removes sessions, tokens, keys, usage and audit events.
+    // The user's keys (and by cascade their usage) explicitly; ON DELETE CASCADE removes
+    // sessions, tokens, audit events and team memberships.
     async delete(id) {
-      del.run(id);
+      transaction(db, () => {
+        delKeys.run(id);
+        del.run(id);
+      });
       shred(db);
     },
   };
@@ -210,11 +223,13 @@ function tokens(db: DatabaseSync): TokenStore {
     expiresAt: date(r.expires_at)!,
     lastUsedAt: date(r.last_used_at),
     revokedAt: date(r.revoked_at),
+    teamId: r.team_id === null || r.team_id === undefined ? undefined : String(r.team_id),
     parentId: r.parent_id === null || r.parent_id === undefined ? undefined : String(r.parent_id),
   });
   const insert = db.prepare(
-    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at, parent_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO access_tokens (id, user_id, name, hash, prefix, scopes, providers, created_at, expires_at, team_id,
+       parent_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const byHash = db.prepare("SELECT * FROM access_tokens WHERE hash = ?");
   // The owner's columns under prefixed names; user_email is NULL when the user is gone.
@@ -249,6 +264,7 @@ function tokens(db: DatabaseSync): TokenStore {
           JSON.stringify(t.providers),
           t.createdAt.getTime(),
           t.expiresAt.getTime(),
+          t.teamId ?? null,
           t.parentId ?? null,
         );
       } catch (error) {
@@ -297,6 +313,7 @@ function toKey(r: Row): KeyRecord {
   return {
     id: String(r.id),
     userId: String(r.user_id),
+    teamId: r.team_id === null ? undefined : String(r.team_id),
     provider: String(r.provider),
     name: String(r.name),
     ciphertext: String(r.ciphertext),
@@ -325,13 +342,14 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
   const insert = db.prepare(
     `INSERT INTO api_keys (id, user_id, provider, name, ciphertext, key_version, last4, base_url, expires_at,
        is_default, usage_count, last_used_at, validation, validation_status, validation_checked_at, created_at, updated_at,
-       prefix_provider, reveal_count, last_revealed_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       prefix_provider, reveal_count, last_revealed_at, team_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   const clearDefault = db.prepare(
     "UPDATE api_keys SET is_default = 0 WHERE user_id = ? AND provider = ? AND is_default = 1 AND id <> ?",
   );
   const get = db.prepare("SELECT * FROM api_keys WHERE user_id = ? AND id = ?");
+  const byId = db.prepare("SELECT * FROM api_keys WHERE id = ?");
   const byName = db.prepare("SELECT * FROM api_keys WHERE user_id = ? AND provider = ? AND name = ?");
   const preferred = db.prepare(
     "SELECT * FROM api_keys WHERE user_id = ? AND provider = ? ORDER BY is_default DESC, created_at DESC, id DESC LIMIT 1",
@@ -377,7 +395,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
      ORDER BY COALESCE(validation_checked_at, 0), id LIMIT ?`,
   );
   const pageCiphertexts = db.prepare(
-    "SELECT id, user_id AS userId, ciphertext, key_version AS keyVersion FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
+    "SELECT id, user_id AS userId, team_id AS teamId, ciphertext, key_version AS keyVersion FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
   );
   const replaceCiphertext = db.prepare(
     "UPDATE api_keys SET ciphertext = ?, key_version = ? WHERE id = ? AND ciphertext = ?",
@@ -495,6 +513,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
             k.prefixProvider ?? null,
             k.revealCount ?? 0,
             ms(k.lastRevealedAt),
+            k.teamId ?? null,
           );
         });
       } catch (error) {
@@ -503,6 +522,10 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     },
     async get(userId, id) {
       const r = get.get(userId, id) as Row | undefined;
+      return r && toKey(r);
+    },
+    async byId(id) {
+      const r = byId.get(id) as Row | undefined;
       return r && toKey(r);
     },
     async forProvider(userId, provider, name) {
@@ -603,6 +626,7 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
       return (pageCiphertexts.all(afterId, limit) as Row[]).map((r) => ({
         id: String(r.id),
         userId: String(r.userId),
+        teamId: r.teamId === null ? undefined : String(r.teamId),
         ciphertext: String(r.ciphertext),
         keyVersion: Number(r.keyVersion),
       }));
@@ -658,7 +682,40 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
     userAgent: String(r.user_agent),
     details: JSON.parse(String(r.details)) as Record<string, string>,
   });
+  const insertTeam = db.prepare(
+    `INSERT INTO team_audit_events (id, team_id, action, actor_type, actor_id, actor_name, actor_user_id, target_type,
+       target_id, target_name, time, address, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const toTeamEvent = (r: Row): AuditRecord => ({
+    ...toEvent({ ...r, user_id: r.team_id }),
+    teamId: String(r.team_id),
+    actor: {
+      type: String(r.actor_type),
+      id: String(r.actor_id),
+      name: String(r.actor_name),
+      userId: r.actor_user_id === null ? undefined : String(r.actor_user_id),
+    },
+  });
   const insertEvent = (e: AuditRecord) => {
+    if (e.teamId !== undefined) {
+      insertTeam.run(
+        e.id,
+        e.teamId,
+        e.action,
+        e.actor.type,
+        e.actor.id,
+        e.actor.name,
+        e.actor.userId ?? null,
+        e.target.type,
+        e.target.id,
+        e.target.name,
+        e.time.getTime(),
+        e.address,
+        e.userAgent,
+        JSON.stringify(e.details),
+      );
+      return;
+    }
     insert.run(
       e.id,
       e.userId,
@@ -679,6 +736,10 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
   const pruneBatch = db.prepare(
     "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE time < ? LIMIT 5000)",
   );
+  // Team logs age out by the same rule.
+  const pruneTeamBatch = db.prepare(
+    "DELETE FROM team_audit_events WHERE rowid IN (SELECT rowid FROM team_audit_events WHERE time < ? LIMIT 5000)",
+  );
   return {
     insert: insertEvent,
     async append(e) {
@@ -692,14 +753,24 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
            ORDER BY time DESC, id DESC LIMIT ?`,
         )
         .all(userId, targetId, ...actions, limit) as Row[];
-      return rows.map(toEvent);
+      // A team's id is its key's owner partition: its events are in the team's log.
+      const teamRows = db
+        .prepare(
+          `SELECT * FROM team_audit_events WHERE team_id = ? AND target_id = ? AND action IN (${actions.map(() => "?").join(", ")})
+           ORDER BY time DESC, id DESC LIMIT ?`,
+        )
+        .all(userId, targetId, ...actions, limit) as Row[];
+      return [...rows.map(toEvent), ...teamRows.map(toTeamEvent)]
+        .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1))
+        .slice(0, limit);
     },
     async prune(before) {
       let total = 0;
       for (;;) {
         const n = Number(pruneBatch.run(before.getTime()).changes);
-        total += n;
-        if (n < 5000) return total;
+        const t = Number(pruneTeamBatch.run(before.getTime()).changes);
+        total += n + t;
+        if (n < 5000 && t < 5000) return total;
         await new Promise((r) => setImmediate(r));
       }
     },
@@ -727,6 +798,171 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
         .prepare(`SELECT * FROM audit_events WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
         .all(...params, pageSize + 1) as Row[];
       return page(rows.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+    },
+    async listTeam(teamId, filter, pageSize, cursorText) {
+      const cursor = decodeCursor(cursorText);
+      const where = ["team_id = ?"];
+      const params: Param[] = [teamId];
+      if (filter.action) {
+        where.push("action = ?");
+        params.push(filter.action);
+      }
+      if (filter.actorId) {
+        where.push("(actor_id = ? OR actor_user_id = ?)");
+        params.push(filter.actorId, filter.actorId);
+      }
+      if (cursor) {
+        where.push("(time < ? OR (time = ? AND id < ?))");
+        params.push(cursor.time, cursor.time, cursor.id);
+      }
+      const rows = db
+        .prepare(`SELECT * FROM team_audit_events WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
+        .all(...params, pageSize + 1) as Row[];
+      return page(rows.map(toTeamEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+    },
+  };
+}
+
+function teams(db: DatabaseSync): TeamStore {
+  const toTeam = (r: Row): TeamRecord => ({ id: String(r.id), name: String(r.name), createdAt: date(r.created_at)! });
+  const toMember = (r: Row): MembershipRecord => ({
+    teamId: String(r.team_id),
+    userId: String(r.user_id),
+    role: String(r.role) as TeamRole,
+    createdAt: date(r.created_at)!,
+  });
+  const toInvitation = (r: Row): InvitationRecord => ({
+    id: String(r.id),
+    teamId: String(r.team_id),
+    email: String(r.email),
+    role: String(r.role) as TeamRole,
+    codeHash: String(r.code_hash),
+    invitedBy: String(r.invited_by),
+    invitedByEmail: String(r.invited_by_email),
+    createdAt: date(r.created_at)!,
+    expiresAt: date(r.expires_at)!,
+    acceptedAt: date(r.accepted_at),
+    acceptedBy: r.accepted_by === null ? undefined : String(r.accepted_by),
+  });
+  const insertTeam = db.prepare("INSERT INTO teams (id, name, created_at) VALUES (?, ?, ?)");
+  const insertMember = db.prepare("INSERT INTO team_members (team_id, user_id, role, created_at) VALUES (?, ?, ?, ?)");
+  const getTeam = db.prepare("SELECT * FROM teams WHERE id = ?");
+  const forUser = db.prepare(
+    `SELECT t.*, m.role, (SELECT COUNT(*) FROM team_members c WHERE c.team_id = t.id) AS member_count
+       FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = ? ORDER BY t.created_at, t.id`,
+  );
+  const membership = db.prepare("SELECT * FROM team_members WHERE team_id = ? AND user_id = ?");
+  const members = db.prepare(
+    `SELECT m.*, u.email FROM team_members m JOIN users u ON u.id = m.user_id
+      WHERE m.team_id = ? ORDER BY m.created_at, m.user_id`,
+  );
+  const owners = db.prepare("SELECT COUNT(*) AS n FROM team_members WHERE team_id = ? AND role = 'owner'");
+  const setRole = db.prepare("UPDATE team_members SET role = ? WHERE team_id = ? AND user_id = ?");
+  const removeMember = db.prepare("DELETE FROM team_members WHERE team_id = ? AND user_id = ?");
+  const delKeys = db.prepare("DELETE FROM api_keys WHERE user_id = ? AND team_id = ?");
+  const revokeTokens = db.prepare("UPDATE access_tokens SET revoked_at = ? WHERE team_id = ? AND revoked_at IS NULL");
+  const delTeam = db.prepare("DELETE FROM teams WHERE id = ?");
+  const insertInvitation = db.prepare(
+    `INSERT INTO team_invitations (id, team_id, email, role, code_hash, invited_by, invited_by_email, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const pending = db.prepare(
+    `SELECT * FROM team_invitations WHERE team_id = ? AND accepted_at IS NULL AND expires_at > ?
+      ORDER BY created_at DESC, id DESC`,
+  );
+  const byCode = db.prepare("SELECT * FROM team_invitations WHERE code_hash = ?");
+  const revoke = db.prepare("DELETE FROM team_invitations WHERE team_id = ? AND id = ? AND accepted_at IS NULL");
+  const markAccepted = db.prepare(
+    `UPDATE team_invitations SET accepted_at = ?, accepted_by = ?
+      WHERE id = ? AND accepted_at IS NULL AND expires_at > ?`,
+  );
+  const addIfAbsent = db.prepare(
+    "INSERT INTO team_members (team_id, user_id, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+  );
+
+  /** Runs a membership change in one transaction, refusing one that leaves no owner. */
+  const change = (teamId: string, userId: string, apply: () => void, stillOwner: boolean): MembershipChange =>
+    transaction(db, () => {
+      const current = membership.get(teamId, userId) as Row | undefined;
+      if (!current) return "not_found";
+      if (current.role === "owner" && !stillOwner && Number((owners.get(teamId) as Row).n) <= 1) return "last_owner";
+      apply();
+      return "ok";
+    });
+
+  return {
+    async create(team, owner) {
+      transaction(db, () => {
+        insertTeam.run(team.id, team.name, team.createdAt.getTime());
+        insertMember.run(owner.teamId, owner.userId, owner.role, owner.createdAt.getTime());
+      });
+    },
+    async get(teamId) {
+      const r = getTeam.get(teamId) as Row | undefined;
+      return r && toTeam(r);
+    },
+    async listForUser(userId) {
+      return (forUser.all(userId) as Row[]).map((r) => ({
+        team: toTeam(r),
+        role: String(r.role) as TeamRole,
+        memberCount: Number(r.member_count),
+      }));
+    },
+    async membership(teamId, userId) {
+      const r = membership.get(teamId, userId) as Row | undefined;
+      return r && toMember(r);
+    },
+    async members(teamId) {
+      return (members.all(teamId) as Row[]).map((r) => ({ ...toMember(r), email: String(r.email) }));
+    },
+    async setRole(teamId, userId, role) {
+      return change(teamId, userId, () => setRole.run(role, teamId, userId), role === "owner");
+    },
+    async removeMember(teamId, userId) {
+      return change(teamId, userId, () => removeMember.run(teamId, userId), false);
+    },
+    async delete(teamId, at) {
+      // Keys explicitly (their usage by cascade); members, invitations and the team's audit
+      // log by cascade from teams.
+      return transaction(db, () => {
+        delKeys.run(teamId, teamId);
+        revokeTokens.run(at.getTime(), teamId);
+        return Number(delTeam.run(teamId).changes) > 0;
+      });
+    },
+    async createInvitation(i) {
+      try {
+        insertInvitation.run(
+          i.id,
+          i.teamId,
+          i.email,
+          i.role,
+          i.codeHash,
+          i.invitedBy,
+          i.invitedByEmail,
+          i.createdAt.getTime(),
+          i.expiresAt.getTime(),
+        );
+      } catch (error) {
+        rethrowDuplicate(error);
+      }
+    },
+    async pendingInvitations(teamId, now) {
+      return (pending.all(teamId, now.getTime()) as Row[]).map(toInvitation);
+    },
+    async invitationByCodeHash(codeHash) {
+      const r = byCode.get(codeHash) as Row | undefined;
+      return r && toInvitation(r);
+    },
+    async revokeInvitation(teamId, id) {
+      return Number(revoke.run(teamId, id).changes) > 0;
+    },
+    async acceptInvitation(id, member, now) {
+      return transaction(db, () => {
+        if (Number(markAccepted.run(now.getTime(), member.userId, id, now.getTime()).changes) === 0) return "gone";
+        addIfAbsent.run(member.teamId, member.userId, member.role, member.createdAt.getTime());
+        return "ok";
+      });
     },
   };
 }
