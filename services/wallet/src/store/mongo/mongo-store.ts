@@ -4,7 +4,7 @@
 import type { Logger } from "@cv-wallet/common/logger";
 import { ATTENTION_STATUSES } from "@cv-wallet/proto/catalog";
 import mongoose, { type Connection, type Model, type QueryFilter } from "mongoose";
-import { decodeCursor, encodeCursor, utcDay } from "../cursor.ts";
+import { type Cursor, decodeCursor, encodeCursor, utcDay } from "../cursor.ts";
 import { DUPLICATE, duplicate } from "../errors.ts";
 import type {
   AuditRecord,
@@ -485,6 +485,12 @@ function keyFilter(userId: string, filter: KeyListFilter): QueryFilter<ApiKeyDoc
   return and;
 }
 
+/** Keyset paging, newest first: documents strictly before the cursor's (`field`, _id). */
+function before(field: "time" | "createdAt", cursor: Cursor) {
+  const at = new Date(cursor.time);
+  return { $or: [{ [field]: { $lt: at } }, { [field]: at, _id: { $lt: cursor.id } }] };
+}
+
 function page<T>(items: T[], pageSize: number, cursorOf: (item: T) => string): Page<T> {
   if (items.length <= pageSize) return { items };
   const kept = items.slice(0, pageSize);
@@ -568,10 +574,7 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
     async list(userId, filter, pageSize, cursorText) {
       const cursor = decodeCursor(cursorText);
       const and = keyFilter(userId, filter);
-      if (cursor) {
-        const at = new Date(cursor.time);
-        and.push({ $or: [{ createdAt: { $lt: at } }, { createdAt: at, _id: { $lt: cursor.id } }] });
-      }
+      if (cursor) and.push(before("createdAt", cursor));
       const docs = await m.keys
         .find({ $and: and })
         .sort({ createdAt: -1, _id: -1 })
@@ -741,6 +744,17 @@ function audit(m: WalletModels): AuditStore {
     userAgent: d.userAgent,
     details: d.details instanceof Map ? Object.fromEntries(d.details) : { ...d.details },
   });
+  /** One page of the matching events, newest first, after the page token. */
+  const newestEvents = async (and: QueryFilter<AuditDoc>[], pageSize: number, cursorText: string | undefined) => {
+    const cursor = decodeCursor(cursorText);
+    if (cursor) and.push(before("time", cursor));
+    const docs = await m.audit
+      .find({ $and: and })
+      .sort({ time: -1, _id: -1 })
+      .limit(pageSize + 1)
+      .lean();
+    return page(docs.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+  };
   return {
     async append(e) {
       const { id, ...rest } = e;
@@ -759,37 +773,17 @@ function audit(m: WalletModels): AuditStore {
       return (await m.audit.deleteMany({ time: { $lt: before } })).deletedCount;
     },
     async list(userId, action, pageSize, cursorText, range) {
-      const cursor = decodeCursor(cursorText);
       const and: QueryFilter<AuditDoc>[] = [{ userId }];
       if (action) and.push({ action });
       if (range?.from) and.push({ time: { $gte: range.from } });
       if (range?.to) and.push({ time: { $lt: range.to } });
-      if (cursor) {
-        const at = new Date(cursor.time);
-        and.push({ $or: [{ time: { $lt: at } }, { time: at, _id: { $lt: cursor.id } }] });
-      }
-      const docs = await m.audit
-        .find({ $and: and })
-        .sort({ time: -1, _id: -1 })
-        .limit(pageSize + 1)
-        .lean();
-      return page(docs.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+      return newestEvents(and, pageSize, cursorText);
     },
     async listTeam(teamId, filter, pageSize, cursorText) {
-      const cursor = decodeCursor(cursorText);
       const and: QueryFilter<AuditDoc>[] = [{ userId: teamId, teamId }];
       if (filter.action) and.push({ action: filter.action });
       if (filter.actorId) and.push({ $or: [{ "actor.id": filter.actorId }, { "actor.userId": filter.actorId }] });
-      if (cursor) {
-        const at = new Date(cursor.time);
-        and.push({ $or: [{ time: { $lt: at } }, { time: at, _id: { $lt: cursor.id } }] });
-      }
-      const docs = await m.audit
-        .find({ $and: and })
-        .sort({ time: -1, _id: -1 })
-        .limit(pageSize + 1)
-        .lean();
-      return page(docs.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+      return newestEvents(and, pageSize, cursorText);
     },
   };
 }

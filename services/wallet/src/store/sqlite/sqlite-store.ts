@@ -740,6 +740,25 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
   const pruneTeamBatch = db.prepare(
     "DELETE FROM team_audit_events WHERE rowid IN (SELECT rowid FROM team_audit_events WHERE time < ? LIMIT 5000)",
   );
+  /** One page of a log's matching events, newest first by (time, id), after the page token. */
+  const newestEvents = (
+    table: "audit_events" | "team_audit_events",
+    where: string[],
+    params: Param[],
+    pageSize: number,
+    cursorText: string | undefined,
+    toRecord: (r: Row) => AuditRecord,
+  ) => {
+    const cursor = decodeCursor(cursorText);
+    if (cursor) {
+      where.push("(time < ? OR (time = ? AND id < ?))");
+      params.push(cursor.time, cursor.time, cursor.id);
+    }
+    const rows = db
+      .prepare(`SELECT * FROM ${table} WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
+      .all(...params, pageSize + 1) as Row[];
+    return page(rows.map(toRecord), pageSize, (e) => encodeCursor(e.time, e.id));
+  };
   return {
     insert: insertEvent,
     async append(e) {
@@ -775,7 +794,6 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
       }
     },
     async list(userId, action, pageSize, cursorText, range) {
-      const cursor = decodeCursor(cursorText);
       const where = ["user_id = ?"];
       const params: Param[] = [userId];
       if (action) {
@@ -790,17 +808,9 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
         where.push("time < ?");
         params.push(range.to.getTime());
       }
-      if (cursor) {
-        where.push("(time < ? OR (time = ? AND id < ?))");
-        params.push(cursor.time, cursor.time, cursor.id);
-      }
-      const rows = db
-        .prepare(`SELECT * FROM audit_events WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
-        .all(...params, pageSize + 1) as Row[];
-      return page(rows.map(toEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+      return newestEvents("audit_events", where, params, pageSize, cursorText, toEvent);
     },
     async listTeam(teamId, filter, pageSize, cursorText) {
-      const cursor = decodeCursor(cursorText);
       const where = ["team_id = ?"];
       const params: Param[] = [teamId];
       if (filter.action) {
@@ -811,14 +821,7 @@ function audit(db: DatabaseSync): AuditStore & { insert: (e: AuditRecord) => voi
         where.push("(actor_id = ? OR actor_user_id = ?)");
         params.push(filter.actorId, filter.actorId);
       }
-      if (cursor) {
-        where.push("(time < ? OR (time = ? AND id < ?))");
-        params.push(cursor.time, cursor.time, cursor.id);
-      }
-      const rows = db
-        .prepare(`SELECT * FROM team_audit_events WHERE ${where.join(" AND ")} ORDER BY time DESC, id DESC LIMIT ?`)
-        .all(...params, pageSize + 1) as Row[];
-      return page(rows.map(toTeamEvent), pageSize, (e) => encodeCursor(e.time, e.id));
+      return newestEvents("team_audit_events", where, params, pageSize, cursorText, toTeamEvent);
     },
   };
 }
