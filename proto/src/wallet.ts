@@ -5,6 +5,7 @@ export * from "../gen/cvwallet/wallet/v1/catalog_pb.js";
 export * from "../gen/cvwallet/wallet/v1/clients_pb.js";
 export * from "../gen/cvwallet/wallet/v1/device_pb.js";
 export * from "../gen/cvwallet/wallet/v1/key_pb.js";
+export * from "../gen/cvwallet/wallet/v1/notification_pb.js";
 export * from "../gen/cvwallet/wallet/v1/provider_pb.js";
 export * from "../gen/cvwallet/wallet/v1/session_pb.js";
 export * from "../gen/cvwallet/wallet/v1/team_pb.js";

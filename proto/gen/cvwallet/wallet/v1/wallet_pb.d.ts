@@ -13,6 +13,7 @@ import type { AuditEvent } from "./audit_pb.js";
 import type { ApproveDeviceRequestRequestSchema, ApproveDeviceRequestResponseSchema, DenyDeviceRequestRequestSchema, DenyDeviceRequestResponseSchema, GetDeviceRequestRequestSchema, GetDeviceRequestResponseSchema } from "./device_pb.js";
 import type { ListKeyFetchesRequestSchema, ListKeyFetchesResponseSchema, RevokeCurrentTokenRequestSchema, RevokeCurrentTokenResponseSchema } from "./clients_pb.js";
 import type { ChangePasswordRequestSchema, ChangePasswordResponseSchema, ListSessionsRequestSchema, ListSessionsResponseSchema, RevokeOtherSessionsRequestSchema, RevokeOtherSessionsResponseSchema, RevokeSessionRequestSchema, RevokeSessionResponseSchema } from "./session_pb.js";
+import type { DeleteWebhookRequestSchema, DeleteWebhookResponseSchema, GetWebhookRequestSchema, GetWebhookResponseSchema, SetWebhookRequestSchema, SetWebhookResponseSchema, TestWebhookRequestSchema, TestWebhookResponseSchema } from "./notification_pb.js";
 import type { AcceptInvitationRequestSchema, AcceptInvitationResponseSchema, CreateInvitationRequestSchema, CreateInvitationResponseSchema, CreateTeamRequestSchema, CreateTeamResponseSchema, DeleteTeamRequestSchema, DeleteTeamResponseSchema, ListInvitationsRequestSchema, ListInvitationsResponseSchema, ListTeamAuditEventsRequestSchema, ListTeamAuditEventsResponseSchema, ListTeamMembersRequestSchema, ListTeamMembersResponseSchema, ListTeamsRequestSchema, ListTeamsResponseSchema, RemoveTeamMemberRequestSchema, RemoveTeamMemberResponseSchema, RevokeInvitationRequestSchema, RevokeInvitationResponseSchema, UpdateTeamMemberRequestSchema, UpdateTeamMemberResponseSchema } from "./team_pb.js";
 
 /**
@@ -1153,6 +1154,48 @@ export declare const WalletService: GenService<{
     methodKind: "unary";
     input: typeof ChangePasswordRequestSchema;
     output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * GetWebhook returns the caller's webhook (its host and a hint, never the URL).
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.GetWebhook
+   */
+  getWebhook: {
+    methodKind: "unary";
+    input: typeof GetWebhookRequestSchema;
+    output: typeof GetWebhookResponseSchema;
+  },
+  /**
+   * SetWebhook saves the webhook URL, replacing any other. invalid_argument for a URL the
+   * wallet may not call.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.SetWebhook
+   */
+  setWebhook: {
+    methodKind: "unary";
+    input: typeof SetWebhookRequestSchema;
+    output: typeof SetWebhookResponseSchema;
+  },
+  /**
+   * DeleteWebhook removes the webhook; not_found when there is none.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.DeleteWebhook
+   */
+  deleteWebhook: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookRequestSchema;
+    output: typeof DeleteWebhookResponseSchema;
+  },
+  /**
+   * TestWebhook sends a test message now (one attempt) and answers with the outcome;
+   * failed_precondition when no webhook is set, resource_exhausted when tested too often.
+   *
+   * @generated from rpc cvwallet.wallet.v1.WalletService.TestWebhook
+   */
+  testWebhook: {
+    methodKind: "unary";
+    input: typeof TestWebhookRequestSchema;
+    output: typeof TestWebhookResponseSchema;
   },
   /**
    * CreateTeam creates a team; the caller becomes its owner.

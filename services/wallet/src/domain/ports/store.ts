@@ -85,9 +85,18 @@ export interface KeyRecord {
   revealCount?: number | undefined;
   lastRevealedAt?: Date | undefined;
   validation?: ValidationRecord | undefined;
+  /** When each reminder was sent (claimed): a key reminds once per cause (see KeyNotice). */
+  notices?: Partial<Record<KeyNotice, Date>> | undefined;
   createdAt: Date;
   updatedAt: Date;
 }
+
+/**
+ * The reminders a key sends once: `expiring` when it enters the reminder window, `expired`
+ * when its expiry passes, `invalid` when a scheduled check finds it invalid. A new expiry date
+ * re-arms the first two; a new secret, or a check that finds the key valid again, re-arms `invalid`.
+ */
+export type KeyNotice = "expiring" | "expired" | "invalid";
 
 /** One UTC day of a key's use. */
 export interface UsageDayRecord {
@@ -120,14 +129,14 @@ export interface KeyPatch {
   ciphertext?: string | undefined;
   keyVersion?: number | undefined;
   last4?: string | undefined;
-  /** null clears it. */
+  /** null clears it. Any value given re-arms the `expiring` and `expired` notices. */
   expiresAt?: Date | null | undefined;
   isDefault?: boolean | undefined;
   /** null clears it. */
   baseUrl?: string | null | undefined;
   /** null clears it. */
   prefixProvider?: string | null | undefined;
-  /** Set together with a new secret: the old result no longer applies. */
+  /** Set together with a new secret: the old result no longer applies (and `invalid` is re-armed). */
   validation?: ValidationRecord | undefined;
   updatedAt: Date;
 }
@@ -371,6 +380,19 @@ export interface KeyStore {
   setValidation(userId: string, id: string, validation: ValidationRecord): Promise<void>;
   /** Keys whose last check is older than `before` (or never ran), oldest first. */
   dueForValidation(before: Date, limit: number): Promise<KeyRecord[]>;
+  /**
+   * Keys of every owner that owe a reminder: an expiry at or before `windowEnd` and no
+   * `expiring` notice, or an expiry at or before `now` and no `expired` notice; soonest expiry
+   * first, at most `limit`.
+   */
+  dueForReminder(now: Date, windowEnd: Date, limit: number): Promise<KeyRecord[]>;
+  /**
+   * Compare-and-set: records `notice` at `at` unless the key already has it. True only for the
+   * call that recorded it, so several wallet processes send a reminder once.
+   */
+  claimNotice(id: string, notice: KeyNotice, at: Date): Promise<boolean>;
+  /** Re-arms a notice (clears it); nothing happens when it is not set or the key is gone. */
+  releaseNotice(id: string, notice: KeyNotice): Promise<void>;
   /** Up to `limit` records of every user with id > `afterId` ("" for the start), in id order. */
   pageCiphertexts(afterId: string, limit: number): Promise<StoredCiphertext[]>;
   /**
@@ -409,6 +431,43 @@ export interface AuditStore {
   prune(before: Date): Promise<number>;
 }
 
+/** The outcome of one webhook delivery, after its retries. */
+export interface WebhookDeliveryRecord {
+  at: Date;
+  delivered: boolean;
+  /** "test", or the KeyNotice sent. */
+  event: string;
+  /** Short and path-free, e.g. "HTTP 200 from hooks.slack.com". */
+  detail: string;
+  attempts: number;
+}
+
+/** A person's reminder webhook (at most one). */
+export interface WebhookRecord {
+  /** 24 hex; binds the ciphertext to this record (encryption context `<id>/webhook_url`). */
+  id: string;
+  userId: string;
+  /** The URL, encrypted under the owner's tenant key: a webhook URL's path is a secret. */
+  ciphertext: string;
+  keyVersion: number;
+  /** Shown to the owner instead of the URL: its host, and host + last 4 characters. */
+  host: string;
+  hint: string;
+  createdAt: Date;
+  updatedAt: Date;
+  lastDelivery?: WebhookDeliveryRecord | undefined;
+}
+
+export interface WebhookStore {
+  get(userId: string): Promise<WebhookRecord | undefined>;
+  /** Creates the user's webhook or replaces it (one per user); lastDelivery starts empty. */
+  put(webhook: WebhookRecord): Promise<void>;
+  /** False when the user had none. */
+  delete(userId: string): Promise<boolean>;
+  /** Notes the latest delivery; nothing happens when the webhook was replaced (`id` differs) or removed. */
+  recordDelivery(userId: string, id: string, delivery: WebhookDeliveryRecord): Promise<void>;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "mongodb";
   users: UserStore;
@@ -418,6 +477,7 @@ export interface Store {
   audit: AuditStore;
   teams: TeamStore;
   deviceRequests: DeviceRequestStore;
+  webhooks: WebhookStore;
   /** Throws when the store cannot answer (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
