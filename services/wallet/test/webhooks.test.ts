@@ -170,8 +170,8 @@ describe("setting the webhook", () => {
     for (const [url, message] of cases) {
       const r = await rest(base, "PUT", "/api/account/webhook", { url }, me);
       expect(r.status, url).toBe(400);
-      expect(r.body.message, url).toMatch(/^url: /);
-      expect(r.body.message, url).toMatch(message);
+      expect(r.body.error.message, url).toMatch(/^url: /);
+      expect(r.body.error.message, url).toMatch(message);
     }
     expect((await rest(base, "PUT", "/api/account/webhook", { url: "" }, me)).status).toBe(400);
     expect(
@@ -193,11 +193,11 @@ describe("setting the webhook", () => {
     const me = await signUp(strict.url);
     const r = await rest(strict.url, "PUT", "/api/account/webhook", { url: receiver.urlFor(newSecret()) }, me);
     expect(r.status).toBe(400);
-    expect(r.body.message).toMatch(/WALLET_ALLOW_PRIVATE_BASE_URLS=true/);
+    expect(r.body.error.message).toMatch(/WALLET_ALLOW_PRIVATE_BASE_URLS=true/);
     const named = await rest(strict.url, "PUT", "/api/account/webhook", { url: "https://localhost/hook" }, me);
     expect(named.status).toBe(400);
     const cleartext = await rest(strict.url, "PUT", "/api/account/webhook", { url: "http://hooks.example.com/x" }, me);
-    expect(cleartext.body.message).toBe("url: only https URLs are allowed");
+    expect(cleartext.body.error.message).toBe("url: only https URLs are allowed");
   });
 
   it("is a session's business: tokens, other people and cross-site pages get nowhere", async () => {
@@ -224,7 +224,12 @@ describe("setting the webhook", () => {
     const other = await signUp(base);
     expect((await rest(base, "GET", "/api/account/webhook", undefined, other)).body).toEqual({});
     expect((await rest(base, "DELETE", "/api/account/webhook", undefined, other)).status).toBe(404);
-    expect((await rest(base, "POST", "/api/account/webhook/test", undefined, other)).status).toBe(400);
+    const untested = await rest(base, "POST", "/api/account/webhook/test", undefined, other);
+    expect(untested.status).toBe(412);
+    expect(untested.body.error).toEqual({
+      code: "failed_precondition",
+      message: "no reminder webhook is set; save one first",
+    });
     expect((await rest(base, "GET", "/api/account/webhook", undefined, me)).body.webhook.hint).toContain(
       secret.slice(-4),
     );
@@ -382,6 +387,19 @@ describe("expiry reminders", () => {
     expect(receiver.received).toHaveLength(0);
   });
 
+  it("is sent once when several wallet processes sweep the same store at the same time", async () => {
+    const other = await stack.startAnotherWallet({ reminderIntervalMs: 0 });
+    const me = await signUp(base);
+    await setWebhook(me);
+    for (let i = 0; i < 5; i++) await createKey(base, me, { name: `shared-sweep-${i}`, expiresAt: inDays(2 + i) });
+    const runs = await Promise.all([stack.wallet.reminders.run(), other.reminders.run(), stack.wallet.reminders.run()]);
+    // The third call joins the first wallet's sweep in progress.
+    expect(runs[0]).toBe(runs[2]);
+    expect(runs[0]!.sent + runs[1]!.sent).toBe(5);
+    expect(receiver.received).toHaveLength(5);
+    expect(new Set(receiver.texts()).size).toBe(5);
+  });
+
   it("does not replay old news to a webhook set later", async () => {
     const me = await signUp(base);
     await createKey(base, me, { name: "quiet", expiresAt: inDays(4) });
@@ -456,7 +474,7 @@ describe("invalid-key reminders", () => {
     expect((await check()).status).toBe("invalid");
     expect(receiver.texts()).toHaveLength(1);
     expect(receiver.texts()[0]).toMatch(
-      /OpenAI key “revoked-later” is no longer valid: HTTP 401 from 127\.0\.0\.1 \(invalid_api_key\)/,
+      /OpenAI key “revoked-later” is no longer valid: HTTP 401 from 127\.0\.0\.1:\d+ \(invalid_api_key\)/,
     );
     expect(receiver.texts()[0]).not.toContain(key);
     await check();
