@@ -1146,6 +1146,15 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(claims.filter((c, i) => c && i % 2 === 1)).toHaveLength(1);
       const again = await Promise.all(Array.from({ length: 10 }, () => store.keys.claimNotice(k.id, "invalid", at)));
       expect(again.filter(Boolean)).toHaveLength(1);
+      // A few more keys, so a store that only sometimes lets two through is caught too.
+      for (let round = 0; round < 3; round++) {
+        const other = key({ expiresAt: new Date(Date.now() + DAY) });
+        await store.keys.create(other);
+        const wins = await Promise.all(
+          Array.from({ length: 10 }, () => store.keys.claimNotice(other.id, "expiring", at)),
+        );
+        expect(wins.filter(Boolean)).toHaveLength(1);
+      }
       const notices = (await store.keys.get(user.id, k.id))?.notices;
       expect(Object.keys(notices ?? {}).sort()).toEqual(["expired", "expiring", "invalid"]);
       // The stored time is the winner's.
@@ -1284,6 +1293,10 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect((await store.webhooks.get(user.id))?.lastDelivery).toBeUndefined();
       await store.webhooks.recordDelivery(user.id, second.id, sent);
       expect((await store.webhooks.get(user.id))?.lastDelivery).toEqual(sent);
+      // Put again (even under the same id), it starts without a delivery.
+      await store.webhooks.put(second);
+      expect((await store.webhooks.get(user.id))?.lastDelivery).toBeUndefined();
+      await store.webhooks.recordDelivery(user.id, second.id, sent);
 
       // Another person's webhook is theirs alone.
       const other = await person();

@@ -113,4 +113,54 @@ describe("mongoose schemas (no server)", () => {
     const errors = await invalidPaths(token);
     expect(errors).toEqual(expect.arrayContaining(["scopes.1", "providers.1"]));
   });
+  it("reminders: the scan has its index, a claim is unique per (key, notice), a key reads its notices", async () => {
+    const keys = models.keys as unknown as mongoose.Model<never>;
+    expect(index(keys, { expiresAt: 1, _id: 1 })?.[1]).toMatchObject({ name: "due_for_reminder" });
+    expect(index(models.noticeClaims as unknown as mongoose.Model<never>, { keyId: 1 })).toBeDefined();
+    const at = new Date();
+    const key = new models.keys({
+      _id: newId(),
+      userId: newId(),
+      provider: "openai",
+      name: "work",
+      ciphertext: "cvw:v1:abc",
+      keyVersion: 1,
+      last4: "abcd",
+      createdAt: at,
+      updatedAt: at,
+      notices: { expiring: at.toISOString(), invalid: at },
+    });
+    expect(await invalidPaths(key)).toEqual([]);
+    expect(key.notices?.expiring).toEqual(at);
+    const claim = new models.noticeClaims({ _id: `${newId()}:expired`, keyId: "x", notice: "late", at });
+    expect(await invalidPaths(claim)).toEqual(expect.arrayContaining(["keyId", "notice"]));
+  });
+
+  it("webhooks: keyed by their owner (one each), only ciphertext, deliveries apart", async () => {
+    const now = new Date();
+    const owner = newId();
+    const hook = new models.webhooks({
+      _id: owner,
+      id: newId(),
+      ciphertext: "cvw:v1:abc_DEF-123",
+      keyVersion: 1,
+      host: "hooks.slack.com",
+      hint: "hooks.slack.com…abcd",
+      createdAt: now,
+      updatedAt: now,
+    });
+    expect(await invalidPaths(hook)).toEqual([]);
+    const plain = new models.webhooks({
+      _id: owner,
+      id: "nope",
+      ciphertext: "https://hooks.slack.com/services/T000/B000/XXXX",
+      keyVersion: 0,
+      host: "hooks.slack.com",
+      hint: "x",
+      createdAt: now,
+      updatedAt: now,
+    });
+    expect(await invalidPaths(plain)).toEqual(expect.arrayContaining(["id", "ciphertext", "keyVersion"]));
+    expect(index(models.webhookDeliveries as unknown as mongoose.Model<never>, { userId: 1 })).toBeDefined();
+  });
 });

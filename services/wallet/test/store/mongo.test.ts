@@ -157,3 +157,51 @@ describe("audit retention on MongoDB", () => {
     }
   });
 });
+
+type Raw = { _id: string } & Record<string, unknown>;
+
+describe("reminder claims on MongoDB", () => {
+  it("a claim whose key never got its copy (the winner stopped in between) is repaired by a later losing claim", async (ctx) => {
+    if (!mongo) return ctx.skip();
+    // A database of its own: the reminder scan spans every owner.
+    const uri = new URL(mongo.uri);
+    uri.pathname = `/wallet_claims_${Date.now()}`;
+    const store = await openMongoStore(uri.toString(), captureLogs().logger);
+    try {
+      const now = new Date(Date.UTC(1991, 0, 1));
+      const id = new mongoose.Types.ObjectId().toHexString();
+      const owner = new mongoose.Types.ObjectId().toHexString();
+      await store.db.collection<Raw>("api_keys").insertOne({
+        _id: id,
+        userId: owner,
+        provider: "openai",
+        name: "stranded",
+        ciphertext: "cvw:v1:AAAA",
+        keyVersion: 1,
+        last4: "abcd",
+        expiresAt: now,
+        isDefault: false,
+        usageCount: 0,
+        revealCount: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const stale = new Date(Date.now() - 3_600_000);
+      await store.db
+        .collection<Raw>("key_notice_claims")
+        .insertOne({ _id: `${id}:expired`, keyId: id, notice: "expired", at: stale });
+      const due = () => store.keys.dueForReminder(now, now, 10).then((ks) => ks.map((k) => [k.id, k.notices]));
+      expect(await due()).toEqual([[id, undefined]]);
+      expect(await store.keys.claimNotice(id, "expired", new Date())).toBe(false);
+      expect((await store.keys.byId(id))?.notices).toEqual({ expired: stale });
+      expect(await store.keys.claimNotice(id, "expiring", new Date())).toBe(true);
+      expect(await due()).toEqual([]);
+      // Deleting the key deletes its claims.
+      await store.keys.delete(owner, id);
+      expect(await store.db.collection("key_notice_claims").countDocuments({ keyId: id })).toBe(0);
+    } finally {
+      await store.db.dropDatabase();
+      await store.close();
+    }
+  });
+});

@@ -13,6 +13,7 @@ import type {
   DeviceRequestStore,
   InvitationRecord,
   KeyListFilter,
+  KeyNotice,
   KeyRecord,
   KeyStore,
   MembershipChange,
@@ -26,6 +27,8 @@ import type {
   TokenStore,
   UserStore,
   ValidationRecord,
+  WebhookRecord,
+  WebhookStore,
 } from "../port.ts";
 import {
   type ApiKeyDoc,
@@ -36,6 +39,8 @@ import {
   deviceRequestSchema,
   type InvitationDoc,
   invitationSchema,
+  type KeyNoticeClaimDoc,
+  keyNoticeClaimSchema,
   type MemberDoc,
   memberSchema,
   type SessionDoc,
@@ -48,6 +53,10 @@ import {
   type UserDoc,
   usageSchema,
   userSchema,
+  type WebhookDeliveryDoc,
+  type WebhookDoc,
+  webhookDeliverySchema,
+  webhookSchema,
 } from "./schemas.ts";
 
 export interface WalletModels {
@@ -61,6 +70,9 @@ export interface WalletModels {
   members: Model<MemberDoc>;
   invitations: Model<InvitationDoc>;
   deviceRequests: Model<DeviceRequestDoc>;
+  noticeClaims: Model<KeyNoticeClaimDoc>;
+  webhooks: Model<WebhookDoc>;
+  webhookDeliveries: Model<WebhookDeliveryDoc>;
 }
 
 /** The models on a connection (tests build them on an unconnected one to check schemas). */
@@ -76,6 +88,13 @@ export function walletModels(connection: Connection): WalletModels {
     members: connection.model<MemberDoc>("TeamMember", memberSchema, "team_members"),
     invitations: connection.model<InvitationDoc>("TeamInvitation", invitationSchema, "team_invitations"),
     deviceRequests: connection.model<DeviceRequestDoc>("DeviceRequest", deviceRequestSchema, "device_requests"),
+    noticeClaims: connection.model<KeyNoticeClaimDoc>("KeyNoticeClaim", keyNoticeClaimSchema, "key_notice_claims"),
+    webhooks: connection.model<WebhookDoc>("Webhook", webhookSchema, "webhooks"),
+    webhookDeliveries: connection.model<WebhookDeliveryDoc>(
+      "WebhookDelivery",
+      webhookDeliverySchema,
+      "webhook_deliveries",
+    ),
   };
 }
 
@@ -259,6 +278,7 @@ export function mongoStore(
     audit: audit(m),
     teams: teams(m),
     deviceRequests: deviceRequests(m),
+    webhooks: webhooks(m),
     // Readiness: a real (tiny) write, so a primary that cannot accept writes shows up here.
     ping: async () => {
       await connection
@@ -294,10 +314,14 @@ function users(m: WalletModels): UserStore {
     },
     async delete(id) {
       // The user last: if this is interrupted, the account still exists and can be deleted again.
+      const keyIds = (await m.keys.find({ userId: id, teamId: null }, { _id: 1 }).lean()).map((d) => d._id);
       await Promise.all([
         m.sessions.deleteMany({ userId: id }),
         m.tokens.deleteMany({ userId: id }),
         m.keys.deleteMany({ userId: id, teamId: null }),
+        m.noticeClaims.deleteMany({ keyId: { $in: keyIds } }),
+        m.webhooks.deleteOne({ _id: id }),
+        m.webhookDeliveries.deleteMany({ userId: id }),
         m.usage.deleteMany({ userId: id }),
         m.audit.deleteMany({ userId: id }),
         m.members.deleteMany({ userId: id }),
@@ -464,10 +488,28 @@ function toKey(d: ApiKeyDoc): KeyRecord {
     revealCount: d.revealCount ?? 0,
     lastRevealedAt: d.lastRevealedAt ?? undefined,
     validation: toValidation(d.validation),
+    notices: toNotices(d.notices),
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
   };
 }
+
+const NOTICES: readonly KeyNotice[] = ["expiring", "expired", "invalid"];
+
+function toNotices(stored: ApiKeyDoc["notices"] | null): KeyRecord["notices"] {
+  const notices: NonNullable<KeyRecord["notices"]> = {};
+  for (const n of NOTICES) {
+    const at = stored?.[n];
+    if (at) notices[n] = at;
+  }
+  return Object.keys(notices).length > 0 ? notices : undefined;
+}
+
+/** A claim's id: one per (key, notice). */
+const claimId = (keyId: string, notice: KeyNotice) => `${keyId}:${notice}`;
+
+const sameNotices = (a: KeyRecord["notices"], b: KeyRecord["notices"]) =>
+  NOTICES.every((n) => a?.[n]?.getTime() === b?.[n]?.getTime());
 
 function keyFilter(userId: string, filter: KeyListFilter): QueryFilter<ApiKeyDoc>[] {
   const and: QueryFilter<ApiKeyDoc>[] = [{ userId }];
@@ -542,6 +584,29 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
     });
     if (newer) await m.keys.updateOne({ _id: id }, { $set: { isDefault: false } });
   }
+  /**
+   * Writes the key's copy of its claims (what reads and the reminder scan use), checked and
+   * written again until it matches them: on FerretDB v1 an update is read, change, write, so a
+   * concurrent update of the same key (another claim's copy included) can write over it.
+   * False when the key is gone.
+   */
+  async function syncNotices(id: string): Promise<boolean> {
+    const claimed = async (): Promise<KeyRecord["notices"]> => {
+      const claims = await m.noticeClaims.find({ keyId: id }).lean();
+      return claims.length > 0 ? Object.fromEntries(claims.map((c) => [c.notice, c.at])) : undefined;
+    };
+    let notices = await claimed();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const r = await m.keys.updateOne({ _id: id }, notices ? { $set: { notices } } : { $unset: { notices: 1 } });
+      if (r.matchedCount === 0) return false;
+      const d = await m.keys.findById(id, { notices: 1 }).lean();
+      if (!d) return false;
+      const now = await claimed();
+      if (sameNotices(toNotices(d.notices), now)) return true;
+      notices = now;
+    }
+    return true;
+  }
   return {
     async create(k) {
       try {
@@ -602,6 +667,12 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
         if (patch[field] === null) $unset[field] = 1;
         else if (patch[field] !== undefined) $set[field] = patch[field];
       }
+      // A new expiry date (or none) re-arms both expiry reminders; a new secret the invalid one.
+      const rearmed: KeyNotice[] = [
+        ...(patch.expiresAt !== undefined ? (["expiring", "expired"] as const) : []),
+        ...(patch.validation !== undefined ? (["invalid"] as const) : []),
+      ];
+      for (const n of rearmed) $unset[`notices.${n}`] = 1;
       try {
         const provider = patch.provider ?? current.provider;
         if (patch.isDefault && defaultIndex) await clearDefault(userId, provider, id);
@@ -619,6 +690,10 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
             },
           )
           .lean();
+        if (d && rearmed.length > 0) {
+          await m.noticeClaims.deleteMany({ _id: { $in: rearmed.map((n) => claimId(id, n)) } });
+          await syncNotices(id);
+        }
         return d ? toKey(d) : undefined;
       } catch (error) {
         rethrowDuplicate(error);
@@ -626,7 +701,8 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
     },
     async delete(userId, id) {
       const r = await m.keys.deleteOne({ _id: id, userId });
-      if (r.deletedCount > 0) await m.usage.deleteMany({ keyId: id });
+      if (r.deletedCount > 0)
+        await Promise.all([m.usage.deleteMany({ keyId: id }), m.noticeClaims.deleteMany({ keyId: id })]);
       return r.deletedCount > 0;
     },
     async recordUse(userId, id, at, event, tokenId) {
@@ -699,6 +775,41 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
         .lean();
       return docs.map(toKey);
     },
+    async dueForReminder(now, windowEnd, limit) {
+      const last = new Date(Math.max(now.getTime(), windowEnd.getTime()));
+      const docs = await m.keys
+        .find({
+          expiresAt: { $ne: null, $lte: last },
+          $or: [
+            { expiresAt: { $lte: windowEnd }, "notices.expiring": null },
+            { expiresAt: { $lte: now }, "notices.expired": null },
+          ],
+        })
+        .sort({ expiresAt: 1, _id: 1 })
+        .limit(limit)
+        .lean();
+      return docs.map(toKey);
+    },
+    async claimNotice(id, notice, at) {
+      try {
+        await m.noticeClaims.create({ _id: claimId(id, notice), keyId: id, notice, at });
+      } catch (error) {
+        if (!isDuplicate(error)) throw error;
+        // Lost. If the key does not show the winner's claim (its winner stopped before writing
+        // it, or a concurrent update wrote over it), the key would stay in the reminder scan.
+        const d = await m.keys.findById(id, { notices: 1 }).lean();
+        if (d && !d.notices?.[notice]) await syncNotices(id);
+        return false;
+      }
+      if (!(await syncNotices(id))) {
+        await m.noticeClaims.deleteOne({ _id: claimId(id, notice) });
+        return false;
+      }
+      return true;
+    },
+    async releaseNotice(id, notice) {
+      if ((await m.noticeClaims.deleteOne({ _id: claimId(id, notice) })).deletedCount > 0) await syncNotices(id);
+    },
     async pageCiphertexts(afterId, limit) {
       const docs = await m.keys
         .find(afterId ? { _id: { $gt: afterId } } : {}, { _id: 1, userId: 1, teamId: 1, ciphertext: 1, keyVersion: 1 })
@@ -722,6 +833,65 @@ function keys(m: WalletModels, defaultIndex: boolean): KeyStore {
     },
     async countBelowVersion(userId, version) {
       return m.keys.countDocuments({ userId, keyVersion: { $lt: version } });
+    },
+  };
+}
+
+function webhooks(m: WalletModels): WebhookStore {
+  return {
+    async get(userId) {
+      const d = await m.webhooks.findById(userId).lean();
+      if (!d) return undefined;
+      const last = await m.webhookDeliveries.findById(d.id).lean();
+      const w: WebhookRecord = {
+        id: d.id,
+        userId: d._id,
+        ciphertext: d.ciphertext,
+        keyVersion: d.keyVersion,
+        host: d.host,
+        hint: d.hint,
+        createdAt: d.createdAt,
+        updatedAt: d.updatedAt,
+      };
+      if (last && last.userId === userId) {
+        w.lastDelivery = {
+          at: last.at,
+          delivered: last.delivered,
+          event: last.event,
+          detail: last.detail,
+          attempts: last.attempts,
+        };
+      }
+      return w;
+    },
+    async put(w) {
+      const { userId, lastDelivery: _none, ...rest } = w;
+      // Two first puts at once can both try to insert; the loser's retry replaces.
+      await upsertRetrying(() =>
+        m.webhooks.replaceOne({ _id: userId }, { _id: userId, ...rest }, { upsert: true, runValidators: true }),
+      );
+      // A new webhook starts without a delivery, even one put again under the same id.
+      await m.webhookDeliveries.deleteMany({ userId });
+    },
+    async delete(userId) {
+      const deleted = (await m.webhooks.deleteOne({ _id: userId })).deletedCount > 0;
+      await m.webhookDeliveries.deleteMany({ userId });
+      return deleted;
+    },
+    async recordDelivery(userId, id, d) {
+      if (!(await m.webhooks.exists({ _id: userId, id }))) return;
+      const doc = {
+        _id: id,
+        userId,
+        at: d.at,
+        delivered: d.delivered,
+        event: d.event,
+        detail: d.detail,
+        attempts: d.attempts,
+      };
+      await upsertRetrying(() =>
+        m.webhookDeliveries.replaceOne({ _id: id }, doc, { upsert: true, runValidators: true }),
+      );
     },
   };
 }
@@ -875,6 +1045,7 @@ function teams(m: WalletModels): TeamStore {
       await Promise.all([
         m.keys.deleteMany({ userId: teamId, teamId }),
         m.usage.deleteMany({ keyId: { $in: keyIds } }),
+        m.noticeClaims.deleteMany({ keyId: { $in: keyIds } }),
         m.audit.deleteMany({ userId: teamId, teamId }),
         m.invitations.deleteMany({ teamId }),
         m.tokens.updateMany({ teamId, revokedAt: null }, { $set: { revokedAt: at } }),

@@ -14,16 +14,21 @@ import { Schema } from "mongoose";
 import type {
   AuditRecord,
   InvitationRecord,
+  KeyNotice,
   KeyRecord,
   MembershipRecord,
   SessionRecord,
   TeamRecord,
   TokenRecord,
   UserRecord,
+  WebhookDeliveryRecord,
+  WebhookRecord,
 } from "../port.ts";
 
+/** A port record as a document: the same fields, field `K` as `_id`. */
+type StoredBy<R, K extends keyof R> = Omit<R, K> & { _id: string };
 /** A port record as a document: the same fields, its id as `_id` (so one id works in both stores). */
-type Stored<R extends { id: string }> = Omit<R, "id"> & { _id: string };
+type Stored<R extends { id: string }> = StoredBy<R, "id">;
 
 const ID = { type: String, required: true, match: RECORD_ID_PATTERN };
 
@@ -124,6 +129,11 @@ export const apiKeySchema = new Schema<ApiKeyDoc>(
     revealCount: { type: Number, required: true, default: 0, min: 0 },
     lastRevealedAt: Date,
     validation: validationSchema,
+    // When each reminder was claimed: a copy of key_notice_claims that reads and the reminder scan use.
+    notices: new Schema({ expiring: Date, expired: Date, invalid: Date } satisfies Record<KeyNotice, DateConstructor>, {
+      _id: false,
+      id: false,
+    }),
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },
@@ -136,6 +146,30 @@ apiKeySchema.index(
 );
 apiKeySchema.index({ userId: 1, createdAt: -1, _id: -1 }, { name: "list" });
 apiKeySchema.index({ "validation.checkedAt": 1 }, { name: "due_for_validation" });
+// The reminder scan: expiring keys in expiry order (keys without an expiry sort first, below the range).
+apiKeySchema.index({ expiresAt: 1, _id: 1 }, { name: "due_for_reminder" });
+
+/**
+ * A won reminder claim, one per (key, notice): `_id` is `<keyId>:<notice>`, so the insert's
+ * unique `_id` decides which of several wallet processes sends it. A conditional update of the
+ * key cannot: FerretDB v1 applies it as read, change, write, and concurrent ones all "win".
+ */
+export interface KeyNoticeClaimDoc {
+  _id: string;
+  keyId: string;
+  notice: KeyNotice;
+  at: Date;
+}
+export const keyNoticeClaimSchema = new Schema<KeyNoticeClaimDoc>(
+  {
+    _id: { type: String, required: true },
+    keyId: { ...ID },
+    notice: { type: String, required: true, enum: ["expiring", "expired", "invalid"] },
+    at: { type: Date, required: true },
+  },
+  { versionKey: false, id: false },
+);
+keyNoticeClaimSchema.index({ keyId: 1 }, { name: "by_key" });
 
 export interface UsageDoc {
   keyId: string;
@@ -283,3 +317,45 @@ deviceRequestSchema.index({ deviceCodeHash: 1 }, { unique: true });
 deviceRequestSchema.index({ userCodeHash: 1 }, { unique: true });
 // Removed an hour after expiry, so a late poll still hears expired_token for a while.
 deviceRequestSchema.index({ expiresAt: 1 }, { expireAfterSeconds: 3600 });
+
+/**
+ * A person's reminder webhook, keyed by its owner: `_id` is the user id, so the primary key
+ * keeps one per person and a replacement is one atomic replace. Its last delivery is kept
+ * apart (WebhookDeliveryDoc).
+ */
+export type WebhookDoc = StoredBy<Omit<WebhookRecord, "lastDelivery">, "userId">;
+export const webhookSchema = new Schema<WebhookDoc>(
+  {
+    _id: ID,
+    id: { ...ID },
+    // Only ciphertext: the URL's path is a secret.
+    ciphertext: { type: String, required: true, match: /^cvw:v\d+:[A-Za-z0-9_-]+$/ },
+    keyVersion: { type: Number, required: true, min: 1 },
+    host: { type: String, required: true, maxlength: 255 },
+    hint: { type: String, required: true, maxlength: 300 },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  { versionKey: false, id: false },
+);
+
+/**
+ * The last delivery to one webhook, keyed by the webhook's id: a delivery that finishes after
+ * its webhook was replaced lands on the old id, which no read shows. Kept out of the webhook
+ * document because FerretDB v1 writes a whole document back on update, so a late update of
+ * it could bring a replaced webhook (and its URL) back.
+ */
+export type WebhookDeliveryDoc = WebhookDeliveryRecord & { _id: string; userId: string };
+export const webhookDeliverySchema = new Schema<WebhookDeliveryDoc>(
+  {
+    _id: ID,
+    userId: { ...ID },
+    at: { type: Date, required: true },
+    delivered: { type: Boolean, required: true },
+    event: { type: String, required: true, maxlength: 32 },
+    detail: { type: String, default: "", maxlength: 1000 },
+    attempts: { type: Number, required: true, min: 0 },
+  },
+  { versionKey: false, id: false },
+);
+webhookDeliverySchema.index({ userId: 1 }, { name: "by_user" });
