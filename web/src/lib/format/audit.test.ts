@@ -6,6 +6,9 @@ describe("actionLabel", () => {
     expect(actionLabel("key.revealed")).toBe("Key revealed");
     expect(actionLabel("key.retrieved")).toBe("Key fetched by a tool");
     expect(actionLabel("team.member_added")).toBe("Team member added");
+    expect(actionLabel("webhook.updated")).toBe("Webhook changed");
+    expect(actionLabel("webhook.sent")).toBe("Reminder sent");
+    expect(actionLabel("webhook.failed")).toBe("Reminder failed");
   });
 });
 
@@ -14,6 +17,7 @@ describe("actionOptions", () => {
     const o = actionOptions(["key.viewed", "team.joined", "key.viewed", ""]);
     const values = o.map((x) => x.value);
     expect(values).toContain("keys.listed");
+    for (const a of ["webhook.updated", "webhook.sent", "webhook.failed"]) expect(values).toContain(a);
     expect(values).toContain("team.joined");
     expect(values.filter((v) => v === "key.viewed")).toHaveLength(1);
     expect(values).not.toContain("");

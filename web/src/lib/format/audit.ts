@@ -17,6 +17,9 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   "keys.listed": "Keys listed",
   "token.created": "Token created",
   "token.revoked": "Token revoked",
+  "webhook.updated": "Webhook changed",
+  "webhook.sent": "Reminder sent",
+  "webhook.failed": "Reminder failed",
 };
 
 /** The label for an action; one the UI does not know yet reads as words ("team.joined" → "Team joined"). */
