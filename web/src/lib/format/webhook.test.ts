@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { attemptsText, deliveryEvent, deliveryLine, waitText, webhookUrlProblem } from "./webhook.ts";
+import { attemptsText, deliveryEvent, deliveryFacts, deliveryLine, waitText, webhookUrlProblem } from "./webhook.ts";
 
 describe("deliveryLine", () => {
   it("says what was sent, whether it arrived, why and how many tries", () => {
@@ -11,6 +11,9 @@ describe("deliveryLine", () => {
     ).toBe("Expiry reminder not delivered: HTTP 500 from 127.0.0.1 (3 attempts).");
     expect(deliveryLine({ event: "invalid", delivered: true, detail: "", attempts: 0 })).toBe(
       "Key found invalid delivered.",
+    );
+    expect(deliveryFacts({ event: "expired", delivered: false, detail: "no answer within 5 s", attempts: 4 })).toBe(
+      "Key expired: no answer within 5 s (4 attempts)",
     );
   });
   it("names events the UI does not know yet in words", () => {

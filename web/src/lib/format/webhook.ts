@@ -22,13 +22,24 @@ type Delivery = Pick<WebhookDelivery, "delivered" | "event" | "detail" | "attemp
 
 /**
  * One line for a delivery, without its time: "Test message delivered: HTTP 200 from
- * hooks.slack.com (1 attempt)" or "Expiry reminder not delivered: HTTP 500 from … (3 attempts)".
+ * hooks.slack.com (1 attempt)." or "Expiry reminder not delivered: HTTP 500 from … (3 attempts)."
  */
 export function deliveryLine(d: Delivery): string {
-  const what = `${deliveryEvent(d.event)} ${d.delivered ? "delivered" : "not delivered"}`;
+  return `${deliveryEvent(d.event)} ${d.delivered ? "delivered" : "not delivered"}${reasonAndTries(d)}.`;
+}
+
+/**
+ * The same without the outcome, for beside a badge that shows it: "Expiry reminder: HTTP 200
+ * from hooks.slack.com (1 attempt)".
+ */
+export function deliveryFacts(d: Delivery): string {
+  return `${deliveryEvent(d.event)}${reasonAndTries(d)}`;
+}
+
+function reasonAndTries(d: Delivery): string {
   const detail = d.detail.trim().replace(/[.\s]+$/, "");
   const tries = d.attempts > 0 ? ` (${attemptsText(d.attempts)})` : "";
-  return `${what}${detail ? `: ${detail}` : ""}${tries}.`;
+  return `${detail ? `: ${detail}` : ""}${tries}`;
 }
 
 /** A wait from Retry-After seconds: "40 seconds", "3 minutes", "2 hours". */
