@@ -70,6 +70,23 @@ export const env = {
         }
         return ms;
       }),
+  /** The interval of a periodic job: a duration of at least 1 s, or 0 / off (never, as 0). */
+  interval: (fallback: string) =>
+    z
+      .string()
+      .default(fallback)
+      .transform((v, ctx) => {
+        if (v.trim() === "0" || v.trim() === "off") return 0;
+        const ms = parseDuration(v);
+        if (ms === undefined || ms < 1000) {
+          ctx.addIssue({
+            code: "custom",
+            message: "must be a duration of at least 1s, such as 15m, 24h or 7d (0 or off: never)",
+          });
+          return z.NEVER;
+        }
+        return ms;
+      }),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   optionalString: () =>
     z

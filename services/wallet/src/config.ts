@@ -29,6 +29,8 @@ const schema = z.object({
   WALLET_BODY_LIMIT_BYTES: env.integer(65_536, 1024, 10_485_760),
   WALLET_DEVICE_CODE_TTL: env.duration("10m"),
   WALLET_DEVICE_POLL_INTERVAL: env.integer(5, 1, 60),
+  // How often to look for keys owing an expiry reminder; 0 or off: never.
+  WALLET_REMINDER_INTERVAL: env.interval("1h"),
   // WALLET_PROVIDER_<ID>_BASE_URL, WALLET_ALLOW_PRIVATE_BASE_URLS, WALLET_VALIDATE_INTERVAL.
   ...providerConfigShape,
   CRYPTO_GRPC_ADDR: env.address("127.0.0.1:50051"),
@@ -68,6 +70,10 @@ export interface WalletConfig {
   /** Device sign-in: how long a device code lives, and the polling interval (seconds) handed out. */
   deviceCodeTtlMs: number;
   devicePollIntervalSeconds: number;
+  /** How often expiry reminders are looked for (webhooks); 0 = never. */
+  reminderIntervalMs: number;
+  /** Waits before each retry of a webhook delivery (tests shorten them). */
+  webhookRetryDelaysMs: readonly number[];
   /** Key validation: base URL overrides, private base URLs, re-check interval (0 = off). */
   providers: ProviderConfig;
   crypto: {
@@ -148,6 +154,8 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
     bodyLimitBytes: c.WALLET_BODY_LIMIT_BYTES,
     deviceCodeTtlMs: c.WALLET_DEVICE_CODE_TTL,
     devicePollIntervalSeconds: c.WALLET_DEVICE_POLL_INTERVAL,
+    reminderIntervalMs: c.WALLET_REMINDER_INTERVAL,
+    webhookRetryDelaysMs: [2000, 10_000, 60_000],
     providers: providerConfigFrom(c as Record<string, unknown>),
     crypto: { address: c.CRYPTO_GRPC_ADDR, token, timeoutMs: c.CRYPTO_TIMEOUT, tls },
     mongodbUri: c.MONGODB_URI,

@@ -10,6 +10,7 @@ export interface WalletMetrics {
   rpc(method: string, code: string, seconds: number): void;
   cryptoCall(method: string, code: string, seconds: number): void;
   retrieval(provider: string, kind: string): void;
+  webhookDelivery(event: string, outcome: string): void;
 }
 
 export function createMetrics(): WalletMetrics {
@@ -50,11 +51,18 @@ export function createMetrics(): WalletMetrics {
     labelNames: ["provider", "kind"],
     registers: [registry],
   });
+  const webhooks = new Counter({
+    name: "wallet_webhook_deliveries_total",
+    help: "Reminder webhook deliveries (after their retries) by event (test, expiring, expired, invalid) and outcome",
+    labelNames: ["event", "outcome"],
+    registers: [registry],
+  });
   return {
     registry,
     httpRequest: (method, route, status, seconds) => http.observe({ method, route, status: String(status) }, seconds),
     rpc: (method, code, seconds) => rpc.observe({ method, code }, seconds),
     cryptoCall: (method, code, seconds) => crypto.observe({ method, code }, seconds),
     retrieval: (provider, kind) => retrievals.inc({ provider, kind }),
+    webhookDelivery: (event, outcome) => webhooks.inc({ event, outcome }),
   };
 }

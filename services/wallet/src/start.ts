@@ -8,11 +8,13 @@ import { createKeyChecker } from "./checks/checker.ts";
 import type { ProviderConfig } from "./checks/config.ts";
 import { checkBaseUrlForm } from "./checks/url-safety.ts";
 import { createCryptoClient } from "./clients/crypto.ts";
+import { createWebhookSender } from "./clients/webhook.ts";
 import { configDefaults, type WalletConfig } from "./config.ts";
 import type { WalletDeps } from "./domain/deps.ts";
 import { scheduledCheck } from "./domain/keys.ts";
 import { OncePer } from "./domain/limits.ts";
 import type { CheckResult, KeyChecker } from "./domain/ports/key-check.ts";
+import { type ReminderRun, remindAfterCheck, sendDueReminders } from "./domain/reminders.ts";
 import { createLimiters, ensureLimitIndexes } from "./limits/limiters.ts";
 import { createMetrics, type WalletMetrics } from "./metrics.ts";
 import { serve } from "./serve.ts";
@@ -50,6 +52,11 @@ export interface RunningWallet {
   };
   /** Deletes audit events past the retention now (also run hourly); returns how many. */
   pruneAudit(): Promise<number>;
+  /**
+   * Expiry reminders (also run every reminderIntervalMs): sends those due at `now` and resolves
+   * when their deliveries, retries included, are done.
+   */
+  reminders: { run(now?: Date): Promise<ReminderRun> };
   /** Stops accepting, finishes in-flight requests, closes the crypto channel and the store. */
   stop(): Promise<void>;
 }
@@ -86,6 +93,11 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         logger,
       }),
     assertSafeBaseUrl: async (url) => checkBaseUrlForm(url, { allowPrivate: config.providers.allowPrivateBaseUrls }),
+    webhooks: createWebhookSender({
+      allowPrivate: config.providers.allowPrivateBaseUrls,
+      retryDelaysMs: config.webhookRetryDelaysMs,
+      logger,
+    }),
     settings: {
       publicUrl: config.publicUrl,
       sessionTtlMs: config.sessionTtlMs,
@@ -98,6 +110,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
     },
     clock: options.clock,
     onRetrieval: metrics.retrieval,
+    onWebhookDelivery: metrics.webhookDelivery,
   };
   const handler = createWalletHandler({ deps, metrics, settings: config });
   let serving: Awaited<ReturnType<typeof serve>>;
@@ -126,6 +139,29 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
   firstPrune.unref();
   prunes.unref();
 
+  // Expiry reminders on their own timer; a sweep still running when the next is due is joined,
+  // not doubled (the store's claims would keep a second one from sending twice anyway).
+  let sweeping: Promise<ReminderRun> | undefined;
+  const runReminders = (now?: Date) => {
+    sweeping ??= sendDueReminders(deps, now).finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
+  };
+  const sweepInBackground = () =>
+    void runReminders().catch((err: unknown) =>
+      logger.warn({ errorName: (err as Error)?.name }, "reminder sweep failed; retrying at the next interval"),
+    );
+  // First a minute after start (a wallet restarted more often than the interval still sweeps).
+  const reminderTimers =
+    config.reminderIntervalMs > 0
+      ? [
+          setTimeout(sweepInBackground, Math.min(60_000, config.reminderIntervalMs)),
+          setInterval(sweepInBackground, config.reminderIntervalMs),
+        ]
+      : [];
+  for (const t of reminderTimers) t.unref();
+
   let stopped: Promise<void> | undefined;
   return {
     url,
@@ -138,6 +174,7 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
         (await store.keys.dueForValidation(olderThan, limit)).map((k) => ({ ...k, ownerId: k.userId })),
       runCheck: async (key) => {
         const v = await scheduledCheck(deps, key);
+        await remindAfterCheck(deps, key, v);
         return {
           status: v.status,
           detail: v.detail,
@@ -147,10 +184,15 @@ export async function startWallet(options: StartWalletOptions): Promise<RunningW
       },
     },
     pruneAudit,
+    reminders: { run: runReminders },
     stop: () => {
       stopped ??= (async () => {
         clearTimeout(firstPrune);
         clearInterval(prunes);
+        for (const t of reminderTimers) clearTimeout(t);
+        // A delivery may be waiting out its back-off: give it a moment, not the whole retry
+        // schedule (an orchestrator's grace period is shorter). An unsent reminder stays claimed.
+        if (sweeping) await Promise.race([sweeping.catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
         await serving.close();
         crypto.close();
         await store.close();

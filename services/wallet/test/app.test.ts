@@ -73,6 +73,10 @@ describe("createWalletHandler with a fake crypto port", () => {
         logger: createLogger({ service: "wallet", level: "silent" }),
         checker: { check: async () => ({ status: "unverified", detail: "not checked here", checkedAt: new Date() }) },
         assertSafeBaseUrl: async () => {},
+        webhooks: {
+          checkUrl: () => {},
+          deliver: async () => ({ delivered: false, detail: "not sent here", attempts: 0 }),
+        },
         settings: { sessionTtlMs: 60_000, deviceCodeTtlMs: 600_000, devicePollIntervalSeconds: 5 },
         limits: {
           ...createLimiters({ retrievalsPerMinute: 1000, signUpsPerHour: 1000 }),

@@ -129,6 +129,7 @@ describe("authentication", () => {
       createInvitation: { email: "x@example.com", role: "member" },
       acceptInvitation: { code: "x" },
       changePassword: { currentPassword: PASSWORD, newPassword: `${PASSWORD} 2` },
+      setWebhook: { url: "https://hooks.example.com/x" },
     };
     for (const route of ROUTES.filter((r) => !open.has(r.op))) {
       const path = route.path

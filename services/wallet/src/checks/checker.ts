@@ -16,6 +16,7 @@ import type { LookupFunction } from "node:net";
 import { AppError } from "@cv-wallet/common/errors";
 import type { Logger } from "@cv-wallet/common/logger";
 import type { CheckResult, KeyChecker, ProviderCredits, ValidationStatus } from "../domain/ports/key-check.ts";
+import { describeNetworkError, describeTimeout } from "./network-errors.ts";
 import { type ProviderCheck, type ProviderInfo, providerById } from "./registry.ts";
 import { type HostResolver, pinnedLookup, resolveSafeBaseUrl, UnresolvedHostError } from "./url-safety.ts";
 
@@ -213,33 +214,13 @@ async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, timeoutMs
 }
 
 function timedOut(timeoutMs: number, host: string | undefined): CheckFailure {
-  const seconds = timeoutMs >= 1000 ? `${(timeoutMs / 1000).toFixed(timeoutMs % 1000 ? 1 : 0)} s` : `${timeoutMs} ms`;
-  return new CheckFailure("unreachable", `no answer${host ? ` from ${host}` : ""} within ${seconds}`);
+  return new CheckFailure("unreachable", describeTimeout(timeoutMs, host));
 }
-
-const NETWORK_TEXT: Record<string, string> = {
-  ECONNREFUSED: "connection refused by",
-  ECONNRESET: "connection reset by",
-  ENOTFOUND: "host not found:",
-  EAI_AGAIN: "DNS lookup failed for",
-  EHOSTUNREACH: "no route to",
-  ENETUNREACH: "network unreachable for",
-  ETIMEDOUT: "connection timed out to",
-  EPIPE: "connection closed by",
-  CERT_HAS_EXPIRED: "expired TLS certificate from",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed TLS certificate from",
-  SELF_SIGNED_CERT_IN_CHAIN: "untrusted TLS certificate from",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "unverifiable TLS certificate from",
-  ERR_TLS_CERT_ALTNAME_INVALID: "TLS certificate for another name from",
-  HPE_INVALID_CONSTANT: "malformed HTTP answer from",
-};
 
 /** Maps a socket or HTTP error to "unreachable" with a short fixed text (never the error's own message). */
 function networkFailure(error: unknown, signal: AbortSignal, host: string, timeoutMs: number): CheckFailure {
   if (signal.aborted) return timedOut(timeoutMs, host);
-  const code = typeof (error as { code?: unknown })?.code === "string" ? (error as { code: string }).code : "";
-  const text = NETWORK_TEXT[code];
-  return new CheckFailure("unreachable", text ? `${text} ${host}` : `network error talking to ${host}`);
+  return new CheckFailure("unreachable", describeNetworkError(error, host));
 }
 
 function nameOf(error: unknown): string {

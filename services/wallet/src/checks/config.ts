@@ -43,27 +43,8 @@ export const providerConfigShape = {
   ...Object.fromEntries(BUILT_IN.map((p) => [baseUrlVariable(p.id), baseUrlOverride()])),
   WALLET_ALLOW_PRIVATE_BASE_URLS: envField.boolean(false),
   /** How old a key's last check may get before the scheduler checks it again; 0 turns the schedule off. */
-  WALLET_VALIDATE_INTERVAL: z
-    .string()
-    .default("24h")
-    .transform((v, ctx) => {
-      if (v.trim() === "0" || v.trim() === "off") return 0;
-      const ms = parseDurationText(v);
-      if (ms === undefined || ms < 1000) {
-        ctx.addIssue({
-          code: "custom",
-          message: "must be a duration of at least 1s, such as 15m, 24h or 7d (0 or off: never)",
-        });
-        return z.NEVER;
-      }
-      return ms;
-    }),
+  WALLET_VALIDATE_INTERVAL: envField.interval("24h"),
 } as const;
-
-function parseDurationText(text: string): number | undefined {
-  const parsed = envField.duration("0s").safeParse(text);
-  return parsed.success ? parsed.data : undefined;
-}
 
 export interface ProviderConfig {
   /** Provider id → operator base URL (no trailing slash), only for the variables that are set. */

@@ -13,6 +13,11 @@ import { AppError } from "@cv-wallet/common/errors";
 export interface SafetyOptions {
   /** WALLET_ALLOW_PRIVATE_BASE_URLS: loopback and private ranges (and plain http to them) are allowed. */
   allowPrivate: boolean;
+  /**
+   * A query string is allowed (a webhook URL may carry its token there, as Google Chat's does);
+   * never for a base URL, to which the check's path is appended.
+   */
+  allowQuery?: boolean | undefined;
 }
 
 export interface ResolvedAddress {
@@ -177,7 +182,8 @@ export function parseSafeBaseUrl(text: string, options: SafetyOptions): URL {
     );
   }
   if (url.username || url.password) throw refuse("it must not contain a user name or password");
-  if (url.search || url.hash) throw refuse("it must not contain a query string or fragment");
+  if (url.hash) throw refuse("it must not contain a fragment");
+  if (url.search && !options.allowQuery) throw refuse("it must not contain a query string or fragment");
   if (host === "") throw refuse("it has no host");
   if (FORBIDDEN_NAMES.has(host)) throw refuse("it names a cloud metadata service");
   if (isIP(host)) {

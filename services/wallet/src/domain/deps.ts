@@ -4,6 +4,7 @@ import type { Limiter, OncePer } from "./limits.ts";
 import type { CryptoPort } from "./ports/crypto.ts";
 import type { KeyChecker } from "./ports/key-check.ts";
 import type { Store } from "./ports/store.ts";
+import type { WebhookSender } from "./ports/webhook.ts";
 
 export interface WalletDeps {
   store: Store;
@@ -15,6 +16,8 @@ export interface WalletDeps {
    * form only (no DNS: addresses are checked when a request is made).
    */
   assertSafeBaseUrl: (url: string) => Promise<void>;
+  /** Delivers reminder messages to people's webhooks (address rules as for custom base URLs). */
+  webhooks: WebhookSender;
   settings: {
     /** The public origin; unset means "the request's own Host". */
     publicUrl?: string | undefined;
@@ -39,9 +42,13 @@ export interface WalletDeps {
     deviceCodeGuessPerAddress: Limiter;
     /** New device sign-ins per address (an unauthenticated write). */
     deviceAuthorizations: Limiter;
+    /** "Send test" on the reminder webhook, per person. */
+    webhookTests: Limiter;
   };
   /** The device flow's clock (tests move it instead of waiting); defaults to the system clock. */
   clock?: (() => Date) | undefined;
   /** Counts plaintext retrievals for /metrics (labels: provider, kind). */
   onRetrieval?: (provider: string, kind: "provider" | "reveal") => void;
+  /** Counts webhook deliveries for /metrics (labels: event, outcome). */
+  onWebhookDelivery?: (event: string, outcome: "delivered" | "failed") => void;
 }

@@ -29,3 +29,6 @@ export const teamIdOfTeamKey = (keyName: string): string | undefined =>
 /** The key a record's secret is encrypted under: its team's, or its owner's tenant key. */
 export const keyNameOf = (record: { userId: string; teamId?: string | undefined }): string =>
   record.teamId !== undefined ? teamKeyName(record.teamId) : tenantKeyName(record.userId);
+
+/** The field that holds a reminder webhook's URL (its path is a secret, as Slack's is). */
+export const WEBHOOK_FIELD = "webhook_url";

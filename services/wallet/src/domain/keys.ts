@@ -233,12 +233,19 @@ export async function updateKey(
       changed.push("baseUrl");
     }
   }
+  // Only a real change: a new expiry re-arms the key's expiry reminders (the edit dialog sends
+  // the date it shows back unchanged).
   if (req.clearExpiresAt) {
-    patch.expiresAt = null;
-    changed.push("expiresAt");
+    if (current.expiresAt !== undefined) {
+      patch.expiresAt = null;
+      changed.push("expiresAt");
+    }
   } else if (req.expiresAt) {
-    patch.expiresAt = timestampDate(req.expiresAt);
-    changed.push("expiresAt");
+    const expiresAt = timestampDate(req.expiresAt);
+    if (expiresAt.getTime() !== current.expiresAt?.getTime()) {
+      patch.expiresAt = expiresAt;
+      changed.push("expiresAt");
+    }
   }
   if (moved) {
     // Among the new provider's keys this one is the default when asked to be, or when it was

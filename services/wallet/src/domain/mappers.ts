@@ -9,6 +9,8 @@ import type {
   BrowserSessionSchema,
   KeyValidationSchema,
   UserSchema,
+  WebhookDeliverySchema,
+  WebhookSchema,
 } from "@cv-wallet/proto/wallet/v1";
 import { deviceOf } from "./devices.ts";
 import type {
@@ -18,6 +20,8 @@ import type {
   TokenRecord,
   UserRecord,
   ValidationRecord,
+  WebhookDeliveryRecord,
+  WebhookRecord,
 } from "./ports/store.ts";
 
 const DAY_MS = 86_400_000;
@@ -117,5 +121,20 @@ export function auditMessage(e: AuditRecord): MessageInitShape<typeof AuditEvent
     address: e.address,
     userAgent: e.userAgent,
     details: e.details,
+  };
+}
+
+export function webhookDeliveryMessage(d: WebhookDeliveryRecord): MessageInitShape<typeof WebhookDeliverySchema> {
+  return { time: ts(d.at), delivered: d.delivered, event: d.event, detail: d.detail, attempts: d.attempts };
+}
+
+/** A webhook as its owner sees it: never the URL, whose path is the secret. */
+export function webhookMessage(w: WebhookRecord): MessageInitShape<typeof WebhookSchema> {
+  return {
+    host: w.host,
+    hint: w.hint,
+    createdAt: ts(w.createdAt),
+    updatedAt: ts(w.updatedAt),
+    lastDelivery: w.lastDelivery && webhookDeliveryMessage(w.lastDelivery),
   };
 }

@@ -38,6 +38,7 @@ import {
   updateTeamMember,
 } from "./teams.ts";
 import { createToken, listTokens, revokeCurrentToken, revokeToken } from "./tokens.ts";
+import { deleteWebhook, getWebhook, setWebhook, testWebhook } from "./webhooks.ts";
 
 type Methods = (typeof WalletService)["method"];
 export type MethodName = keyof Methods;
@@ -108,5 +109,9 @@ export function walletOperations(deps: WalletDeps): WalletOps {
     revokeSession: (req, call) => revokeSession(deps, req, call),
     revokeOtherSessions: (_req, call) => revokeOtherSessions(deps, call),
     changePassword: (req, call) => changePassword(deps, req, call),
+    getWebhook: (_req, call) => getWebhook(deps, call),
+    setWebhook: (req, call) => setWebhook(deps, req, call),
+    deleteWebhook: (_req, call) => deleteWebhook(deps, call),
+    testWebhook: (_req, call) => testWebhook(deps, call),
   };
 }

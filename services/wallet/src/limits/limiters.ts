@@ -25,6 +25,8 @@ export interface WalletLimiters {
   deviceCodeGuessPerAddress: Limiter;
   /** New device sign-ins per address (an unauthenticated write). */
   deviceAuthorizations: Limiter;
+  /** Webhook tests per person: each is a request to a host the person chose. */
+  webhookTests: Limiter;
 }
 
 const HOUR = 3600;
@@ -83,5 +85,6 @@ export function createLimiters(settings: LimitSettings, mongo?: mongoose.mongo.D
     deviceCodeGuessPerSession: make({ keyPrefix: "device_guess_session", points: 10, duration: 15 * 60 }),
     deviceCodeGuessPerAddress: make({ keyPrefix: "device_guess_ip", points: 30, duration: 15 * 60 }),
     deviceAuthorizations: make({ keyPrefix: "device_authz_ip", points: 30, duration: 60 }),
+    webhookTests: make({ keyPrefix: "webhook_test_user", points: 10, duration: 10 * 60 }),
   };
 }

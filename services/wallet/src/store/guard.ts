@@ -86,6 +86,7 @@ export function guardStore(store: Store, logger: Logger): Store {
     audit: wrap("audit", store.audit),
     teams: wrap("teams", store.teams),
     deviceRequests: wrap("deviceRequests", store.deviceRequests),
+    webhooks: wrap("webhooks", store.webhooks),
     ping: async () => {
       if (Date.now() - lastFaultAt < NOT_READY_FOR_MS) throw new Error(`store failed recently: ${lastFault}`);
       try {

@@ -10,6 +10,8 @@ import type {
   Store,
   TeamRecord,
   UserRecord,
+  WebhookDeliveryRecord,
+  WebhookRecord,
 } from "../../src/store/port.ts";
 
 const DAY = 86_400_000;
@@ -1100,6 +1102,224 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const byToken = await store.audit.listTeam(t.id, { actorId: token }, 10);
       expect(byToken.items.map((e) => e.actor)).toEqual([{ type: "token", id: token, name: "cli", userId: user.id }]);
       expect((await store.audit.listTeam(newId(), {}, 10)).items).toEqual([]);
+    });
+    // ── reminders and webhooks ──
+    it("keys: a notice is claimed once, read back by every read, and released", async () => {
+      const k = key({ expiresAt: new Date(Date.now() + DAY), provider: "groq", isDefault: true });
+      await store.keys.create(k);
+      expect((await store.keys.get(user.id, k.id))?.notices ?? {}).toEqual({});
+      const at = new Date(Date.now() - 5_000);
+      const later = new Date();
+      expect(await store.keys.claimNotice(k.id, "expiring", at)).toBe(true);
+      expect(await store.keys.claimNotice(k.id, "expiring", later)).toBe(false);
+      expect(await store.keys.claimNotice(k.id, "invalid", later)).toBe(true);
+      expect(await store.keys.claimNotice(newId(), "expired", at)).toBe(false);
+      const notices = { expiring: at, invalid: later };
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual(notices);
+      expect((await store.keys.byId(k.id))?.notices).toEqual(notices);
+      expect((await store.keys.forProvider(user.id, "groq"))?.notices).toEqual(notices);
+      expect((await store.keys.forProvider(user.id, "groq", k.name))?.notices).toEqual(notices);
+      expect((await store.keys.list(user.id, { provider: "groq" }, 10)).items[0]?.notices).toEqual(notices);
+      const due = await store.keys.dueForValidation(new Date(Date.now() + DAY), 10_000);
+      expect(due.find((d) => d.id === k.id)?.notices).toEqual(notices);
+      await store.keys.releaseNotice(k.id, "expiring");
+      await store.keys.releaseNotice(k.id, "expiring");
+      await store.keys.releaseNotice(k.id, "expired");
+      await store.keys.releaseNotice(newId(), "invalid");
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual({ invalid: later });
+      // Released means re-armed: the next claim wins again.
+      expect(await store.keys.claimNotice(k.id, "expiring", later)).toBe(true);
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual({ expiring: later, invalid: later });
+    });
+
+    it("keys: ten concurrent claims of one notice, exactly one wins (and each notice on its own)", async () => {
+      const k = key({ expiresAt: new Date(Date.now() - DAY) });
+      await store.keys.create(k);
+      const at = new Date();
+      // Always at once: this is the guarantee several wallet processes rely on.
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          store.keys.claimNotice(k.id, i % 2 === 0 ? "expired" : "expiring", new Date(at.getTime() + i)),
+        ),
+      );
+      expect(claims.filter((c, i) => c && i % 2 === 0)).toHaveLength(1);
+      expect(claims.filter((c, i) => c && i % 2 === 1)).toHaveLength(1);
+      const again = await Promise.all(Array.from({ length: 10 }, () => store.keys.claimNotice(k.id, "invalid", at)));
+      expect(again.filter(Boolean)).toHaveLength(1);
+      const notices = (await store.keys.get(user.id, k.id))?.notices;
+      expect(Object.keys(notices ?? {}).sort()).toEqual(["expired", "expiring", "invalid"]);
+      // The stored time is the winner's.
+      expect(notices?.expired?.getTime()).toBe(at.getTime() + claims.findIndex((c, i) => c && i % 2 === 0));
+    });
+
+    it("keys: a new expiry re-arms the expiry reminders, a new secret the invalid one, a rename neither", async () => {
+      const k = key({ expiresAt: new Date(Date.now() - DAY) });
+      await store.keys.create(k);
+      const at = new Date();
+      const claimAll = async () => {
+        for (const n of ["expiring", "expired", "invalid"] as const) await store.keys.claimNotice(k.id, n, at);
+      };
+      const all = { expiring: at, expired: at, invalid: at };
+      await claimAll();
+      const renamed = await store.keys.update(user.id, k.id, { name: "renamed", isDefault: true, updatedAt: at });
+      expect(renamed?.notices).toEqual(all);
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual(all);
+      const moved = await store.keys.update(user.id, k.id, {
+        expiresAt: new Date(Date.now() + 30 * DAY),
+        updatedAt: at,
+      });
+      expect(moved?.notices).toEqual({ invalid: at });
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual({ invalid: at });
+      await claimAll();
+      const cleared = await store.keys.update(user.id, k.id, { expiresAt: null, updatedAt: at });
+      expect(cleared?.notices).toEqual({ invalid: at });
+      await claimAll();
+      const rotated = await store.keys.update(user.id, k.id, {
+        ciphertext: "cvw:v1:BBBB",
+        last4: "wxyz",
+        validation: { status: "unverified", detail: "" },
+        updatedAt: at,
+      });
+      expect(rotated?.notices).toEqual({ expiring: at, expired: at });
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual({ expiring: at, expired: at });
+      // A check's result alone (setValidation) leaves the notice to the caller (releaseNotice).
+      await store.keys.claimNotice(k.id, "invalid", at);
+      await store.keys.setValidation(user.id, k.id, { status: "valid", checkedAt: at, detail: "" });
+      expect((await store.keys.get(user.id, k.id))?.notices).toEqual(all);
+    });
+
+    it("keys: due for reminder: every owner's and team's keys that owe one, soonest expiry first, limited", async () => {
+      // An era of its own: the MongoDB suite shares one database between tests, whose keys expire around now.
+      const now = new Date(Date.UTC(1990, 0, 1));
+      const windowEnd = new Date(now.getTime() + 14 * DAY);
+      const at = (days: number) => new Date(now.getTime() + days * DAY);
+      const other = await person();
+      const t = await team();
+      const make = async (over: Partial<KeyRecord>, claims: ("expiring" | "expired" | "invalid")[] = []) => {
+        const k = key(over);
+        await store.keys.create(k);
+        for (const n of claims) expect(await store.keys.claimNotice(k.id, n, new Date())).toBe(true);
+        return k.id;
+      };
+      const expiredLongAgo = await make({ expiresAt: at(-3) }, ["expiring"]);
+      const expired = await make({ expiresAt: at(-2) });
+      const theirs = await make({ userId: other.id, expiresAt: at(1) });
+      const teams = await make({ userId: t.id, teamId: t.id, expiresAt: at(3) });
+      const oddlyOnlyExpired = await make({ expiresAt: at(5) }, ["expired"]);
+      const atWindowEnd = await make({ expiresAt: windowEnd });
+      await make({ expiresAt: at(-1) }, ["expiring", "expired"]); // both sent
+      await make({ expiresAt: at(-1) }, ["expiring", "expired", "invalid"]);
+      await make({ expiresAt: at(2) }, ["expiring"]); // reminded, not yet expired
+      await make({ expiresAt: new Date(windowEnd.getTime() + 1) }); // not yet in the window
+      await make({}); // never expires
+      await make({ userId: other.id }, ["invalid"]);
+      const due = async (limit: number) => (await store.keys.dueForReminder(now, windowEnd, limit)).map((k) => k.id);
+      expect(await due(100)).toEqual([expiredLongAgo, expired, theirs, teams, oddlyOnlyExpired, atWindowEnd]);
+      expect(await due(2)).toEqual([expiredLongAgo, expired]);
+      const full = await store.keys.dueForReminder(now, windowEnd, 100);
+      expect(full[3]).toMatchObject({ id: teams, userId: t.id, teamId: t.id });
+      expect(full[0]?.notices?.expiring).toBeInstanceOf(Date);
+      // Claiming drops a key from the list; releasing puts it back.
+      expect(await store.keys.claimNotice(expiredLongAgo, "expired", new Date())).toBe(true);
+      expect(await store.keys.claimNotice(theirs, "expiring", new Date())).toBe(true);
+      expect(await due(100)).toEqual([expired, teams, oddlyOnlyExpired, atWindowEnd]);
+      await store.keys.releaseNotice(theirs, "expiring");
+      expect(await due(100)).toEqual([expired, theirs, teams, oddlyOnlyExpired, atWindowEnd]);
+      // An expired key owes both until both are claimed.
+      expect(await store.keys.claimNotice(expired, "expired", new Date())).toBe(true);
+      expect((await due(1))[0]).toBe(expired);
+      expect(await store.keys.claimNotice(expired, "expiring", new Date())).toBe(true);
+      expect((await due(1))[0]).toBe(theirs);
+      // A later scan (the clock moved on) sees keys that have since expired.
+      const later = await store.keys.dueForReminder(at(4), at(18), 100);
+      expect(later.map((k) => k.id)).toContain(teams);
+      expect(later.map((k) => k.id).indexOf(teams)).toBeLessThan(later.map((k) => k.id).indexOf(atWindowEnd));
+    });
+
+    const webhook = (over: Partial<WebhookRecord> = {}): WebhookRecord => {
+      const now = new Date();
+      return {
+        id: newId(),
+        userId: user.id,
+        ciphertext: "cvw:v1:HOOK",
+        keyVersion: 1,
+        host: "hooks.slack.com",
+        hint: "hooks.slack.com…x1y2",
+        createdAt: now,
+        updatedAt: now,
+        ...over,
+      };
+    };
+    const delivery = (over: Partial<WebhookDeliveryRecord> = {}): WebhookDeliveryRecord => ({
+      at: new Date(),
+      delivered: true,
+      event: "test",
+      detail: "HTTP 200 from hooks.slack.com",
+      attempts: 1,
+      ...over,
+    });
+
+    it("webhooks: one per person, replaced whole (last delivery too), deliveries noted only for the current one", async () => {
+      expect(await store.webhooks.get(user.id)).toBeUndefined();
+      const first = webhook();
+      await store.webhooks.put(first);
+      expect(await store.webhooks.get(user.id)).toEqual(first);
+      const sent = delivery({ event: "expiring", attempts: 3 });
+      await store.webhooks.recordDelivery(user.id, first.id, sent);
+      expect((await store.webhooks.get(user.id))?.lastDelivery).toEqual(sent);
+      const failed = delivery({ delivered: false, detail: "HTTP 500 from hooks.slack.com", event: "expired" });
+      await store.webhooks.recordDelivery(user.id, first.id, failed);
+      expect((await store.webhooks.get(user.id))?.lastDelivery).toEqual(failed);
+
+      const second = webhook({
+        ciphertext: "cvw:v2:HOOK2",
+        keyVersion: 2,
+        host: "example.com",
+        hint: "example.com…abcd",
+      });
+      await store.webhooks.put(second);
+      expect(await store.webhooks.get(user.id)).toEqual(second);
+      // A delivery to the replaced webhook that finishes late changes nothing.
+      await store.webhooks.recordDelivery(user.id, first.id, delivery());
+      expect((await store.webhooks.get(user.id))?.lastDelivery).toBeUndefined();
+      await store.webhooks.recordDelivery(user.id, second.id, sent);
+      expect((await store.webhooks.get(user.id))?.lastDelivery).toEqual(sent);
+
+      // Another person's webhook is theirs alone.
+      const other = await person();
+      const theirs = webhook({ userId: other.id });
+      await store.webhooks.put(theirs);
+      await store.webhooks.recordDelivery(other.id, second.id, failed);
+      expect((await store.webhooks.get(other.id))?.lastDelivery).toBeUndefined();
+      expect(await store.webhooks.get(user.id)).toEqual({ ...second, lastDelivery: sent });
+
+      expect(await store.webhooks.delete(user.id)).toBe(true);
+      expect(await store.webhooks.get(user.id)).toBeUndefined();
+      expect(await store.webhooks.delete(user.id)).toBe(false);
+      await store.webhooks.recordDelivery(user.id, second.id, sent);
+      expect(await store.webhooks.get(user.id)).toBeUndefined();
+      expect(await store.webhooks.get(other.id)).toEqual(theirs);
+    });
+
+    it("webhooks: puts at once leave one webhook for the person", async () => {
+      const puts = Array.from({ length: 5 }, () => webhook());
+      await Promise.all(puts.map((w) => store.webhooks.put(w)));
+      const kept = await store.webhooks.get(user.id);
+      expect(puts.map((w) => w.id)).toContain(kept?.id);
+      expect(kept).toEqual(puts.find((w) => w.id === kept?.id));
+      // Had a second one been stored, it would show once the first is gone.
+      expect(await store.webhooks.delete(user.id)).toBe(true);
+      expect(await store.webhooks.get(user.id)).toBeUndefined();
+    });
+
+    it("users: deleting a person deletes their webhook, nobody else's", async () => {
+      const other = await person();
+      await store.webhooks.put(webhook());
+      const theirs = webhook({ userId: other.id });
+      await store.webhooks.put(theirs);
+      await store.users.delete(user.id);
+      expect(await store.webhooks.get(user.id)).toBeUndefined();
+      expect(await store.webhooks.get(other.id)).toEqual(theirs);
     });
   });
 }

@@ -23,8 +23,8 @@ describe("sqlite migrations", () => {
     const dir = mkdtempSync(join(tmpdir(), "wallet-migrate-"));
     dirs.push(dir);
     const file = join(dir, "wallet.db");
-    // Every migration before the teams one (the last).
-    const old = openSqlite(file, MIGRATIONS.slice(0, -1));
+    // Every migration before the teams one (the fifth).
+    const old = openSqlite(file, MIGRATIONS.slice(0, 4));
     const user = "a".repeat(24);
     const keyId = "b".repeat(24);
     const tokenId = "c".repeat(24);
@@ -74,6 +74,53 @@ describe("sqlite migrations", () => {
     try {
       expect(after.prepare("SELECT COUNT(*) AS n FROM key_usage_tokens").get()).toEqual({ n: 0 });
       expect(after.prepare("PRAGMA foreign_key_check").all()).toEqual([]);
+    } finally {
+      after.close();
+    }
+  });
+  it("a wallet.db at the version before reminders: its keys owe reminders by their expiry, webhooks go with their person", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wallet-migrate-"));
+    dirs.push(dir);
+    const file = join(dir, "wallet.db");
+    // Every migration before the reminders one (the sixth).
+    const old = openSqlite(file, MIGRATIONS.slice(0, 5));
+    const user = "a".repeat(24);
+    const keyId = "b".repeat(24);
+    old
+      .prepare("INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)")
+      .run(user, "a@example.com", "x", 1);
+    old
+      .prepare(
+        `INSERT INTO api_keys (id, user_id, provider, name, ciphertext, key_version, last4, expires_at, created_at, updated_at)
+         VALUES (?, ?, 'openai', 'work', 'cvw:v1:AAAA', 1, 'abcd', 1000, 1, 1)`,
+      )
+      .run(keyId, user);
+    old.close();
+    const store = openSqliteStore(dir);
+    try {
+      const [due] = await store.keys.dueForReminder(new Date(2000), new Date(3000), 10);
+      expect(due).toMatchObject({ id: keyId, expiresAt: new Date(1000) });
+      expect(due?.notices).toBeUndefined();
+      expect(await store.keys.claimNotice(keyId, "expired", new Date(2000))).toBe(true);
+      await store.webhooks.put({
+        id: "c".repeat(24),
+        userId: user,
+        ciphertext: "cvw:v1:HOOK",
+        keyVersion: 1,
+        host: "hooks.slack.com",
+        hint: "hooks.slack.com…abcd",
+        createdAt: new Date(1),
+        updatedAt: new Date(1),
+      });
+      await store.users.delete(user);
+      expect(await store.webhooks.get(user)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+    const after = openSqlite(file, MIGRATIONS);
+    try {
+      expect(after.prepare("PRAGMA foreign_key_check").all()).toEqual([]);
+      expect(after.prepare("SELECT COUNT(*) AS n FROM webhooks").get()).toEqual({ n: 0 });
     } finally {
       after.close();
     }

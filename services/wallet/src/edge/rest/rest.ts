@@ -14,7 +14,7 @@ import type { MethodName, WalletOps } from "../../domain/operations.ts";
 type Json = Record<string, unknown>;
 
 interface Route {
-  method: "get" | "post" | "patch" | "delete";
+  method: "get" | "post" | "put" | "patch" | "delete";
   path: string;
   op: MethodName;
   /** The request message as JSON, from the HTTP request. */
@@ -152,6 +152,11 @@ export const ROUTES: Route[] = [
   { method: "delete", path: "/api/auth/sessions/:id", op: "revokeSession", input: idParam },
   { method: "post", path: "/api/auth/sessions/revoke-others", op: "revokeOtherSessions", input: none },
   { method: "post", path: "/api/auth/password", op: "changePassword", input: body },
+  // The reminder webhook (one per person).
+  { method: "get", path: "/api/account/webhook", op: "getWebhook", input: none },
+  { method: "put", path: "/api/account/webhook", op: "setWebhook", input: body },
+  { method: "delete", path: "/api/account/webhook", op: "deleteWebhook", input: none },
+  { method: "post", path: "/api/account/webhook/test", op: "testWebhook", input: none },
   // Teams.
   { method: "post", path: "/api/teams", op: "createTeam", input: body, status: 201 },
   { method: "get", path: "/api/teams", op: "listTeams", input: none },

@@ -247,4 +247,26 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX team_audit_list ON team_audit_events(team_id, time DESC, id DESC);
   CREATE INDEX team_audit_time ON team_audit_events(time);
   `,
+  // Reminder webhooks. A key remembers when each reminder was sent (claimed) so several wallet
+  // processes send it once; the reminder scan walks expires_at over keys that still owe one
+  // (the index drops a key once both expiry reminders are out, so it stays small). One webhook
+  // per person: the user id is the key, and it goes with the person.
+  `
+  ALTER TABLE api_keys ADD COLUMN notice_expiring_at INTEGER;
+  ALTER TABLE api_keys ADD COLUMN notice_expired_at INTEGER;
+  ALTER TABLE api_keys ADD COLUMN notice_invalid_at INTEGER;
+  CREATE INDEX api_keys_reminder_due ON api_keys(expires_at, id)
+    WHERE expires_at IS NOT NULL AND (notice_expiring_at IS NULL OR notice_expired_at IS NULL);
+  CREATE TABLE webhooks (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    ciphertext TEXT NOT NULL,
+    key_version INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    hint TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_delivery TEXT
+  );
+  `,
 ];

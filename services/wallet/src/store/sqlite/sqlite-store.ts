@@ -13,6 +13,7 @@ import type {
   DeviceRequestStore,
   InvitationRecord,
   KeyListFilter,
+  KeyNotice,
   KeyRecord,
   KeyStore,
   MembershipChange,
@@ -30,6 +31,9 @@ import type {
   UserRecord,
   UserStore,
   ValidationRecord,
+  WebhookDeliveryRecord,
+  WebhookRecord,
+  WebhookStore,
 } from "../port.ts";
 import { MIGRATIONS } from "./migrations.ts";
 
@@ -81,6 +85,7 @@ export function openSqliteStore(dataDir: string, file = "wallet.db"): Store {
     keys: keys(db, auditStore.insert),
     audit: auditStore,
     deviceRequests: deviceRequests(db),
+    webhooks: webhooks(db),
     // Readiness: a real (tiny) write, so a full disk or a read-only file shows up here.
     ping: async () => {
       transaction(db, () => probe.run(Date.now()));
@@ -137,7 +142,7 @@ function users(db: DatabaseSync): UserStore {
       return r && toUser(r);
     },
     // The user's keys (and by cascade their usage) explicitly; ON DELETE CASCADE removes
-    // sessions, tokens, audit events and team memberships.
+    // sessions, tokens, audit events, team memberships and the webhook.
     async delete(id) {
       transaction(db, () => {
         delKeys.run(id);
@@ -309,6 +314,22 @@ function tokens(db: DatabaseSync): TokenStore {
   };
 }
 
+/** Each reminder's column in api_keys: the only names that ever reach SQL text. */
+const NOTICE_COLUMNS: Readonly<Record<KeyNotice, string>> = {
+  expiring: "notice_expiring_at",
+  expired: "notice_expired_at",
+  invalid: "notice_invalid_at",
+};
+
+function toNotices(r: Row): KeyRecord["notices"] {
+  const notices: NonNullable<KeyRecord["notices"]> = {};
+  for (const [notice, column] of Object.entries(NOTICE_COLUMNS) as [KeyNotice, string][]) {
+    const at = date(r[column]);
+    if (at) notices[notice] = at;
+  }
+  return Object.keys(notices).length > 0 ? notices : undefined;
+}
+
 function toKey(r: Row): KeyRecord {
   return {
     id: String(r.id),
@@ -328,6 +349,7 @@ function toKey(r: Row): KeyRecord {
     revealCount: Number(r.reveal_count ?? 0),
     lastRevealedAt: date(r.last_revealed_at),
     validation: r.validation === null ? undefined : parseValidation(String(r.validation)),
+    notices: toNotices(r),
     createdAt: date(r.created_at)!,
     updatedAt: date(r.updated_at)!,
   };
@@ -394,6 +416,27 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     `SELECT * FROM api_keys WHERE validation_checked_at IS NULL OR validation_checked_at < ?
      ORDER BY COALESCE(validation_checked_at, 0), id LIMIT ?`,
   );
+  // Written to match api_keys_reminder_due's WHERE (SQLite uses a partial index only then), and
+  // bounded by the later of the two instants so the scan walks that index in expiry order.
+  const dueReminder = db.prepare(
+    `SELECT * FROM api_keys
+      WHERE expires_at IS NOT NULL AND (notice_expiring_at IS NULL OR notice_expired_at IS NULL)
+        AND expires_at <= MAX(?1, ?2)
+        AND ((expires_at <= ?2 AND notice_expiring_at IS NULL) OR (expires_at <= ?1 AND notice_expired_at IS NULL))
+      ORDER BY expires_at, id LIMIT ?3`,
+  );
+  const claimNotice = Object.fromEntries(
+    Object.entries(NOTICE_COLUMNS).map(([notice, column]) => [
+      notice,
+      db.prepare(`UPDATE api_keys SET ${column} = ? WHERE id = ? AND ${column} IS NULL`),
+    ]),
+  ) as Record<KeyNotice, ReturnType<DatabaseSync["prepare"]>>;
+  const releaseNotice = Object.fromEntries(
+    Object.entries(NOTICE_COLUMNS).map(([notice, column]) => [
+      notice,
+      db.prepare(`UPDATE api_keys SET ${column} = NULL WHERE id = ? AND ${column} IS NOT NULL`),
+    ]),
+  ) as Record<KeyNotice, ReturnType<DatabaseSync["prepare"]>>;
   const pageCiphertexts = db.prepare(
     "SELECT id, user_id AS userId, team_id AS teamId, ciphertext, key_version AS keyVersion FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
   );
@@ -565,7 +608,12 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
           if (patch.ciphertext !== undefined) set("ciphertext", patch.ciphertext);
           if (patch.keyVersion !== undefined) set("key_version", patch.keyVersion);
           if (patch.last4 !== undefined) set("last4", patch.last4);
-          if (patch.expiresAt !== undefined) set("expires_at", ms(patch.expiresAt));
+          if (patch.expiresAt !== undefined) {
+            // A new expiry date (or none) re-arms both expiry reminders.
+            set("expires_at", ms(patch.expiresAt));
+            set(NOTICE_COLUMNS.expiring, null);
+            set(NOTICE_COLUMNS.expired, null);
+          }
           if (patch.baseUrl !== undefined) set("base_url", patch.baseUrl);
           if (patch.isDefault !== undefined) set("is_default", patch.isDefault ? 1 : 0);
           if (patch.prefixProvider !== undefined) set("prefix_provider", patch.prefixProvider);
@@ -573,6 +621,8 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
             set("validation", validationJson(patch.validation));
             set("validation_status", patch.validation.status);
             set("validation_checked_at", ms(patch.validation.checkedAt));
+            // A new secret: whether the old one was invalid no longer matters.
+            set(NOTICE_COLUMNS.invalid, null);
           }
           if (patch.isDefault) clearDefault.run(userId, patch.provider ?? String(current.provider), id);
           db.prepare(`UPDATE api_keys SET ${sets.join(", ")} WHERE user_id = ? AND id = ?`).run(...params, userId, id);
@@ -621,6 +671,15 @@ function keys(db: DatabaseSync, insertEvent: (e: AuditRecord) => void): KeyStore
     },
     async dueForValidation(before, limit) {
       return (due.all(before.getTime(), limit) as Row[]).map(toKey);
+    },
+    async dueForReminder(now, windowEnd, limit) {
+      return (dueReminder.all(now.getTime(), windowEnd.getTime(), limit) as Row[]).map(toKey);
+    },
+    async claimNotice(id, notice, at) {
+      return Number(claimNotice[notice].run(at.getTime(), id).changes) === 1;
+    },
+    async releaseNotice(id, notice) {
+      releaseNotice[notice].run(id);
     },
     async pageCiphertexts(afterId, limit) {
       return (pageCiphertexts.all(afterId, limit) as Row[]).map((r) => ({
@@ -968,6 +1027,55 @@ function teams(db: DatabaseSync): TeamStore {
       });
     },
   };
+}
+
+function webhooks(db: DatabaseSync): WebhookStore {
+  const toWebhook = (r: Row): WebhookRecord => ({
+    id: String(r.id),
+    userId: String(r.user_id),
+    ciphertext: String(r.ciphertext),
+    keyVersion: Number(r.key_version),
+    host: String(r.host),
+    hint: String(r.hint),
+    createdAt: date(r.created_at)!,
+    updatedAt: date(r.updated_at)!,
+    lastDelivery: r.last_delivery === null ? undefined : parseDelivery(String(r.last_delivery)),
+  });
+  const get = db.prepare("SELECT * FROM webhooks WHERE user_id = ?");
+  // One row per person (the primary key): a new webhook replaces the row, and with it the
+  // old one's last delivery.
+  const put = db.prepare(
+    `INSERT INTO webhooks (user_id, id, ciphertext, key_version, host, hint, created_at, updated_at, last_delivery)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)
+     ON CONFLICT (user_id) DO UPDATE SET id = excluded.id, ciphertext = excluded.ciphertext,
+       key_version = excluded.key_version, host = excluded.host, hint = excluded.hint,
+       created_at = excluded.created_at, updated_at = excluded.updated_at, last_delivery = NULL`,
+  );
+  const del = db.prepare("DELETE FROM webhooks WHERE user_id = ?");
+  const recordDelivery = db.prepare("UPDATE webhooks SET last_delivery = ? WHERE user_id = ? AND id = ?");
+  return {
+    async get(userId) {
+      const r = get.get(userId) as Row | undefined;
+      return r && toWebhook(r);
+    },
+    async put(w) {
+      put.run(w.userId, w.id, w.ciphertext, w.keyVersion, w.host, w.hint, w.createdAt.getTime(), w.updatedAt.getTime());
+    },
+    async delete(userId) {
+      const deleted = Number(del.run(userId).changes) > 0;
+      // The URL's ciphertext, like a key's, must not stay in free pages or the WAL.
+      if (deleted) shred(db);
+      return deleted;
+    },
+    async recordDelivery(userId, id, d) {
+      recordDelivery.run(JSON.stringify({ ...d, at: d.at.toISOString() }), userId, id);
+    },
+  };
+}
+
+function parseDelivery(text: string): WebhookDeliveryRecord {
+  const d = JSON.parse(text) as Omit<WebhookDeliveryRecord, "at"> & { at: string };
+  return { at: new Date(d.at), delivered: d.delivered, event: d.event, detail: d.detail, attempts: d.attempts };
 }
 
 // Requests expired for longer than this are removed as new ones arrive, so a late poll still
