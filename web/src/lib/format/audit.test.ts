@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { actionLabel, actionOptions, dayRange, inRange, toCsv } from "./audit.ts";
+import { actionLabel, actionOptions, dayRange, eventLabel, inRange, toCsv } from "./audit.ts";
 
 describe("actionLabel", () => {
   it("labels known actions for people and words unknown ones", () => {
@@ -9,6 +9,17 @@ describe("actionLabel", () => {
     expect(actionLabel("webhook.updated")).toBe("Webhook changed");
     expect(actionLabel("webhook.sent")).toBe("Reminder sent");
     expect(actionLabel("webhook.failed")).toBe("Reminder failed");
+  });
+});
+
+describe("eventLabel", () => {
+  it("does not call a webhook test a reminder", () => {
+    expect(eventLabel("webhook.sent", { event: "expiring", host: "hooks.slack.com" })).toBe("Reminder sent");
+    expect(eventLabel("webhook.sent", { event: "test" })).toBe("Webhook test sent");
+    expect(eventLabel("webhook.failed", { event: "test" })).toBe("Webhook test failed");
+    expect(eventLabel("webhook.failed", { event: "invalid" })).toBe("Reminder failed");
+    expect(eventLabel("key.created", { event: "test" })).toBe("Key added");
+    expect(eventLabel("key.created")).toBe("Key added");
   });
 });
 

@@ -30,6 +30,18 @@ export function actionLabel(action: string): string {
   return words ? words.charAt(0).toUpperCase() + words.slice(1) : "Unknown action";
 }
 
+/**
+ * The label for one event: as actionLabel, except that a webhook test's delivery (the same
+ * actions as a reminder's, with details.event "test") is not called a reminder.
+ */
+export function eventLabel(action: string, details: Readonly<Record<string, string>> = {}): string {
+  if (details.event === "test") {
+    if (action === "webhook.sent") return "Webhook test sent";
+    if (action === "webhook.failed") return "Webhook test failed";
+  }
+  return actionLabel(action);
+}
+
 /** The filter's choices: every known action plus any other that appears, sorted by label. */
 export function actionOptions(seen: Iterable<string>): { value: string; label: string }[] {
   const all = new Set([...Object.keys(ACTION_LABELS), ...seen]);

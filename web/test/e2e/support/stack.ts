@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { RunningWallet } from "@cv-wallet/wallet";
 
 export const webBuild = resolve(fileURLToPath(new URL("../../../build", import.meta.url)));
 
@@ -17,7 +18,7 @@ export interface Stack {
    * Runs the wallet's reminder sweep now (or as of `now`): sends the due webhook reminders and
    * resolves once they are delivered or have failed, retries included.
    */
-  runReminders(now?: Date): Promise<{ sent: number; failed: number }>;
+  runReminders(now?: Date): ReturnType<RunningWallet["reminders"]["run"]>;
   stop(): Promise<void>;
 }
 
@@ -55,6 +56,8 @@ export async function startStack(providerBaseUrl: string, options: StackOptions 
     CRYPTO_GRPC_ADDR: crypto.address,
     CRYPTO_SERVICE_TOKEN: serviceToken,
     WALLET_VALIDATE_INTERVAL: "0",
+    // Reminders are swept only when a suite asks (runReminders), never behind its back.
+    WALLET_REMINDER_INTERVAL: "0",
     LOG_LEVEL: "warn",
   };
   if (options.allowPrivateBaseUrls) env.WALLET_ALLOW_PRIVATE_BASE_URLS = "true";
