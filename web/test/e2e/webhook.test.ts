@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { reportSkip } from "@cv-wallet/common/testing/skips";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromiumPath, haveChromium, launch, screenshots, WIDE } from "./support/browser.ts";
+import { chromiumPath, haveChromium, launch, screenshot, screenshots, WIDE } from "./support/browser.ts";
 import { type FakeProviders, startFakeProviders } from "./support/fake-providers.ts";
 import { type Stack, startStack } from "./support/stack.ts";
 import { addKey, daysFromNow, focusedId, signUp, textMatching } from "./support/ui.ts";
@@ -228,6 +228,9 @@ describe.skipIf(!haveChromium)("reminder webhook in Chromium", () => {
     // The account page shows that reminder as the last delivery.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Account" }).click();
     await textMatching(section.getByTestId("webhook-last"), /^\s*delivered\s*Expiry reminder/);
+    // The README's picture: the section itself, in the middle of a 1440 px window.
+    await section.evaluate((el) => el.scrollIntoView({ block: "center" }));
+    await screenshot(page, "docs-account-webhook");
     await remember(page);
 
     // The audit log: labelled rows for the change and the reminder, no secret in the HTML.
