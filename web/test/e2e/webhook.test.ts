@@ -243,8 +243,15 @@ describe.skipIf(!haveChromium)("reminder webhook in Chromium", () => {
     await screenshots(page, "audit-webhook");
     await remember(page);
 
-    // Remove it (confirmed), keyboard only: back to the empty state, focus on the URL field.
+    // Replace opens the field (focused) and Cancel goes back to the button, keyboard only.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Account" }).click();
+    await page.getByRole("button", { name: "Replace" }).press("Enter");
+    await page.getByLabel("New webhook URL").waitFor();
+    await page.waitForFunction(() => document.activeElement?.id === "webhook-url");
+    await page.getByRole("button", { name: "Cancel" }).press("Enter");
+    await page.waitForFunction(() => document.activeElement?.id === "webhook-replace");
+
+    // Remove it (confirmed), keyboard only: back to the empty state, focus on the URL field.
     await page.getByRole("button", { name: "Remove", exact: true }).press("Enter");
     const confirm = page.getByRole("dialog", { name: "Remove the reminder webhook?" });
     await confirm.getByRole("button", { name: "Remove webhook" }).press("Enter");
