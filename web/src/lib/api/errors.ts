@@ -16,6 +16,7 @@ const FIELD_LABELS: Record<string, string> = {
   scopes: "Scopes",
   providers: "Providers",
   expires_in_days: "Expires in",
+  url: "URL",
 };
 
 /**

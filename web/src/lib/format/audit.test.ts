@@ -1,11 +1,25 @@
 import { describe, expect, it } from "vitest";
-import { actionLabel, actionOptions, dayRange, inRange, toCsv } from "./audit.ts";
+import { actionLabel, actionOptions, dayRange, eventLabel, inRange, toCsv } from "./audit.ts";
 
 describe("actionLabel", () => {
   it("labels known actions for people and words unknown ones", () => {
     expect(actionLabel("key.revealed")).toBe("Key revealed");
     expect(actionLabel("key.retrieved")).toBe("Key fetched by a tool");
     expect(actionLabel("team.member_added")).toBe("Team member added");
+    expect(actionLabel("webhook.updated")).toBe("Webhook changed");
+    expect(actionLabel("webhook.sent")).toBe("Reminder sent");
+    expect(actionLabel("webhook.failed")).toBe("Reminder failed");
+  });
+});
+
+describe("eventLabel", () => {
+  it("does not call a webhook test a reminder", () => {
+    expect(eventLabel("webhook.sent", { event: "expiring", host: "hooks.slack.com" })).toBe("Reminder sent");
+    expect(eventLabel("webhook.sent", { event: "test" })).toBe("Webhook test sent");
+    expect(eventLabel("webhook.failed", { event: "test" })).toBe("Webhook test failed");
+    expect(eventLabel("webhook.failed", { event: "invalid" })).toBe("Reminder failed");
+    expect(eventLabel("key.created", { event: "test" })).toBe("Key added");
+    expect(eventLabel("key.created")).toBe("Key added");
   });
 });
 
@@ -14,6 +28,7 @@ describe("actionOptions", () => {
     const o = actionOptions(["key.viewed", "team.joined", "key.viewed", ""]);
     const values = o.map((x) => x.value);
     expect(values).toContain("keys.listed");
+    for (const a of ["webhook.updated", "webhook.sent", "webhook.failed"]) expect(values).toContain(a);
     expect(values).toContain("team.joined");
     expect(values.filter((v) => v === "key.viewed")).toHaveLength(1);
     expect(values).not.toContain("");

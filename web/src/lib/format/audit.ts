@@ -17,6 +17,9 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   "keys.listed": "Keys listed",
   "token.created": "Token created",
   "token.revoked": "Token revoked",
+  "webhook.updated": "Webhook changed",
+  "webhook.sent": "Reminder sent",
+  "webhook.failed": "Reminder failed",
 };
 
 /** The label for an action; one the UI does not know yet reads as words ("team.joined" → "Team joined"). */
@@ -25,6 +28,18 @@ export function actionLabel(action: string): string {
   if (known) return known;
   const words = action.replace(/[._]+/g, " ").trim();
   return words ? words.charAt(0).toUpperCase() + words.slice(1) : "Unknown action";
+}
+
+/**
+ * The label for one event: as actionLabel, except that a webhook test's delivery (the same
+ * actions as a reminder's, with details.event "test") is not called a reminder.
+ */
+export function eventLabel(action: string, details: Readonly<Record<string, string>> = {}): string {
+  if (details.event === "test") {
+    if (action === "webhook.sent") return "Webhook test sent";
+    if (action === "webhook.failed") return "Webhook test failed";
+  }
+  return actionLabel(action);
 }
 
 /** The filter's choices: every known action plus any other that appears, sorted by label. */
