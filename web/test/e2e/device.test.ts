@@ -1,8 +1,10 @@
 // Device sign-in in a real browser: a tool asks for a code over HTTP (as `cvw login` does),
 // the person opens the link, signs in, sees who asks, narrows and approves on /device; the
 // tool's poll then gets a token with exactly what was approved, and the key's page lists the
-// tool's fetch. A second request is typed in by keyboard and denied. Debian's Chromium against
-// the real services, as the rest of the browser suite.
+// tool's fetch. A second request is typed in by keyboard and denied. A team owner grants a
+// team token, which reaches the team's key and not the owner's own; a viewer is told what such
+// a token can do, and a person removed from the team meanwhile gets the server's answer.
+// Debian's Chromium against the real services, as the rest of the browser suite.
 import { reportSkip } from "@cv-wallet/common/testing/skips";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -48,6 +50,47 @@ describe.skipIf(!haveChromium)("device sign-in in Chromium", () => {
   };
   const poll = (deviceCode: string) =>
     post("/oauth/token", { grant_type: GRANT, device_code: deviceCode, client_id: "cvw" });
+
+  /** Signs a new person up over the API; returns their session cookie. */
+  async function signUpApi(who: string): Promise<string> {
+    const res = await fetch(`${stack.origin}/api/auth/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: who, password: PASSWORD }),
+    });
+    expect(res.status).toBe(201);
+    return res.headers.get("set-cookie")?.split(";")[0] ?? "";
+  }
+
+  /** A WalletService call in Connect's JSON form, as the signed-in person with `session`. */
+  async function rpc<T = Record<string, unknown>>(method: string, body: unknown, session: string): Promise<T> {
+    const res = await fetch(`${stack.origin}/cvwallet.wallet.v1.WalletService/${method}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie: session, origin: stack.origin },
+      body: JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method}: ${res.status} ${JSON.stringify(json)}`);
+    return json as T;
+  }
+
+  /** Opens the tool's link signed out and signs in on the way, landing on the request. */
+  async function openSignedIn(s: Started, who: string) {
+    await page.goto(s.verification_uri_complete);
+    await page.waitForURL("**/signin?next=*");
+    await page.getByLabel("Email").fill(who);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`**/device?code=${s.user_code}`);
+    const card = page.locator("[data-device-request]");
+    await textMatching(card.getByRole("heading"), /cvw on e2e-laptop wants access/);
+    return card;
+  }
+
+  const fetchKey = (token: string, query = "") =>
+    fetch(`${stack.origin}/api/keys/provider/openai${query}`, {
+      headers: { authorization: `Bearer ${token}`, ...TOOL },
+    });
 
   /** Polls like a tool would until the answer is no longer pending (the interval is 5 s). */
   async function pollUntilDecided(deviceCode: string): Promise<Record<string, string>> {
@@ -193,5 +236,111 @@ describe.skipIf(!haveChromium)("device sign-in in Chromium", () => {
     // Opening the same code again says it was decided.
     await page.goto(`/device?code=${s.user_code}`);
     await textMatching(page.getByRole("status"), /already denied/);
+  });
+
+  it("a team owner grants a team token: it fetches the team's key, never the owner's own", {
+    timeout: 90_000,
+  }, async () => {
+    const ownerEmail = `team-owner-${Date.now()}@example.com`;
+    const owner = await signUpApi(ownerEmail);
+    const teamSecret = "sk-proj-deviceTeamKey0000000000000000001";
+    const personalSecret = "sk-proj-devicePersonalKey000000000000001";
+    const { team } = await rpc<{ team: { id: string } }>("CreateTeam", { name: "Platform" }, owner);
+    await rpc("CreateTeam", { name: "Design" }, owner);
+    await rpc(
+      "CreateKey",
+      { provider: "openai", name: "team-openai", key: teamSecret, isDefault: true, teamId: team.id },
+      owner,
+    );
+    await rpc("CreateKey", { provider: "openai", name: "mine", key: personalSecret, isDefault: true }, owner);
+
+    const s = await startDevice({ scope: "keys:read" });
+    const card = await openSignedIn(s, ownerEmail);
+    const grant = card.getByRole("group", { name: "Grant access to" });
+    await textMatching(grant, /A team token reaches that team's keys only/);
+    // Personal by default; both teams offered, each with the owner's role.
+    expect(await grant.getByRole("radio", { name: "Personal keys" }).isChecked()).toBe(true);
+    await textMatching(grant, /Platform \(owner\)/);
+    await textMatching(grant, /Design \(owner\)/);
+    await grant.getByRole("radio", { name: /Platform/ }).check();
+    await screenshots(page, "device-team-picker");
+
+    await card.getByRole("button", { name: "Approve" }).click();
+    await textMatching(
+      page.getByRole("status"),
+      /Approved for the team Platform\. cvw on e2e-laptop receives its token/,
+    );
+    await textMatching(page.getByRole("status"), /reaches Platform's keys only/);
+
+    const got = await pollUntilDecided(s.device_code);
+    expect(got.token_type).toBe("Bearer");
+    const token = got.access_token!;
+    // The team's default key, not the owner's personal default for the same provider.
+    const fetched = await fetchKey(token);
+    expect(fetched.status).toBe(200);
+    expect(((await fetched.json()) as { key: string }).key).toBe(teamSecret);
+    // The personal key is out of reach by name as well.
+    expect((await fetchKey(token, "?name=mine")).status).toBe(404);
+  });
+
+  it("a viewer is told what a team token can do; a person removed meanwhile gets the server's answer", {
+    timeout: 90_000,
+  }, async () => {
+    const ownerEmail = `team-owner2-${Date.now()}@example.com`;
+    const viewerEmail = `team-viewer-${Date.now()}@example.com`;
+    const owner = await signUpApi(ownerEmail);
+    const { team } = await rpc<{ team: { id: string } }>("CreateTeam", { name: "Research" }, owner);
+    await rpc(
+      "CreateKey",
+      {
+        provider: "openai",
+        name: "research-openai",
+        key: "sk-proj-deviceResearchKey00000000000001",
+        isDefault: true,
+        teamId: team.id,
+      },
+      owner,
+    );
+    const { code } = await rpc<{ code: string }>(
+      "CreateInvitation",
+      { teamId: team.id, email: viewerEmail, role: "viewer" },
+      owner,
+    );
+    const viewer = await signUpApi(viewerEmail);
+    await rpc("AcceptInvitation", { code }, viewer);
+
+    // A viewer may grant a team token (the wallet allows every member to), and the page says
+    // that it lists the team's keys but never fetches them, which the token then bears out.
+    const first = await startDevice({ scope: "keys:read" });
+    let card = await openSignedIn(first, viewerEmail);
+    let grant = card.getByRole("group", { name: "Grant access to" });
+    await textMatching(grant, /Research \(viewer: the token can list the team's keys but never fetch them\)/);
+    await grant.getByRole("radio", { name: /Research/ }).check();
+    await card.getByRole("button", { name: "Approve" }).click();
+    await textMatching(page.getByRole("status"), /Approved for the team Research\./);
+    const got = await pollUntilDecided(first.device_code);
+    expect((await fetchKey(got.access_token!)).status).toBe(403);
+
+    // The owner removes the viewer while a second request is on screen with Research chosen.
+    const second = await startDevice({ scope: "keys:read" });
+    await page.goto(`/device?code=${second.user_code}`);
+    card = page.locator("[data-device-request]");
+    grant = card.getByRole("group", { name: "Grant access to" });
+    await grant.getByRole("radio", { name: /Research/ }).check();
+    const { members } = await rpc<{ members: { userId: string; email: string }[] }>(
+      "ListTeamMembers",
+      { teamId: team.id },
+      owner,
+    );
+    const member = members.find((m) => m.email === viewerEmail);
+    await rpc("RemoveTeamMember", { teamId: team.id, userId: member!.userId }, owner);
+    await card.getByRole("button", { name: "Approve" }).click();
+    await textMatching(page.getByRole("alert"), /You are no longer a member of Research/);
+    // The team leaves the choice; the request is still pending and can be granted personally.
+    expect(await grant.count()).toBe(0);
+    await card.getByRole("button", { name: "Approve" }).click();
+    await textMatching(page.getByRole("status"), /^\s*Approved\. cvw on e2e-laptop/);
+    const personal = await pollUntilDecided(second.device_code);
+    expect(personal.token_type).toBe("Bearer");
   });
 });

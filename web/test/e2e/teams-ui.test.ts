@@ -1,7 +1,9 @@
 // Teams in a real browser (Debian's Chromium, the real services, the built UI): an owner
-// creates a team, stores a key and invites by link; the invitee signs in, accepts, and the
+// creates a team, stores a key and invites by link; the invitee, without an account, opens the
+// link, creates one from the sign-in page and lands back on the invitation, accepts, and the
 // key is fetched with the invitee's team token; lowering the role hides Reveal, removing the
-// member cuts the token off. Screenshots at 1440 and 375 px go to web/test-results/.
+// member cuts the token off. A `next` that leaves the site is ignored by both auth pages.
+// Screenshots at 1440 and 375 px go to web/test-results/.
 import { reportSkip } from "@cv-wallet/common/testing/skips";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,17 +80,33 @@ describe.skipIf(!haveChromium)("teams in Chromium", () => {
     const link = await textMatching(owner.getByTestId("invite-link"), /\/invite\/[\w-]+$/);
     await screenshots(owner, "team-owner");
 
-    // The invitee opens the link signed out, is sent to sign in, creates the account and opens
-    // the link again (the sign-up page does not carry ?next= along today).
+    // The invitee opens the link signed out and is sent to sign in, with the way back kept;
+    // "Create an account" carries it along, so the new account lands on the invitation.
     const dev = await newPage();
     const path = new URL(link).pathname;
-    await signUp(dev, devEmail, path);
-    await dev.getByRole("heading", { name: "Keys", exact: true }).waitFor();
+    const backTo = (page: string) => (u: URL) => u.pathname === page && u.searchParams.get("next") === path;
     await dev.goto(path);
+    await dev.waitForURL(backTo("/signin"));
+    await textMatching(dev.getByTestId("invitation-hint"), /You were invited to a team/);
+    await screenshots(dev, "team-invite-signin");
+    await dev.getByRole("link", { name: "Create an account" }).click();
+    await dev.waitForURL(backTo("/signup"));
+    await dev.getByRole("button", { name: "Create account" }).waitFor();
+    await textMatching(dev.getByTestId("invitation-hint"), /come back to the invitation afterwards/);
+    // And back again: "Sign in" keeps it too.
+    expect(await dev.getByRole("link", { name: "Sign in" }).getAttribute("href")).toBe(
+      `/signin?next=${encodeURIComponent(path)}`,
+    );
+    await dev.getByLabel("Email").fill(devEmail);
+    await dev.getByLabel("Password").fill("correct horse battery staple");
+    await dev.getByRole("button", { name: "Create account" }).click();
+    await dev.waitForURL((u) => u.pathname === path);
     await dev.getByRole("heading", { name: "Join a team" }).waitFor();
     await screenshots(dev, "team-invite");
     await dev.getByRole("button", { name: "Join team" }).click();
     await dev.getByRole("heading", { name: "Platform", level: 1 }).waitFor();
+    // The team is now in the invitee's switcher.
+    await textMatching(dev.getByLabel("Switch between your keys and a team's"), /Platform \(member\)/);
     await dev.getByRole("button", { name: "Reveal" }).waitFor();
     // A member neither adds keys nor invites.
     expect(await dev.getByRole("button", { name: "Add key" }).count()).toBe(0);
@@ -126,5 +144,32 @@ describe.skipIf(!haveChromium)("teams in Chromium", () => {
     await audit.getByRole("cell", { name: "team.member.removed" }).waitFor();
     await audit.getByRole("cell", { name: "key.retrieved" }).waitFor();
     await screenshots(owner, "team-audit");
+  });
+
+  it("a next that leaves the site is ignored by sign-up and sign-in", { timeout: 60_000 }, async () => {
+    const page = await newPage();
+    const who = `offsite-${Date.now()}@example.com`;
+    await page.goto("/signup?next=//evil.example");
+    await page.getByRole("button", { name: "Create account" }).waitFor();
+    // The link to the other page does not pass it on either.
+    expect(await page.getByRole("link", { name: "Sign in" }).getAttribute("href")).toBe("/signin");
+    await page.getByLabel("Email").fill(who);
+    await page.getByLabel("Password").fill("correct horse battery staple");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: "Keys", exact: true }).waitFor();
+    expect(new URL(page.url()).origin).toBe(stack.origin);
+    expect(new URL(page.url()).pathname).toBe("/");
+
+    await page.context().clearCookies();
+    await page.goto("/signin?next=https://evil.example");
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    expect(await page.getByRole("link", { name: "Create an account" }).getAttribute("href")).toBe("/signup");
+    await page.getByLabel("Email").fill(who);
+    await page.getByLabel("Password").fill("correct horse battery staple");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Keys", exact: true }).waitFor();
+    expect(new URL(page.url()).origin).toBe(stack.origin);
+    expect(new URL(page.url()).pathname).toBe("/");
+    await page.context().close();
   });
 });
