@@ -1332,20 +1332,30 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       const theirs = webhook({ userId: other.id, ciphertext: "cvw:v3:THEIRS", keyVersion: 3 });
       await store.webhooks.put(mine);
       await store.webhooks.put(theirs);
+      // More people whose webhook ids run against their user ids: the walk is by user id.
+      const more = (await Promise.all([person(), person(), person(), person()])).map((p) => p.id).sort();
+      const hookIds = more
+        .map(() => newId())
+        .sort()
+        .reverse();
+      for (const [i, userId] of more.entries()) await store.webhooks.put(webhook({ id: hookIds[i]!, userId }));
       const sent = delivery();
       await store.webhooks.recordDelivery(user.id, mine.id, sent);
 
       const seen: { id: string; userId: string; ciphertext: string; keyVersion: number }[] = [];
-      for (let after = ""; ; ) {
-        const page = await store.webhooks.pageCiphertexts(after, 1);
+      let after = "";
+      for (let pages = 0; pages < 1000; pages++) {
+        const page = await store.webhooks.pageCiphertexts(after, 2);
         if (page.length === 0) break;
-        expect(page).toHaveLength(1);
+        expect(page.length).toBeLessThanOrEqual(2);
         seen.push(...page);
         after = page.at(-1)!.userId;
       }
+      expect(await store.webhooks.pageCiphertexts(after, 2)).toEqual([]); // the walk ended
       const order = seen.map((w) => w.userId);
       expect(order).toEqual([...order].sort());
       expect(new Set(order).size).toBe(order.length);
+      for (const userId of [...more, user.id, other.id]) expect(order).toContain(userId);
       expect(seen.filter((w) => w.userId === user.id || w.userId === other.id)).toEqual(
         [
           { id: mine.id, userId: user.id, ciphertext: "cvw:v1:MINE", keyVersion: 1 },
