@@ -413,6 +413,51 @@ for (const backend of backends) {
       await expectWebhookDelivers(person);
     }, 60_000);
 
+    test("interrupted among the webhooks, the next run resumes there (keys not walked again)", async () => {
+      const people = [
+        await personWithWebhook(`hook-a-${backend}@example.com`),
+        await personWithWebhook(`hook-b-${backend}@example.com`),
+      ];
+      for (const p of people) await admin.rotateKey({ keyName: p.keyName }, call);
+      const state = join(dir, "records-state-hooks.json");
+      const abort = new AbortController();
+      const partial = await rewrapRecords({
+        env: toolEnv,
+        stateFile: state,
+        batch: 1,
+        signal: abort.signal,
+        log: (line) => {
+          if (line.includes("webhooks: 1 scanned")) abort.abort();
+        },
+      });
+      expect(partial.webhooks.scanned).toBe(1);
+      expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ phase: "webhooks" });
+      const lines: string[] = [];
+      const rest = await rewrapRecords({
+        env: toolEnv,
+        stateFile: state,
+        batch: 50,
+        raiseMin: true,
+        log: (line) => lines.push(line),
+      });
+      expect(lines[0]).toMatch(/^\[rewrap records\] resuming with the webhooks after user [0-9a-f]{24} /);
+      expect(lines.some((l) => /^\[rewrap records\] \d+ scanned/.test(l))).toBe(false); // no key record batch again
+      expect(rest.scanned).toBe(partial.scanned);
+      // The totals carry over from the interrupted run: every webhook once, these two moved.
+      const store = await openStore();
+      try {
+        expect(rest.webhooks.scanned).toBe((await store.webhooks.pageCiphertexts("", 10_000)).length);
+      } finally {
+        await store.close();
+      }
+      expect(rest.webhooks).toMatchObject({ rewrapped: 2, changedConcurrently: 0, failed: [] });
+      for (const p of people) {
+        expect((await storedWebhook(p.userId))?.keyVersion).toBe(2);
+        expect(rest.minRaised).toContainEqual({ keyName: p.keyName, to: 2 });
+        await expectWebhookDelivers(p);
+      }
+    }, 60_000);
+
     test("a record changed meanwhile is left as its owner wrote it (compare-and-set)", async () => {
       const store = await openStore();
       try {
