@@ -3,12 +3,17 @@
 //    (SIGKILL mid-run) and run again; every record is then on the latest version and still
 //    decrypts through the wallet, min_decryption_version is raised, old ciphertexts are
 //    refused, and a further run changes nothing (idempotent). A graceful interruption (the
-//    SIGINT path) resumes the same way.
+//    SIGINT path) resumes the same way. A person's reminder webhook (its URL is encrypted under
+//    their tenant key too) is re-wrapped with their keys and still delivers after the minimum
+//    is raised; one that cannot be re-wrapped keeps its tenant's minimum where it is.
 //  - keyring: data keys wrapped under KMS key A, the crypto service restarted on key B, the
 //    command re-wraps every DEK (resuming after an interruption); with key A disabled every
 //    record still decrypts after a cold restart.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@cv-wallet/common/grpc";
@@ -25,6 +30,34 @@ import { kmsForSuite, type TestKms } from "./support/kms.ts";
 import { repoRoot } from "./support/paths.ts";
 import { type Service, serviceToken, startCrypto, startWallet } from "./support/processes.ts";
 import { userWithToken, WalletHttp } from "./support/wallet-http.ts";
+
+/** Stands in for Slack: records every POST it is sent (path and JSON text). */
+async function startReceiver() {
+  const received: { path: string; text: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let data = "";
+    req.on("data", (c: Buffer) => {
+      data += c.toString("utf8");
+    });
+    req.on("end", () => {
+      let text = "";
+      try {
+        text = String((JSON.parse(data) as { text?: unknown }).text ?? "");
+      } catch {
+        // Recorded without text: the test then fails on it.
+      }
+      if (req.method === "POST") received.push({ path: req.url ?? "", text });
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    received,
+    url: (path: string) => `http://127.0.0.1:${port}${path}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 const tool = join(repoRoot, "deploy", "tools", "rewrap.ts");
 
@@ -67,6 +100,7 @@ for (const backend of backends) {
     let crypto: Service;
     let wallet: Service;
     let http: WalletHttp;
+    let receiver: Awaited<ReturnType<typeof startReceiver>>;
     let channel: grpc.Client;
     let admin: ReturnType<typeof createClient<typeof CryptoService>>;
     const metadata = new grpc.Metadata();
@@ -96,7 +130,10 @@ for (const backend of backends) {
         CRYPTO_GRPC_ADDR: crypto.address,
         CRYPTO_SERVICE_TOKEN: token,
         WALLET_RETRIEVAL_RATE_LIMIT: "1000000",
+        // The reminder webhooks below post to a loopback receiver.
+        WALLET_ALLOW_PRIVATE_BASE_URLS: "true",
       });
+      receiver = await startReceiver();
       http = new WalletHttp(`http://${wallet.address}`);
       channel = new grpc.Client(crypto.address, grpc.credentials.createInsecure());
       admin = createClient(CryptoService, channel);
@@ -105,6 +142,7 @@ for (const backend of backends) {
 
     afterAll(async () => {
       channel?.close();
+      await receiver?.close();
       await wallet?.stop();
       await crypto?.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -252,6 +290,172 @@ for (const backend of backends) {
         true,
       );
       await expectAllDecrypt();
+    }, 60_000);
+
+    /** A person signed in (the webhook is session only) with one key and a reminder webhook set through the API. */
+    async function personWithWebhook(email: string) {
+      const signUp = await http.call<{ user: { id: string } }>("POST", "/api/auth/signup", {
+        body: { email, password: "correct horse battery staple" },
+      });
+      expect(signUp.status).toBe(201);
+      const cookie = (signUp.headers.get("set-cookie") ?? "").split(";")[0]!;
+      const key = `sk-hook-${"w".repeat(24)}`;
+      const made = await http.call("POST", "/api/keys", { cookie, body: { provider: "openai", name: "main", key } });
+      expect(made.status).toBe(201);
+      const path = `/services/T000/B000/${randomBytes(12).toString("hex")}`;
+      const set = await http.call("PUT", "/api/account/webhook", { cookie, body: { url: receiver.url(path) } });
+      expect(set.status).toBe(200);
+      return { userId: signUp.json.user.id, cookie, path, keyName: `user/${signUp.json.user.id}` };
+    }
+    async function storedWebhook(userId: string) {
+      const store = await openStore();
+      try {
+        return await store.webhooks.get(userId);
+      } finally {
+        await store.close();
+      }
+    }
+    /** "Send test" through the wallet: it decrypts the stored URL and posts to it. */
+    async function expectWebhookDelivers(person: { cookie: string; path: string }) {
+      const before = receiver.received.length;
+      const sent = await http.call<{ delivery: { delivered: boolean } }>("POST", "/api/account/webhook/test", {
+        cookie: person.cookie,
+      });
+      expect(sent.status).toBe(200);
+      expect(sent.json.delivery.delivered).toBe(true);
+      expect(receiver.received.slice(before)).toEqual([{ path: person.path, text: expect.stringContaining("test") }]);
+    }
+
+    test("a person's reminder webhook is re-wrapped with their keys and still delivers after --raise-min", async () => {
+      const person = await personWithWebhook(`hook-${backend}@example.com`);
+      const v1 = (await storedWebhook(person.userId))!;
+      expect(v1.keyVersion).toBe(1);
+      await expectWebhookDelivers(person);
+
+      await admin.rotateKey({ keyName: person.keyName }, call);
+      const run = await runTool(["records", "--raise-min", "--state", join(dir, "records-state-hook.json")], toolEnv);
+      expect(run.code, run.stderr).toBe(0);
+      const summary = JSON.parse(run.stdout) as RecordsSummary;
+      // Only this person has a webhook; every other tenant's was done by the tests above.
+      expect(summary.webhooks).toEqual({
+        scanned: 1,
+        rewrapped: 1,
+        alreadyCurrent: 0,
+        changedConcurrently: 0,
+        failed: [],
+      });
+      expect(summary.failed).toEqual([]);
+      expect(summary.minRaised).toEqual([{ keyName: person.keyName, to: 2 }]);
+      expect(run.stderr).toMatch(/webhooks: 1 scanned · 1 rewrapped/);
+
+      // On the new version, the same webhook otherwise (a re-encryption, not an edit).
+      const v2 = (await storedWebhook(person.userId))!;
+      expect(v2.keyVersion).toBe(2);
+      expect(v2.ciphertext.startsWith("cvw:v2:")).toBe(true);
+      expect(v2).toEqual({ ...v1, ciphertext: v2.ciphertext, keyVersion: 2, lastDelivery: v2.lastDelivery });
+      expect((await admin.getKeyInfo({ keyName: person.keyName }, call)).key?.minDecryptionVersion).toBe(2);
+      // The old ciphertext is refused now: without the re-wrap, the reminders would have stopped here.
+      await expect(
+        admin.decrypt(
+          { keyName: person.keyName, ciphertext: v1.ciphertext, context: Buffer.from(`${v1.id}/webhook_url`) },
+          call,
+        ),
+      ).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+      await expectWebhookDelivers(person);
+
+      // A further run finds it current.
+      const again = await runTool(["records", "--raise-min", "--state", join(dir, "records-state-hook.json")], toolEnv);
+      expect(again.code, again.stderr).toBe(0);
+      expect((JSON.parse(again.stdout) as RecordsSummary).webhooks).toMatchObject({ scanned: 1, alreadyCurrent: 1 });
+    }, 60_000);
+
+    test("a webhook that cannot be re-wrapped is listed, and --raise-min leaves its tenant's minimum alone", async () => {
+      const person = await personWithWebhook(`hook-stuck-${backend}@example.com`);
+      const good = (await storedWebhook(person.userId))!;
+      // Damaged the way a restore gone wrong could: the URL's ciphertext under another webhook
+      // id, so it no longer authenticates (its context is `<id>/webhook_url`) and crypto refuses to re-wrap it.
+      const store = await openStore();
+      try {
+        await store.webhooks.put({ ...good, id: "0123456789abcdef01234567", lastDelivery: undefined });
+      } finally {
+        await store.close();
+      }
+      await admin.rotateKey({ keyName: person.keyName }, call);
+      const run = await runTool(["records", "--raise-min", "--state", join(dir, "records-state-stuck.json")], toolEnv);
+      expect(run.code, run.stderr).toBe(1); // something failed
+      const summary = JSON.parse(run.stdout) as RecordsSummary;
+      expect(summary.failed).toEqual([]); // the person's key record moved
+      expect(summary.webhooks.failed).toEqual([
+        { id: "0123456789abcdef01234567", userId: person.userId, reason: expect.stringContaining("INVALID_ARGUMENT") },
+      ]);
+      expect(summary.minRaised).toEqual([]);
+      expect(summary.minNotRaised).toEqual([
+        {
+          keyName: person.keyName,
+          reason: expect.stringMatching(/^the person's reminder webhook still below version 2 /),
+        },
+      ]);
+      expect((await admin.getKeyInfo({ keyName: person.keyName }, call)).key?.minDecryptionVersion).toBe(1);
+
+      // Repaired, the next run moves it and raises the minimum; the webhook delivers on version 2.
+      const repair = await openStore();
+      try {
+        await repair.webhooks.put(good);
+      } finally {
+        await repair.close();
+      }
+      const next = await runTool(["records", "--raise-min", "--state", join(dir, "records-state-stuck.json")], toolEnv);
+      expect(next.code, next.stderr).toBe(0);
+      const fixed = JSON.parse(next.stdout) as RecordsSummary;
+      expect(fixed.webhooks).toMatchObject({ rewrapped: 1, failed: [] });
+      expect(fixed.minRaised).toEqual([{ keyName: person.keyName, to: 2 }]);
+      expect((await storedWebhook(person.userId))?.keyVersion).toBe(2);
+      await expectWebhookDelivers(person);
+    }, 60_000);
+
+    test("interrupted among the webhooks, the next run resumes there (keys not walked again)", async () => {
+      const people = [
+        await personWithWebhook(`hook-a-${backend}@example.com`),
+        await personWithWebhook(`hook-b-${backend}@example.com`),
+      ];
+      for (const p of people) await admin.rotateKey({ keyName: p.keyName }, call);
+      const state = join(dir, "records-state-hooks.json");
+      const abort = new AbortController();
+      const partial = await rewrapRecords({
+        env: toolEnv,
+        stateFile: state,
+        batch: 1,
+        signal: abort.signal,
+        log: (line) => {
+          if (line.includes("webhooks: 1 scanned")) abort.abort();
+        },
+      });
+      expect(partial.webhooks.scanned).toBe(1);
+      expect(JSON.parse(readFileSync(state, "utf8"))).toMatchObject({ phase: "webhooks" });
+      const lines: string[] = [];
+      const rest = await rewrapRecords({
+        env: toolEnv,
+        stateFile: state,
+        batch: 50,
+        raiseMin: true,
+        log: (line) => lines.push(line),
+      });
+      expect(lines[0]).toMatch(/^\[rewrap records\] resuming with the webhooks after user [0-9a-f]{24} /);
+      expect(lines.some((l) => /^\[rewrap records\] \d+ scanned/.test(l))).toBe(false); // no key record batch again
+      expect(rest.scanned).toBe(partial.scanned);
+      // The totals carry over from the interrupted run: every webhook once, these two moved.
+      const store = await openStore();
+      try {
+        expect(rest.webhooks.scanned).toBe((await store.webhooks.pageCiphertexts("", 10_000)).length);
+      } finally {
+        await store.close();
+      }
+      expect(rest.webhooks).toMatchObject({ rewrapped: 2, changedConcurrently: 0, failed: [] });
+      for (const p of people) {
+        expect((await storedWebhook(p.userId))?.keyVersion).toBe(2);
+        expect(rest.minRaised).toContainEqual({ keyName: p.keyName, to: 2 });
+        await expectWebhookDelivers(p);
+      }
     }, 60_000);
 
     test("a record changed meanwhile is left as its owner wrote it (compare-and-set)", async () => {

@@ -9,9 +9,11 @@
 // each one that is below its tenant's latest key version through crypto's Rewrap (the
 // plaintext never leaves the crypto service), then stores the new ciphertext with a
 // compare-and-set on the old one (a record a user re-saved meanwhile is left as they wrote it:
-// it is already on the latest version). With --raise-min it then raises each tenant key's
-// min_decryption_version to its latest version, but only for tenants with no record left
-// below it, so nothing still in use becomes undecryptable.
+// it is already on the latest version). Then it walks every person's reminder webhook the same
+// way, in user id order (its URL is encrypted under the person's tenant key, context
+// `<webhookId>/webhook_url`). With --raise-min it then raises each tenant key's
+// min_decryption_version to its latest version, but only for tenants with no record and no
+// webhook left below it, so nothing still in use becomes undecryptable.
 //
 // `keyring` re-wraps every stored data key under the crypto service's current KMS key
 // (after KMS_KEY_ID changed and the crypto service restarted with both keys usable), a page
@@ -21,7 +23,8 @@
 // every batch (default ./cv-wallet-rewrap-<command>.json); after a crash or Ctrl-C the same
 // command continues from there, and a record or DEK already current is left alone. Progress
 // goes to stderr, one line per batch; a JSON summary goes to stdout at the end. Exit 0 when
-// everything is current, 1 when some records failed (listed), 2 on bad usage/configuration.
+// everything is current, 1 when some records or webhooks failed (listed), 2 on bad
+// usage/configuration.
 //
 // Configuration, from the environment (the same variables the wallet reads):
 //   CRYPTO_GRPC_ADDR, CRYPTO_SERVICE_TOKEN or CRYPTO_SERVICE_TOKEN_FILE,
@@ -35,9 +38,17 @@ import { createLogger } from "@cv-wallet/common/logger";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
 import * as grpc from "@grpc/grpc-js";
 import pino from "pino";
-import { encryptionContext, KEY_FIELD, keyNameOf, teamIdOfTeamKey, userIdOfTenantKey } from "../domain/key-names.ts";
+import {
+  encryptionContext,
+  KEY_FIELD,
+  keyNameOf,
+  teamIdOfTeamKey,
+  tenantKeyName,
+  userIdOfTenantKey,
+  WEBHOOK_FIELD,
+} from "../domain/key-names.ts";
 import { openMongoStore } from "../store/mongo/mongo-store.ts";
-import type { Store, StoredCiphertext } from "../store/port.ts";
+import type { Store, StoredCiphertext, StoredWebhookCiphertext } from "../store/port.ts";
 import { openSqliteStore } from "../store/sqlite/sqlite-store.ts";
 
 type Crypto = UnaryClient<typeof CryptoService>;
@@ -53,14 +64,27 @@ export interface RewrapEnv {
   WALLET_DATA_DIR?: string | undefined;
 }
 
+/** The people's reminder webhooks, counted as the key records are. */
+export interface WebhooksSummary {
+  scanned: number;
+  rewrapped: number;
+  alreadyCurrent: number;
+  /** Replaced or removed by their owner between read and write: left as they are. */
+  changedConcurrently: number;
+  /** `id` is the webhook's id, `userId` its owner's. */
+  failed: { id: string; userId: string; reason: string }[];
+}
+
 export interface RecordsSummary {
   command: "records";
+  /** The key records (the fields at the top level, as before webhooks were covered). */
   scanned: number;
   rewrapped: number;
   alreadyCurrent: number;
   /** Changed by a user between read and write: left as written (already on the latest version). */
   changedConcurrently: number;
   failed: { id: string; userId: string; reason: string }[];
+  webhooks: WebhooksSummary;
   minRaised: { keyName: string; to: number }[];
   minNotRaised: { keyName: string; reason: string }[];
   resumedFrom?: string | undefined;
@@ -79,9 +103,18 @@ export interface KeyringSummary {
 
 interface RecordsState {
   command: "records";
+  /** The last key record done. */
   cursor: string;
-  totals: Omit<RecordsSummary, "command" | "minRaised" | "minNotRaised" | "resumedFrom" | "seconds">;
+  /** "webhooks" once every key record is done; absent in state files written before webhooks were covered. */
+  phase?: "keys" | "webhooks";
+  /** The user id of the last webhook done. */
+  webhookCursor?: string;
+  totals: Omit<RecordsSummary, "command" | "minRaised" | "minNotRaised" | "resumedFrom" | "seconds" | "webhooks"> & {
+    webhooks?: WebhooksSummary;
+  };
 }
+
+type Tally = Pick<WebhooksSummary, "rewrapped" | "alreadyCurrent" | "changedConcurrently" | "failed">;
 interface KeyringState {
   command: "keyring";
   pageToken: string;
@@ -189,15 +222,25 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
   const started = performance.now();
   if (options.restart) rmSync(options.stateFile, { force: true });
   const state = readState<RecordsState>(options.stateFile, "records");
-  const totals: RecordsState["totals"] = state?.totals ?? {
-    scanned: 0,
-    rewrapped: 0,
-    alreadyCurrent: 0,
-    changedConcurrently: 0,
-    failed: [],
+  const empty = () => ({ scanned: 0, rewrapped: 0, alreadyCurrent: 0, changedConcurrently: 0, failed: [] });
+  const totals: RecordsState["totals"] & { webhooks: WebhooksSummary } = {
+    ...(state?.totals ?? empty()),
+    webhooks: state?.totals.webhooks ?? empty(),
   };
   let cursor = state?.cursor ?? "";
-  if (state) log(`[rewrap records] resuming after record ${cursor} (${totals.scanned} already scanned)`);
+  let phase = state?.phase ?? "keys";
+  let webhookCursor = state?.webhookCursor ?? "";
+  if (state && phase === "keys") {
+    log(`[rewrap records] resuming after record ${cursor} (${totals.scanned} already scanned)`);
+  }
+  if (state && phase === "webhooks") {
+    log(
+      `[rewrap records] resuming with the webhooks${webhookCursor ? ` after user ${webhookCursor}` : ""} ` +
+        `(all ${totals.scanned} records done, ${totals.webhooks.scanned} webhooks already scanned)`,
+    );
+  }
+  const checkpoint = () =>
+    writeState(options.stateFile, { command: "records", cursor, phase, webhookCursor, totals } satisfies RecordsState);
 
   const { crypto, metadata, close } = connect(options.env);
   const store = await openStore(options.env);
@@ -219,58 +262,87 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
     return v;
   };
 
+  /**
+   * Moves one ciphertext to its key's latest version through crypto's Rewrap and stores it with
+   * the compare-and-set `replace`; counts the outcome in `tally`. A call crypto could not take
+   * (after retries) stops the run, to be resumed; any other refusal is listed as failed.
+   */
+  const rewrapOne = async (
+    tally: Tally,
+    r: { id: string; userId: string; ciphertext: string; keyVersion: number },
+    keyName: string,
+    context: Buffer,
+    replace: (next: { ciphertext: string; keyVersion: number }) => Promise<boolean>,
+  ): Promise<void> => {
+    const target = await latestOf(keyName);
+    if (target === "missing") {
+      tally.failed.push({ id: r.id, userId: r.userId, reason: "the tenant key does not exist (destroyed?)" });
+      return;
+    }
+    if (r.keyVersion >= target) {
+      tally.alreadyCurrent++;
+      return;
+    }
+    try {
+      const next = await withRetry(() => crypto.rewrap({ keyName, ciphertext: r.ciphertext, context }, call));
+      if (!next.changed) {
+        tally.alreadyCurrent++;
+        return;
+      }
+      if (await replace({ ciphertext: next.ciphertext, keyVersion: next.keyVersion })) tally.rewrapped++;
+      else tally.changedConcurrently++;
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      if (code === undefined || RETRYABLE.has(code)) throw error; // the run stops; resume later
+      tally.failed.push({ id: r.id, userId: r.userId, reason: errorText(error) });
+    }
+  };
+  const interrupted = () => {
+    if (!options.signal?.aborted) return false;
+    log(`[rewrap records] interrupted; state kept in ${options.stateFile}, run again to continue`);
+    return true;
+  };
+
   try {
-    for (;;) {
-      if (options.signal?.aborted) {
-        log(`[rewrap records] interrupted; state kept in ${options.stateFile}, run again to continue`);
+    while (phase === "keys" && !interrupted()) {
+      const page: StoredCiphertext[] = await store.keys.pageCiphertexts(cursor, batch);
+      if (page.length === 0) {
+        phase = "webhooks";
+        checkpoint();
         break;
       }
-      const page: StoredCiphertext[] = await store.keys.pageCiphertexts(cursor, batch);
-      if (page.length === 0) break;
-      await mapLimit(page, concurrency, async (r) => {
-        const target = await latestOf(keyNameOf(r));
-        if (target === "missing") {
-          totals.failed.push({ id: r.id, userId: r.userId, reason: "the tenant key does not exist (destroyed?)" });
-          return;
-        }
-        if (r.keyVersion >= target) {
-          totals.alreadyCurrent++;
-          return;
-        }
-        try {
-          const next = await withRetry(() =>
-            crypto.rewrap(
-              {
-                keyName: keyNameOf(r),
-                ciphertext: r.ciphertext,
-                context: encryptionContext(r.id, KEY_FIELD),
-              },
-              call,
-            ),
-          );
-          if (!next.changed) {
-            totals.alreadyCurrent++;
-            return;
-          }
-          const replaced = await store.keys.replaceCiphertext(r.id, r.ciphertext, {
-            ciphertext: next.ciphertext,
-            keyVersion: next.keyVersion,
-          });
-          if (replaced) totals.rewrapped++;
-          else totals.changedConcurrently++;
-        } catch (error) {
-          const code = (error as { code?: number }).code;
-          if (code === undefined || RETRYABLE.has(code)) throw error; // the run stops; resume later
-          totals.failed.push({ id: r.id, userId: r.userId, reason: errorText(error) });
-        }
-      });
+      await mapLimit(page, concurrency, (r) =>
+        rewrapOne(totals, r, keyNameOf(r), encryptionContext(r.id, KEY_FIELD), (next) =>
+          store.keys.replaceCiphertext(r.id, r.ciphertext, next),
+        ),
+      );
       totals.scanned += page.length;
       cursor = page.at(-1)!.id;
-      writeState(options.stateFile, { command: "records", cursor, totals } satisfies RecordsState);
+      checkpoint();
       const rate = totals.scanned / ((performance.now() - started) / 1000);
       log(
         `[rewrap records] ${totals.scanned} scanned · ${totals.rewrapped} rewrapped · ${totals.alreadyCurrent} already current · ` +
           `${totals.changedConcurrently} changed meanwhile · ${totals.failed.length} failed · ${rate.toFixed(0)}/s`,
+      );
+    }
+
+    // Each person's reminder webhook: its URL is encrypted under their tenant key like a key's
+    // secret, and --raise-min must not strand it below the minimum.
+    const hooks = totals.webhooks;
+    while (phase === "webhooks" && !interrupted()) {
+      const page: StoredWebhookCiphertext[] = await store.webhooks.pageCiphertexts(webhookCursor, batch);
+      if (page.length === 0) break;
+      await mapLimit(page, concurrency, (w) =>
+        rewrapOne(hooks, w, tenantKeyName(w.userId), encryptionContext(w.id, WEBHOOK_FIELD), (next) =>
+          store.webhooks.replaceCiphertext(w.userId, w.ciphertext, next),
+        ),
+      );
+      hooks.scanned += page.length;
+      webhookCursor = page.at(-1)!.userId;
+      checkpoint();
+      log(
+        `[rewrap records] webhooks: ${hooks.scanned} scanned · ${hooks.rewrapped} rewrapped · ${hooks.alreadyCurrent} already current · ` +
+          `${hooks.changedConcurrently} changed meanwhile · ${hooks.failed.length} failed`,
       );
     }
 
@@ -293,7 +365,7 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
   }
 }
 
-/** Raises each tenant key's minimum to its latest version where no wallet record is below it. */
+/** Raises each tenant key's minimum to its latest version where no wallet record and no webhook is below it. */
 async function raiseMinimums(
   crypto: Crypto,
   call: { metadata: grpc.Metadata; timeoutMs: number },
@@ -311,8 +383,18 @@ async function raiseMinimums(
       const target = key.latestVersion;
       if (key.minDecryptionVersion >= target) continue;
       const below = await store.keys.countBelowVersion(userId, target);
-      if (below > 0) {
-        summary.minNotRaised.push({ keyName: key.name, reason: `${below} record(s) still below version ${target}` });
+      // Only a person has a reminder webhook (under their tenant key); a team key has none.
+      const webhookBelow =
+        key.name === tenantKeyName(userId) && (await store.webhooks.countBelowVersion(userId, target)) > 0;
+      if (below > 0 || webhookBelow) {
+        const what = [
+          ...(below > 0 ? [`${below} record(s)`] : []),
+          ...(webhookBelow ? ["the person's reminder webhook"] : []),
+        ].join(" and ");
+        const why = webhookBelow
+          ? " (raising it now would make the webhook's URL undecryptable: reminders would stop)"
+          : "";
+        summary.minNotRaised.push({ keyName: key.name, reason: `${what} still below version ${target}${why}` });
         continue;
       }
       try {
@@ -424,7 +506,7 @@ async function main(args: string[], invokedAs: string): Promise<number> {
     });
     console.log(JSON.stringify(summary));
     if (abort.signal.aborted) return 130;
-    return summary.failed.length > 0 ? 1 : 0;
+    return summary.failed.length > 0 || summary.webhooks.failed.length > 0 ? 1 : 0;
   }
   const summary = await rewrapKeyring({
     env,

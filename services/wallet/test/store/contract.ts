@@ -1325,6 +1325,89 @@ export function storeContract(name: string, open: () => Promise<Store | undefine
       expect(await store.webhooks.get(user.id)).toBeUndefined();
     });
 
+    it("webhooks: re-wrap pages every person's webhook in user id order, swaps a ciphertext only if unchanged, tells old versions", async () => {
+      const other = await person();
+      const nobody = await person();
+      const mine = webhook({ ciphertext: "cvw:v1:MINE", keyVersion: 1 });
+      const theirs = webhook({ userId: other.id, ciphertext: "cvw:v3:THEIRS", keyVersion: 3 });
+      await store.webhooks.put(mine);
+      await store.webhooks.put(theirs);
+      // More people whose webhook ids run against their user ids: the walk is by user id.
+      const more = (await Promise.all([person(), person(), person(), person()])).map((p) => p.id).sort();
+      const hookIds = more
+        .map(() => newId())
+        .sort()
+        .reverse();
+      for (const [i, userId] of more.entries()) await store.webhooks.put(webhook({ id: hookIds[i]!, userId }));
+      const sent = delivery();
+      await store.webhooks.recordDelivery(user.id, mine.id, sent);
+
+      const seen: { id: string; userId: string; ciphertext: string; keyVersion: number }[] = [];
+      let after = "";
+      for (let pages = 0; pages < 1000; pages++) {
+        const page = await store.webhooks.pageCiphertexts(after, 2);
+        if (page.length === 0) break;
+        expect(page.length).toBeLessThanOrEqual(2);
+        seen.push(...page);
+        after = page.at(-1)!.userId;
+      }
+      expect(await store.webhooks.pageCiphertexts(after, 2)).toEqual([]); // the walk ended
+      const order = seen.map((w) => w.userId);
+      expect(order).toEqual([...order].sort());
+      expect(new Set(order).size).toBe(order.length);
+      for (const userId of [...more, user.id, other.id]) expect(order).toContain(userId);
+      expect(seen.filter((w) => w.userId === user.id || w.userId === other.id)).toEqual(
+        [
+          { id: mine.id, userId: user.id, ciphertext: "cvw:v1:MINE", keyVersion: 1 },
+          { id: theirs.id, userId: other.id, ciphertext: "cvw:v3:THEIRS", keyVersion: 3 },
+        ].sort((a, b) => (a.userId < b.userId ? -1 : 1)),
+      );
+      expect(seen.some((w) => w.userId === nobody.id)).toBe(false);
+
+      expect(await store.webhooks.countBelowVersion(user.id, 2)).toBe(1);
+      expect(await store.webhooks.countBelowVersion(user.id, 1)).toBe(0);
+      expect(await store.webhooks.countBelowVersion(other.id, 3)).toBe(0);
+      expect(await store.webhooks.countBelowVersion(other.id, 4)).toBe(1);
+      expect(await store.webhooks.countBelowVersion(nobody.id, 9)).toBe(0);
+
+      // Only while the stored ciphertext is still the one read; the rest of the webhook stays.
+      const before = (await store.webhooks.get(user.id))!;
+      expect(
+        await store.webhooks.replaceCiphertext(user.id, "cvw:v1:STALE", { ciphertext: "cvw:v2:NO", keyVersion: 2 }),
+      ).toBe(false);
+      expect(await store.webhooks.get(user.id)).toEqual(before);
+      expect(
+        await store.webhooks.replaceCiphertext(user.id, "cvw:v1:MINE", { ciphertext: "cvw:v2:MINE2", keyVersion: 2 }),
+      ).toBe(true);
+      expect(await store.webhooks.get(user.id)).toEqual({
+        ...mine,
+        ciphertext: "cvw:v2:MINE2",
+        keyVersion: 2,
+        lastDelivery: sent,
+      });
+      expect(await store.webhooks.countBelowVersion(user.id, 2)).toBe(0);
+      expect(await store.webhooks.get(other.id)).toEqual(theirs);
+
+      // Replaced by its owner meanwhile: the new webhook is left as saved.
+      const renewed = webhook({ userId: other.id, ciphertext: "cvw:v4:RENEWED", keyVersion: 4 });
+      await store.webhooks.put(renewed);
+      expect(
+        await store.webhooks.replaceCiphertext(other.id, "cvw:v3:THEIRS", { ciphertext: "cvw:v4:OLD", keyVersion: 4 }),
+      ).toBe(false);
+      expect(await store.webhooks.get(other.id)).toEqual(renewed);
+      // Removed meanwhile: it stays removed.
+      expect(await store.webhooks.delete(user.id)).toBe(true);
+      expect(
+        await store.webhooks.replaceCiphertext(user.id, "cvw:v2:MINE2", { ciphertext: "cvw:v3:GONE", keyVersion: 3 }),
+      ).toBe(false);
+      expect(await store.webhooks.get(user.id)).toBeUndefined();
+      expect(await store.webhooks.countBelowVersion(user.id, 9)).toBe(0);
+      expect(
+        await store.webhooks.replaceCiphertext(nobody.id, "cvw:v1:MINE", { ciphertext: "cvw:v2:X", keyVersion: 2 }),
+      ).toBe(false);
+      expect(await store.webhooks.get(nobody.id)).toBeUndefined();
+    });
+
     it("users: deleting a person deletes their webhook, nobody else's", async () => {
       const other = await person();
       await store.webhooks.put(webhook());

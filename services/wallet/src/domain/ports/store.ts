@@ -151,6 +151,14 @@ export interface StoredCiphertext {
   keyVersion: number;
 }
 
+/** A webhook as the re-wrap command sees it: its URL's ciphertext is bound to `<id>/webhook_url` under user/<userId>. */
+export interface StoredWebhookCiphertext {
+  id: string;
+  userId: string;
+  ciphertext: string;
+  keyVersion: number;
+}
+
 export interface AuditRecord {
   id: string;
   /** Whose log: a user's id, or for a team event the team's id (and teamId is set). */
@@ -466,6 +474,20 @@ export interface WebhookStore {
   delete(userId: string): Promise<boolean>;
   /** Notes the latest delivery; nothing happens when the webhook was replaced (`id` differs) or removed. */
   recordDelivery(userId: string, id: string, delivery: WebhookDeliveryRecord): Promise<void>;
+  /** For the re-wrap command: up to `limit` webhooks of users with id > `afterUserId` ("" for the start), in user id order. */
+  pageCiphertexts(afterUserId: string, limit: number): Promise<StoredWebhookCiphertext[]>;
+  /**
+   * Compare-and-set, as KeyStore.replaceCiphertext: replaces ciphertext and keyVersion only if
+   * the user's stored webhook still has `expected`; false when it was replaced or removed
+   * meanwhile. A re-encryption, not an edit: updatedAt and the last delivery stay.
+   */
+  replaceCiphertext(
+    userId: string,
+    expected: string,
+    next: { ciphertext: string; keyVersion: number },
+  ): Promise<boolean>;
+  /** 1 when the user's webhook is encrypted below `version`, else 0 (none, or current): a count, like KeyStore's. */
+  countBelowVersion(userId: string, version: number): Promise<number>;
 }
 
 export interface Store {

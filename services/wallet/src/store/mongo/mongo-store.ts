@@ -893,6 +893,30 @@ function webhooks(m: WalletModels): WebhookStore {
         m.webhookDeliveries.replaceOne({ _id: id }, doc, { upsert: true, runValidators: true }),
       );
     },
+    async pageCiphertexts(afterUserId, limit) {
+      const docs = await m.webhooks
+        .find(afterUserId ? { _id: { $gt: afterUserId } } : {}, { _id: 1, id: 1, ciphertext: 1, keyVersion: 1 })
+        .sort({ _id: 1 })
+        .limit(limit)
+        .lean();
+      return docs.map((d) => ({ id: d.id, userId: d._id, ciphertext: d.ciphertext, keyVersion: d.keyVersion }));
+    },
+    // The same conditional update as KeyStore.replaceCiphertext: a compare-and-set on MongoDB.
+    // FerretDB v1 applies it as read-modify-write of the whole document, so a re-wrap racing a
+    // person saving a new webhook can write the old one back (re-wrapped, still decryptable:
+    // its id and ciphertext travel together); the person then saves it again. Re-wraps are rare
+    // operator runs; FerretDB v1 is not for production (README, "MongoDB-compatible servers").
+    async replaceCiphertext(userId, expected, next) {
+      const r = await m.webhooks.updateOne(
+        { _id: userId, ciphertext: expected },
+        { $set: { ciphertext: next.ciphertext, keyVersion: next.keyVersion } },
+        { runValidators: true },
+      );
+      return r.modifiedCount === 1;
+    },
+    async countBelowVersion(userId, version) {
+      return m.webhooks.countDocuments({ _id: userId, keyVersion: { $lt: version } });
+    },
   };
 }
 

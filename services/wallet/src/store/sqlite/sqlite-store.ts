@@ -1053,6 +1053,14 @@ function webhooks(db: DatabaseSync): WebhookStore {
   );
   const del = db.prepare("DELETE FROM webhooks WHERE user_id = ?");
   const recordDelivery = db.prepare("UPDATE webhooks SET last_delivery = ? WHERE user_id = ? AND id = ?");
+  // For the re-wrap command; user_id is the primary key, so the walk is an index range scan.
+  const pageCiphertexts = db.prepare(
+    "SELECT id, user_id AS userId, ciphertext, key_version AS keyVersion FROM webhooks WHERE user_id > ? ORDER BY user_id LIMIT ?",
+  );
+  const replaceCiphertext = db.prepare(
+    "UPDATE webhooks SET ciphertext = ?, key_version = ? WHERE user_id = ? AND ciphertext = ?",
+  );
+  const countBelow = db.prepare("SELECT COUNT(*) AS n FROM webhooks WHERE user_id = ? AND key_version < ?");
   return {
     async get(userId) {
       const r = get.get(userId) as Row | undefined;
@@ -1069,6 +1077,20 @@ function webhooks(db: DatabaseSync): WebhookStore {
     },
     async recordDelivery(userId, id, d) {
       recordDelivery.run(JSON.stringify({ ...d, at: d.at.toISOString() }), userId, id);
+    },
+    async pageCiphertexts(afterUserId, limit) {
+      return (pageCiphertexts.all(afterUserId, limit) as Row[]).map((r) => ({
+        id: String(r.id),
+        userId: String(r.userId),
+        ciphertext: String(r.ciphertext),
+        keyVersion: Number(r.keyVersion),
+      }));
+    },
+    async replaceCiphertext(userId, expected, next) {
+      return replaceCiphertext.run(next.ciphertext, next.keyVersion, userId, expected).changes === 1;
+    },
+    async countBelowVersion(userId, version) {
+      return Number((countBelow.get(userId, version) as Row).n);
     },
   };
 }
