@@ -160,6 +160,32 @@ describe("audit retention on MongoDB", () => {
 
 type Raw = { _id: string } & Record<string, unknown>;
 
+describe("teams on MongoDB", () => {
+  it("a team whose owner cannot be added is not left behind (two writes, no transaction)", async (ctx) => {
+    if (!mongo) return ctx.skip();
+    const store = await openMongoStore(mongo.uri, captureLogs().logger);
+    try {
+      const teamId = new mongoose.Types.ObjectId().toHexString();
+      const userId = new mongoose.Types.ObjectId().toHexString();
+      const at = new Date();
+      // The owner's membership is already there (as if from a half-finished earlier attempt),
+      // so adding it again fails on the unique membership index.
+      await store.db
+        .collection<Raw>("team_members")
+        .insertOne({ _id: teamId, teamId, userId, role: "owner", createdAt: at });
+      await expect(
+        store.teams.create(
+          { id: teamId, name: "half", createdAt: at },
+          { teamId, userId, role: "owner", createdAt: at },
+        ),
+      ).rejects.toThrow();
+      expect(await store.teams.get(teamId)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("reminder claims on MongoDB", () => {
   it("a claim whose key never got its copy (the winner stopped in between) is repaired by a later losing claim", async (ctx) => {
     if (!mongo) return ctx.skip();

@@ -1027,9 +1027,18 @@ function teams(m: WalletModels): TeamStore {
   }
 
   return {
+    // Two documents, and no multi-document transaction on every MongoDB-compatible server
+    // (FerretDB v1 has none): when the owner cannot be added the team is taken away again, so
+    // no team is left without its owner. A process killed in between leaves a team no one is
+    // a member of, which no one can see or reach.
     async create(team, owner) {
       await m.teams.create({ _id: team.id, name: team.name, createdAt: team.createdAt, ownerCount: 1 });
-      await m.members.create(owner);
+      try {
+        await m.members.create(owner);
+      } catch (error) {
+        await m.teams.deleteOne({ _id: team.id }).catch(() => {});
+        throw error;
+      }
     },
     async get(teamId) {
       const d = await m.teams.findById(teamId).lean();
