@@ -26,20 +26,19 @@ export function limitBody(
   /** Writes the 413; by default the REST error shape. */
   answer: (res: Response) => void = (res) => sendError(res, 413, "resource_exhausted", "the request body is too large"),
 ): RequestHandler {
-  const refuse = (req: Request, res: Response): void => {
+  const refuse = (res: Response): void => {
     if (res.headersSent) return;
     // The rest of the body is never read, so the connection cannot carry another request.
     res.setHeader("Connection", "close");
+    // Node closes the connection as soon as the answer is written: what the client still
+    // sends is not waited for.
     answer(res);
-    // Stop taking bytes off the socket; Node closes it once the answer is written.
-    req.pause();
-    req.unpipe();
   };
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.headers["transfer-encoding"] === undefined) {
       // A Content-Length over the limit is refused before a byte of the body is read; under
       // it, Node's parser ends the body there.
-      return Number(req.headers["content-length"] ?? 0) > limit ? refuse(req, res) : reader(req, res, next);
+      return Number(req.headers["content-length"] ?? 0) > limit ? refuse(res) : reader(req, res, next);
     }
     // Chunked: the size shows only as the bytes arrive.
     let received = 0;
@@ -47,7 +46,7 @@ export function limitBody(
       received += chunk.length;
       if (received > limit) {
         stop();
-        refuse(req, res);
+        refuse(res);
       }
     };
     const stop = () => {
