@@ -94,7 +94,16 @@ export interface CryptoServerDeps {
   clientNames?: readonly string[] | undefined;
   /** Whether CryptoService calls are served now, and if not, why (the caller sees it as UNAVAILABLE). */
   refusal: () => string | undefined;
+  /** Close each client connection after about this long (GOAWAY first); 0 or unset: never. */
+  maxConnectionAgeMs?: number | undefined;
 }
+
+/**
+ * Once a connection is past its age the server sends GOAWAY: the client opens a new connection
+ * for its next calls while calls already running on the old one get this long to finish.
+ * Longer than any call the wallet makes (its deadline is seconds), shorter than a rollout step.
+ */
+const CONNECTION_AGE_GRACE_MS = 30_000;
 
 export interface CryptoServer {
   /** Not yet bound: serve() binds it. */
@@ -123,6 +132,14 @@ export function createCryptoServer(deps: CryptoServerDeps): CryptoServer {
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.max_connection_idle_ms": 15 * 60_000,
+    // Without an age a client channel keeps its connections for ever and never meets replicas
+    // added after it connected (it re-resolves the name only when a connection ends).
+    ...(deps.maxConnectionAgeMs
+      ? {
+          "grpc.max_connection_age_ms": deps.maxConnectionAgeMs,
+          "grpc.max_connection_age_grace_ms": CONNECTION_AGE_GRACE_MS,
+        }
+      : {}),
     // No channelz service is exposed; its per-call bookkeeping (trackers, timestamps, closures) is pure cost.
     "grpc.enable_channelz": 0,
   });

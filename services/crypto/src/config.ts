@@ -15,6 +15,11 @@ export const DEFAULTS = {
   // NIST SP 800-38D bounds random 96-bit nonces to 2^32 messages per key; stay far below.
   rotateAfterEncryptions: 100_000_000,
   shutdownGraceMs: 10_000,
+  /**
+   * A client connection is closed (GOAWAY, then the grace below) after about this long, so a
+   * long-lived client channel re-resolves the name and reaches replicas added since it connected.
+   */
+  maxConnectionAgeMs: 30 * 60_000,
   logLevel: "info",
   /** How long to wait between readiness checks while the store or KMS is not ready. */
   readinessRetryMs: 2_000,
@@ -42,6 +47,7 @@ const schema = z.object({
   CRYPTO_ROTATE_AFTER_ENCRYPTIONS: env.integer(DEFAULTS.rotateAfterEncryptions, 1, 1_000_000_000),
   CRYPTO_METRICS_ADDR: env.optionalString(),
   CRYPTO_SHUTDOWN_GRACE: env.duration(`${DEFAULTS.shutdownGraceMs}ms`),
+  CRYPTO_MAX_CONNECTION_AGE: env.interval(`${DEFAULTS.maxConnectionAgeMs}ms`),
   LOG_LEVEL: env.logLevel(),
 });
 
@@ -74,6 +80,8 @@ export interface CryptoConfig {
   /** host:port for GET /metrics; unset = no metrics listener. */
   metricsAddress?: string | undefined;
   shutdownGraceMs: number;
+  /** How long a client connection is kept before the server asks the client to reconnect; 0: forever. */
+  maxConnectionAgeMs: number;
   logLevel: string;
 }
 
@@ -155,6 +163,7 @@ export function loadConfig(environment: Record<string, string | undefined> = pro
     rotateAfterEncryptions: e.CRYPTO_ROTATE_AFTER_ENCRYPTIONS,
     metricsAddress: e.CRYPTO_METRICS_ADDR,
     shutdownGraceMs: e.CRYPTO_SHUTDOWN_GRACE,
+    maxConnectionAgeMs: e.CRYPTO_MAX_CONNECTION_AGE,
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -54,6 +54,7 @@ export async function serve(options: CryptoServerOptions): Promise<RunningCrypto
     serviceToken: config.serviceToken,
     mtls: Boolean(config.tls?.clientCaFile),
     clientNames: config.tls?.clientNames,
+    maxConnectionAgeMs: config.maxConnectionAgeMs,
     refusal: () => (ready ? undefined : stopping ? "crypto service is shutting down" : "crypto service is not ready"),
   });
 

@@ -99,6 +99,17 @@ describe("crypto configuration", () => {
     expect(mtls.serviceToken).toBeUndefined();
     expect(mtls.tls).toEqual({ certFile: "/c", keyFile: "/k", clientCaFile: "/ca" });
   });
+
+  it("closes client connections after 30 min unless told otherwise (CRYPTO_MAX_CONNECTION_AGE)", () => {
+    expect(loadConfig({ CRYPTO_SERVICE_TOKEN: TOKEN }).maxConnectionAgeMs).toBe(30 * 60_000);
+    expect(loadConfig({ CRYPTO_SERVICE_TOKEN: TOKEN, CRYPTO_MAX_CONNECTION_AGE: "5m" }).maxConnectionAgeMs).toBe(
+      300_000,
+    );
+    expect(loadConfig({ CRYPTO_SERVICE_TOKEN: TOKEN, CRYPTO_MAX_CONNECTION_AGE: "off" }).maxConnectionAgeMs).toBe(0);
+    expect(problem({ CRYPTO_SERVICE_TOKEN: TOKEN, CRYPTO_MAX_CONNECTION_AGE: "100ms" }).variables).toEqual([
+      "CRYPTO_MAX_CONNECTION_AGE",
+    ]);
+  });
 });
 
 describe("startCryptoServer start-up failures", () => {

@@ -16,6 +16,7 @@ import { rewriteBinaryParseErrors } from "./edge/connect/parse-errors.ts";
 import { hostOf, requestFactsKey, walletRoutes } from "./edge/connect/service.ts";
 import { HEALTH_SERVICE, healthRoutes } from "./edge/grpc/health.ts";
 import { descriptorRegistry, reflectionRoutes } from "./edge/grpc/reflection.ts";
+import { closeIfBodyUnread, limitBody } from "./edge/http/body-limit.ts";
 import { credentialsFrom, makeCall, sessionCookie } from "./edge/http/call.ts";
 import { clientFactsFrom } from "./edge/http/client-facts.ts";
 import { errorMiddleware, sendError } from "./edge/http/errors.ts";
@@ -114,10 +115,24 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     unsafe: !["GET", "HEAD", "OPTIONS"].includes(req.method),
     client: clientFactsFrom((name) => req.get(name)),
   });
-  app.use("/oauth", oauthRouter(deps, { bodyLimitBytes: settings.bodyLimitBytes, requestInfo }));
+  // limitBody: an oversized body is answered 413 as soon as it crosses the limit (body-parser
+  // alone reads it to the end first).
+  app.use(
+    "/oauth",
+    limitBody(
+      settings.bodyLimitBytes,
+      oauthRouter(deps, { bodyLimitBytes: settings.bodyLimitBytes, requestInfo }),
+      // The OAuth error shape the router itself answers an oversize body with.
+      (res) =>
+        res
+          .status(413)
+          .set({ "Cache-Control": "no-store", Pragma: "no-cache" })
+          .json({ error: "invalid_request", error_description: "the request body is too large" }),
+    ),
+  );
 
   // REST under /api: JSON bodies are parsed there only (Connect reads its own).
-  const json = express.json({ limit: settings.bodyLimitBytes, strict: true });
+  const json = limitBody(settings.bodyLimitBytes, express.json({ limit: settings.bodyLimitBytes, strict: true }));
   // GETs carry no body; skipping the parser for them saves a stream read per retrieval.
   app.use("/api", (req, res, next) => (req.method === "GET" || req.method === "HEAD" ? next() : json(req, res, next)));
   app.use(
@@ -150,6 +165,7 @@ export function createWalletHandler({ deps, metrics, settings }: WalletHandlerOp
     if (req.url?.startsWith("/cvwallet.")) {
       setSecurityHeaders(req, res, req.url, secureCookies);
       rewriteBinaryParseErrors(req, res);
+      closeIfBodyUnread(req, res);
     }
     connect(req, res);
   };

@@ -11,7 +11,22 @@ export interface ServeOptions {
   grpcAddr?: string | undefined;
   /** host:port of the metrics listener; unset means none. */
   metricsAddr?: string | undefined;
+  /** How long a client has to send a whole request (headers and body); default REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number | undefined;
 }
+
+/**
+ * A request's headers and body must have arrived within this time, or the server answers 408
+ * and closes the connection. Node's defaults (requestTimeout 300 s, headersTimeout 60 s, checked
+ * every 30 s) let a client that starts an upload and stops sending hold a socket for minutes:
+ * measured on loopback, a chunked Connect or REST POST stalled after its first chunk was closed
+ * by the server (408) after 330 s. With 15 s checked every second: after 15.6–16.0 s. The largest
+ * body the wallet accepts (WALLET_BODY_LIMIT_BYTES, at most 10 MiB, 64 KiB by default) fits in
+ * that time on any usable link; only receiving the request is bounded, never the time a
+ * handler takes to answer, and the wallet has no streaming RPC whose request could last longer.
+ * Not yet an environment variable (it would be WALLET_REQUEST_TIMEOUT, parsed in config.ts).
+ */
+export const REQUEST_TIMEOUT_MS = 15_000;
 
 export interface Serving {
   /** http://host:port of REST, Connect and the UI. */
@@ -25,7 +40,20 @@ export interface Serving {
 }
 
 export async function serve(handler: WalletHandler, options: ServeOptions): Promise<Serving> {
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, handler);
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const server = http.createServer(
+    {
+      keepAliveTimeout: 65_000,
+      requestTimeout,
+      // Receiving the headers is part of the request: bounded by the same time (Node's default
+      // would be the smaller of 60 s and requestTimeout).
+      headersTimeout: requestTimeout,
+      // How often Node looks for requests past their time (default 30 s, which would add up to
+      // half a minute to the bound).
+      connectionsCheckingInterval: 1_000,
+    },
+    handler,
+  );
   await listen(server, options.httpAddr);
   let grpcServer: http2.Http2Server | undefined;
   let metricsServer: http.Server | undefined;
