@@ -27,6 +27,9 @@ const schema = z.object({
   WALLET_SIGNUP_RATE_LIMIT: env.integer(20, 1, 10_000_000),
   WALLET_AUDIT_RETENTION_DAYS: env.integer(90, 0, 36_500),
   WALLET_BODY_LIMIT_BYTES: env.integer(65_536, 1024, 10_485_760),
+  WALLET_REQUEST_TIMEOUT: env.duration("15s").refine((ms) => ms >= 1000 && ms <= 3_600_000, {
+    message: "must be a duration from 1s to 1h, such as 15s",
+  }),
   WALLET_DEVICE_CODE_TTL: env.duration("10m"),
   WALLET_DEVICE_POLL_INTERVAL: env.integer(5, 1, 60),
   // How often to look for keys owing an expiry reminder; 0 or off: never.
@@ -67,6 +70,8 @@ export interface WalletConfig {
   /** Sign-ups per hour per client address (each costs a 19 MiB password hash). */
   signUpRateLimitPerHour: number;
   bodyLimitBytes: number;
+  /** How long a client has to send a whole request, headers and body (408 and the connection closed after). */
+  requestTimeoutMs: number;
   /** Device sign-in: how long a device code lives, and the polling interval (seconds) handed out. */
   deviceCodeTtlMs: number;
   devicePollIntervalSeconds: number;
@@ -152,6 +157,7 @@ function fromParsed(c: z.infer<typeof schema>, token: string, tls: WalletConfig[
     signUpRateLimitPerHour: c.WALLET_SIGNUP_RATE_LIMIT,
     auditRetentionDays: c.WALLET_AUDIT_RETENTION_DAYS,
     bodyLimitBytes: c.WALLET_BODY_LIMIT_BYTES,
+    requestTimeoutMs: c.WALLET_REQUEST_TIMEOUT,
     deviceCodeTtlMs: c.WALLET_DEVICE_CODE_TTL,
     devicePollIntervalSeconds: c.WALLET_DEVICE_POLL_INTERVAL,
     reminderIntervalMs: c.WALLET_REMINDER_INTERVAL,

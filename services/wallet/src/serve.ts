@@ -16,7 +16,7 @@ export interface ServeOptions {
 }
 
 /**
- * A request's headers and body must have arrived within this time, or the server answers 408
+ * The default of WALLET_REQUEST_TIMEOUT (config.ts). A request's headers and body must have arrived within this time, or the server answers 408
  * and closes the connection. Node's defaults (requestTimeout 300 s, headersTimeout 60 s, checked
  * every 30 s) let a client that starts an upload and stops sending hold a socket for minutes:
  * measured on loopback, a chunked Connect or REST POST stalled after its first chunk was closed
@@ -24,7 +24,6 @@ export interface ServeOptions {
  * body the wallet accepts (WALLET_BODY_LIMIT_BYTES, at most 10 MiB, 64 KiB by default) fits in
  * that time on any usable link; only receiving the request is bounded, never the time a
  * handler takes to answer, and the wallet has no streaming RPC whose request could last longer.
- * Not yet an environment variable (it would be WALLET_REQUEST_TIMEOUT, parsed in config.ts).
  */
 export const REQUEST_TIMEOUT_MS = 15_000;
 
