@@ -122,16 +122,22 @@ async function json(url: string, init: RequestInit = {}): Promise<Record<string,
   return (await res.json()) as Record<string, unknown>;
 }
 
-/** Mean seconds of the wallet's Decrypt calls so far, from its /metrics (sum / count). */
+/**
+ * The wallet's decrypt calls to the crypto service so far, from its /metrics: seconds summed and
+ * calls counted over Decrypt and DecryptBatch (under load the client batches concurrent decrypts).
+ */
 async function decryptMeanMs(url: string): Promise<{ sum: number; count: number }> {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
-  const pick = (suffix: string) =>
-    Number(
-      new RegExp(`wallet_crypto_call_duration_seconds_${suffix}\\{method="Decrypt",code="OK"\\} (\\S+)`).exec(
-        text,
-      )?.[1] ?? 0,
-    );
-  return { sum: pick("sum"), count: pick("count") };
+  const total = (suffix: string) =>
+    [
+      ...text.matchAll(
+        new RegExp(
+          `^wallet_crypto_call_duration_seconds_${suffix}\\{[^}]*method="Decrypt(?:Batch)?",code="ok"[^}]*\\} (\\S+)$`,
+          "gm",
+        ),
+      ),
+    ].reduce((sum, m) => sum + Number(m[1]), 0);
+  return { sum: total("sum"), count: total("count") };
 }
 
 /** Signs up, makes a token and stores one openai key; returns the bearer token. */
@@ -191,10 +197,11 @@ try {
     [...profile, "bench/serve.ts", "wallet", JSON.stringify(options)],
     walletDir,
     {},
-    /READY (\S+)/,
+    // The whole line: the URL and the metrics listener's URL (which has its own port).
+    /READY (\S+) (\S+)\n/,
   );
   const url = w.line.split(" ")[1]!;
-  const metricsUrl = w.line.split(" ")[2]!;
+  const metricsUrl = w.line.split(" ")[2]!.trim();
   const bearer = await setUp(url, "bench@example.com");
   const headers = { authorization: `Bearer ${bearer}` };
   const d0 = await decryptMeanMs(metricsUrl);
@@ -218,7 +225,7 @@ try {
   );
   const d1 = await decryptMeanMs(metricsUrl);
   console.log(
-    `crypto Decrypt as the wallet saw it: ${(((d1.sum - d0.sum) / Math.max(1, d1.count - d0.count)) * 1000).toFixed(2)} ms mean over ${d1.count - d0.count} calls`,
+    `crypto decrypt calls (Decrypt, DecryptBatch) as the wallet saw them: ${(((d1.sum - d0.sum) / Math.max(1, d1.count - d0.count)) * 1000).toFixed(2)} ms mean over ${d1.count - d0.count} calls`,
   );
 
   // List latency: one user with 10 keys, one with 10,000 (records written straight to the
