@@ -75,7 +75,7 @@ describe("createWalletHandler with a fake crypto port", () => {
         assertSafeBaseUrl: async () => {},
         webhooks: {
           checkUrl: () => {},
-          deliver: async () => ({ delivered: false, detail: "not sent here", attempts: 0 }),
+          deliver: async () => ({ delivered: false, detail: "not sent here", attempts: 0, retryable: false }),
         },
         settings: { sessionTtlMs: 60_000, deviceCodeTtlMs: 600_000, devicePollIntervalSeconds: 5 },
         limits: {

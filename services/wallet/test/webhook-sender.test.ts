@@ -65,7 +65,7 @@ describe("webhook sender", () => {
     const hook = await serve((_q, res) => res.writeHead(200).end("ok"));
     const { s, logs } = sender();
     const result = await s.deliver(`http://hooks.test:${hook.port}/services/${SECRET}`, { text: "hello" });
-    expect(result).toEqual({ delivered: true, detail: "HTTP 200 from hooks.test", attempts: 1 });
+    expect(result).toEqual({ delivered: true, detail: "HTTP 200 from hooks.test", attempts: 1, retryable: false });
     expect(hook.hits).toEqual([
       {
         path: `/services/${SECRET}`,
@@ -91,7 +91,7 @@ describe("webhook sender", () => {
 
     const down = await serve((_q, res) => res.writeHead(500).end());
     const failed = await s.deliver(`http://hooks.test:${down.port}/${SECRET}`, { text: "x" });
-    expect(failed).toEqual({ delivered: false, detail: "HTTP 500 from hooks.test", attempts: 4 });
+    expect(failed).toEqual({ delivered: false, detail: "HTTP 500 from hooks.test", attempts: 4, retryable: true });
     const once = await s.deliver(`http://hooks.test:${down.port}/${SECRET}`, { text: "x" }, { attempts: 1 });
     expect(once.attempts).toBe(1);
   });
@@ -107,11 +107,13 @@ describe("webhook sender", () => {
       delivered: false,
       detail: "HTTP 404 from hooks.test",
       attempts: 1,
+      retryable: false,
     });
     expect(await s.deliver(`http://hooks.test:${moved.port}/${SECRET}`, { text: "x" })).toEqual({
       delivered: false,
       detail: "HTTP 302 from hooks.test: redirected; not followed",
       attempts: 1,
+      retryable: false,
     });
     expect(elsewhere.hits).toHaveLength(0);
   });
@@ -124,6 +126,7 @@ describe("webhook sender", () => {
       delivered: false,
       detail: "webhook URL refused: it points at a link-local, metadata or reserved address",
       attempts: 1,
+      retryable: false,
     });
     // One public and one private answer: refused as a whole when private ones are not allowed.
     const mixed = sender({ allowPrivate: false, resolve: resolveTo("93.184.215.14", "10.0.0.7") }).s;
@@ -133,7 +136,7 @@ describe("webhook sender", () => {
     expect(hook.hits).toHaveLength(0);
   });
 
-  it("says what went wrong on the network, retrying what may pass", async () => {
+  it("says what went wrong on the network, retrying what may pass (not a name that does not exist)", async () => {
     const { s } = sender({ timeoutMs: 150, retryDelaysMs: [5] });
     const hang = await serve(() => {
       // Never answers.
@@ -142,6 +145,7 @@ describe("webhook sender", () => {
       delivered: false,
       detail: "no answer from hooks.test within 150 ms",
       attempts: 2,
+      retryable: true,
     });
     const closed = await serve(() => {});
     const port = closed.port;
@@ -150,6 +154,7 @@ describe("webhook sender", () => {
       delivered: false,
       detail: "connection refused by hooks.test",
       attempts: 2,
+      retryable: true,
     });
     const nowhere = sender({
       retryDelaysMs: [5],
@@ -160,7 +165,8 @@ describe("webhook sender", () => {
     expect(await nowhere.deliver(`https://nope.invalid/${SECRET}`, { text: "x" })).toEqual({
       delivered: false,
       detail: "host not found: nope.invalid",
-      attempts: 2,
+      attempts: 1,
+      retryable: false,
     });
     // A resolver that never answers counts against the same timeout.
     const stuck = sender({ timeoutMs: 100, retryDelaysMs: [], resolve: () => new Promise(() => {}) }).s;
@@ -168,6 +174,7 @@ describe("webhook sender", () => {
       delivered: false,
       detail: "no answer from hooks.test within 100 ms",
       attempts: 1,
+      retryable: true,
     });
   });
 

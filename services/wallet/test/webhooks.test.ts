@@ -32,10 +32,11 @@ interface Received {
   body: { text?: unknown };
 }
 
-/** Stands in for Slack: records each POST; answers `failures` 500s first when told to. */
+/** Stands in for Slack: records each POST; answers `failures` errors (500 unless told) first when told to. */
 async function startReceiver() {
   const received: Received[] = [];
   let failures = 0;
+  let failStatus = 500;
   const server = http.createServer((req, res) => {
     let data = "";
     req.on("data", (c: Buffer) => {
@@ -56,7 +57,7 @@ async function startReceiver() {
       });
       if (failures > 0) {
         failures--;
-        res.writeHead(500).end("upstream trouble");
+        res.writeHead(failStatus).end("upstream trouble");
       } else res.writeHead(200, { "content-type": "text/plain" }).end("ok");
     });
   });
@@ -66,8 +67,9 @@ async function startReceiver() {
     received,
     /** A Slack-shaped URL whose last segment is the secret. */
     urlFor: (secret: string) => `http://127.0.0.1:${port}/services/T000/B000/${secret}`,
-    failNext: (n: number) => {
+    failNext: (n: number, status = 500) => {
       failures = n;
+      failStatus = status;
     },
     texts: () => received.map((r) => String(r.body.text ?? "")),
     close: () => new Promise<void>((r) => server.close(() => r())),
@@ -413,7 +415,7 @@ for (const store of ["sqlite", "mongodb"] as const) {
         expect(expired.id).toMatch(/^[0-9a-f]{24}$/);
       });
 
-      it("retries a failing webhook with back-off, then records the failure and does not send again", async () => {
+      it("retries a failing webhook with back-off, and again at each sweep while it fails; a 4xx is final", async () => {
         const me = await signUp(base);
         await setWebhook(me);
         await createKey(base, me, { name: "retried", expiresAt: inDays(2) });
@@ -427,20 +429,53 @@ for (const store of ["sqlite", "mongodb"] as const) {
         receiver.received.length = 0;
         receiver.failNext(100);
         const failing = await stack.wallet.reminders.run();
-        receiver.failNext(0);
         expect(failing).toMatchObject({ sent: 0, failed: 1 });
         expect(receiver.received).toHaveLength(4);
         const failed = (await auditOf(me, "webhook.failed"))[0];
-        expect(failed?.details).toMatchObject({ event: "expiring", attempts: "4", reason: "HTTP 500 from 127.0.0.1" });
+        expect(failed?.details).toMatchObject({
+          event: "expiring",
+          attempts: "4",
+          reason: "HTTP 500 from 127.0.0.1",
+          retryable: "yes",
+        });
         expect(
           (await rest(base, "GET", "/api/account/webhook", undefined, me)).body.webhook.lastDelivery,
-        ).toMatchObject({
-          delivered: false,
-          event: "expiring",
-        });
+        ).toMatchObject({ delivered: false, event: "expiring" });
+        // Still failing at the next sweep: tried again.
         receiver.received.length = 0;
+        expect((await stack.wallet.reminders.run()).failed).toBe(1);
+        expect(receiver.received).toHaveLength(4);
+        // Back up: the next sweep delivers it, once.
+        receiver.failNext(0);
+        receiver.received.length = 0;
+        expect((await stack.wallet.reminders.run()).sent).toBe(1);
+        expect(receiver.texts()).toEqual([expect.stringMatching(/“doomed” expires in/)]);
+        expect((await stack.wallet.reminders.run()).sent).toBe(0);
+        expect(receiver.received).toHaveLength(1);
+
+        // A 404 (the webhook was removed at the other end) will not change: one request, not again.
+        await createKey(base, me, { name: "nowhere", expiresAt: inDays(2) });
+        receiver.received.length = 0;
+        receiver.failNext(100, 404);
+        expect(await stack.wallet.reminders.run()).toMatchObject({ sent: 0, failed: 1 });
         expect((await stack.wallet.reminders.run()).failed).toBe(0);
-        expect(receiver.received).toHaveLength(0);
+        receiver.failNext(0);
+        expect(receiver.received).toHaveLength(1);
+        expect((await auditOf(me, "webhook.failed"))[0]?.details).toMatchObject({
+          reason: "HTTP 404 from 127.0.0.1",
+          retryable: "no",
+        });
+      });
+
+      it("treats an expiry long past as old news (nothing sent), a recent one as news", async () => {
+        const me = await signUp(base);
+        await setWebhook(me);
+        await createKey(base, me, { name: "ancient", expiresAt: inDays(-10) });
+        await createKey(base, me, { name: "recent", expiresAt: inDays(-6) });
+        const run = await stack.wallet.reminders.run();
+        expect(run).toMatchObject({ sent: 1 });
+        expect(receiver.texts()).toEqual([expect.stringMatching(/“recent” expired on/)]);
+        expect((await stack.wallet.reminders.run()).sent).toBe(0);
       });
 
       it("is sent once when several wallet processes sweep the same store at the same time", async () => {

@@ -67,8 +67,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       // url-safety speaks of base URLs; here it is the webhook's.
       const detail =
         error instanceof Error ? error.message.replace(/^base URL refused: /, "webhook URL refused: ") : "";
+      // A name that does not exist is a mistyped URL more often than a passing DNS fault.
       if (error instanceof UnresolvedHostError)
-        return { delivered: false, detail: `host not found: ${host}`, retry: true };
+        return { delivered: false, detail: `host not found: ${host}`, retry: false };
       if (error instanceof AppError && error.code === "invalid_argument")
         return { delivered: false, detail, retry: false };
       return { delivered: false, detail: "could not resolve the webhook's host name", retry: true };
@@ -114,7 +115,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         );
         if (last.delivered || !last.retry) break;
       }
-      return { delivered: last.delivered, detail: last.detail, attempts };
+      return { delivered: last.delivered, detail: last.detail, attempts, retryable: !last.delivered && last.retry };
     },
   };
 }

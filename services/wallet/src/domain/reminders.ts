@@ -13,6 +13,8 @@ import { deliverToWebhook } from "./webhooks.ts";
 /** How long before its expiry a key reminds (and the UI's banner counts it). */
 export const REMINDER_WINDOW_DAYS = 14;
 const DAY_MS = 86_400_000;
+/** A key expired longer ago than this is old news: its reminder is claimed without a message. */
+export const MAX_EXPIRED_DAYS = 7;
 /** Deliveries in flight at once during a sweep (each may wait through its retries). */
 const SWEEP_CONCURRENCY = 4;
 const PAGE = 200;
@@ -44,6 +46,10 @@ export async function sendDueReminders(deps: WalletDeps, now = new Date()): Prom
       if (!(await deps.store.keys.claimNotice(key.id, notice, now))) return;
       // A key first seen already expired never sends "expiring" afterwards.
       if (expired) await deps.store.keys.claimNotice(key.id, "expiring", now);
+      if (expired && key.expiresAt!.getTime() < now.getTime() - MAX_EXPIRED_DAYS * DAY_MS) {
+        run.unsent++;
+        return;
+      }
       tally(run, await remind(deps, key, notice, now));
     });
   }
@@ -81,15 +87,18 @@ function tally(run: ReminderRun, outcomes: Outcome[]) {
 
 /**
  * Sends one key's notice to everyone who should hear of it: the owner of a personal key; the
- * owners and admins of a team key. When the crypto service cannot open any recipient's URL
- * the notice is released, so the next sweep tries again.
+ * owners and admins of a team key. When nobody got it and a later try may work (a webhook's
+ * host did not answer or answered 429/5xx after the sender's own retries, or the crypto service
+ * could not open a URL), the notice is released: the next sweep, or the next scheduled check
+ * that finds the key invalid, tries again, for as long as the cause lasts (an expiring key
+ * until it expires, an expired one for MAX_EXPIRED_DAYS). A 4xx or a refused address is final.
  */
 async function remind(deps: WalletDeps, key: KeyRecord, notice: KeyNotice, now: Date): Promise<Outcome[]> {
   const recipients = await webhooksFor(deps, key);
   if (recipients.length === 0) return [];
   const text = await messageFor(deps, key, notice, now);
   const outcomes: Outcome[] = [];
-  let undecryptable = 0;
+  let laterMayWork = false;
   for (const webhook of recipients) {
     try {
       const delivery = await deliverToWebhook(
@@ -100,15 +109,16 @@ async function remind(deps: WalletDeps, key: KeyRecord, notice: KeyNotice, now: 
         { actor: REMINDER_ACTOR, target: keyTarget(key) },
       );
       outcomes.push(delivery.delivered ? "sent" : "failed");
+      laterMayWork ||= delivery.retryable;
     } catch (error) {
-      undecryptable++;
+      laterMayWork = true;
       deps.logger.warn(
         { keyId: key.id, notice, errorName: error instanceof Error ? error.name : typeof error },
         "a reminder could not be sent; it will be tried again",
       );
     }
   }
-  if (undecryptable === recipients.length) await deps.store.keys.releaseNotice(key.id, notice);
+  if (laterMayWork && !outcomes.includes("sent")) await deps.store.keys.releaseNotice(key.id, notice);
   return outcomes;
 }
 

@@ -121,9 +121,9 @@ export async function deliverToWebhook(
   event: string,
   message: WebhookMessage,
   how: { actor: Actor; target: Target; attempts?: number; call?: Call | undefined },
-): Promise<WebhookDeliveryRecord> {
+): Promise<WebhookDeliveryRecord & { retryable: boolean }> {
   const url = await deps.crypto.decrypt(webhook.userId, webhook.id, WEBHOOK_FIELD, webhook.ciphertext);
-  const result = await deps.webhooks.deliver(url, message, { attempts: how.attempts });
+  const { retryable, ...result } = await deps.webhooks.deliver(url, message, { attempts: how.attempts });
   const delivery: WebhookDeliveryRecord = { at: new Date(), event, ...result };
   await deps.store.webhooks.recordDelivery(webhook.userId, webhook.id, delivery);
   await recordAudit(
@@ -134,9 +134,9 @@ export async function deliverToWebhook(
       event,
       host: webhook.host,
       attempts: String(result.attempts),
-      ...(result.delivered ? {} : { reason: result.detail }),
+      ...(result.delivered ? {} : { reason: result.detail, retryable: retryable ? "yes" : "no" }),
     },
   );
   deps.onWebhookDelivery?.(event, result.delivered ? "delivered" : "failed");
-  return delivery;
+  return { ...delivery, retryable };
 }

@@ -13,6 +13,11 @@ export interface WebhookDelivery {
   detail: string;
   /** Requests made, retries included. */
   attempts: number;
+  /**
+   * Not delivered, but a later try could be (no answer, 429, 5xx, a DNS failure): reminders
+   * are then left for the next sweep. A 4xx, a redirect or a refused address will not change.
+   */
+  retryable: boolean;
 }
 
 export interface WebhookSender {
