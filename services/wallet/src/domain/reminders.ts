@@ -2,7 +2,8 @@
 // window, once when it expires, and once when a scheduled check finds it invalid. "Once" is the
 // store's compare-and-set (claimNotice), so several wallet processes sweeping the same store
 // send one message. A notice is claimed whether or not anyone has a webhook: setting one later
-// does not replay old news. A new expiry date or a new secret re-arms the notices (store rule).
+// does not replay old news. A new expiry date or a new secret re-arms the notices (store rule),
+// and so does a delivery nobody received that a later try may fix (see remind).
 import { providerById } from "../checks/registry.ts";
 import type { Actor } from "./audit.ts";
 import { keyTarget } from "./audit.ts";
