@@ -430,7 +430,8 @@ function report(results: Result[], notes: Record<string, unknown>) {
   ].join("\n");
   const kms = `KMS calls per 10,000 decrypts across 100 tenants (cold instance): ${notes.kmsCallsPer10000DecryptsAcross100Tenants}`;
   console.log(`${table}\n\n${kms}`);
-  const docs = join(import.meta.dirname, "../.reports");
+  // BENCH_REPORT_DIR: elsewhere than .reports (the smoke test's short run must not replace a real one).
+  const docs = process.env.BENCH_REPORT_DIR ?? join(import.meta.dirname, "../.reports");
   mkdirSync(docs, { recursive: true });
   writeFileSync(join(docs, "benchmark.json"), `${JSON.stringify({ machine, results: rows, notes }, null, 2)}\n`);
   writeFileSync(

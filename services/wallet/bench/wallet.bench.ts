@@ -7,7 +7,8 @@
 //
 // Each server is its own process (the crypto service too), so RSS is per service and
 // autocannon does not share an event loop with what it measures. Concurrency 64, fixed
-// duration (BENCH_SECONDS seconds, default 8). Prints a table and writes .reports/bench.json.
+// duration (BENCH_SECONDS seconds, default 8). Prints a table and writes .reports/bench.json
+// (BENCH_REPORT_DIR elsewhere).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -293,9 +294,11 @@ try {
   console.log(
     JSON.stringify({ date: new Date().toISOString(), machine, durationSeconds: DURATION, connections: CONNECTIONS }),
   );
-  mkdirSync(join(here, "..", ".reports"), { recursive: true });
+  // BENCH_REPORT_DIR: elsewhere than .reports (the smoke test's short run must not replace a real one).
+  const reports = process.env.BENCH_REPORT_DIR ?? join(here, "..", ".reports");
+  mkdirSync(reports, { recursive: true });
   writeFileSync(
-    join(here, "..", ".reports", "bench.json"),
+    join(reports, "bench.json"),
     `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench -w services/wallet", machine, durationSeconds: DURATION, connections: CONNECTIONS, results: rows }, null, 2)}\n`,
   );
 } finally {
