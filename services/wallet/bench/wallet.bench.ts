@@ -97,6 +97,8 @@ async function stop(child: ChildProcess): Promise<void> {
 interface Run {
   name: string;
   rps: number;
+  /** Requests answered in the run (the per-second average can read 0 on a very short run). */
+  requests: number;
   p50: number;
   p99: number;
   errors: number;
@@ -111,6 +113,7 @@ async function load(name: string, opts: autocannon.Options): Promise<Run> {
   return {
     name,
     rps: Math.round(r.requests.average),
+    requests: r.requests.total,
     p50: r.latency.p50,
     p99: r.latency.p99,
     errors: r.errors + r.non2xx + r.timeouts,
@@ -299,7 +302,7 @@ try {
   mkdirSync(reports, { recursive: true });
   writeFileSync(
     join(reports, "bench.json"),
-    `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench -w services/wallet", machine, durationSeconds: DURATION, connections: CONNECTIONS, results: rows }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), command: "npm run bench -w services/wallet", machine, durationSeconds: DURATION, connections: CONNECTIONS, results: rows.map((row, i) => ({ ...row, requests: results[i]!.requests })) }, null, 2)}\n`,
   );
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
