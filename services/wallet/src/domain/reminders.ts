@@ -4,6 +4,7 @@
 // send one message. A notice is claimed whether or not anyone has a webhook: setting one later
 // does not replay old news. A new expiry date or a new secret re-arms the notices (store rule),
 // and so does a delivery nobody received that a later try may fix (see remind).
+import { forEachLimit } from "@cv-wallet/common/concurrency";
 import { providerById } from "../checks/registry.ts";
 import type { Actor } from "./audit.ts";
 import { keyTarget } from "./audit.ts";
@@ -41,7 +42,7 @@ export async function sendDueReminders(deps: WalletDeps, now = new Date()): Prom
     const due = (await deps.store.keys.dueForReminder(now, windowEnd, PAGE)).filter((k) => !seen.has(k.id));
     if (due.length === 0) break;
     for (const key of due) seen.add(key.id);
-    await inParallel(due, SWEEP_CONCURRENCY, async (key) => {
+    await forEachLimit(due, SWEEP_CONCURRENCY, async (key) => {
       const expired = key.expiresAt !== undefined && key.expiresAt <= now;
       const notice: KeyNotice = expired ? "expired" : "expiring";
       if (!(await deps.store.keys.claimNotice(key.id, notice, now))) return;
@@ -154,13 +155,4 @@ async function messageFor(deps: WalletDeps, key: KeyRecord, notice: KeyNotice, n
   }
   const link = deps.settings.publicUrl ? ` <${deps.settings.publicUrl}/keys/${key.id}|Open the key>` : "";
   return `cv-wallet: ${text}${link}`;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

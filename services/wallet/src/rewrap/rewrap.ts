@@ -33,6 +33,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { forEachLimit } from "@cv-wallet/common/concurrency";
 import { createClient, type UnaryClient } from "@cv-wallet/common/grpc";
 import { createLogger } from "@cv-wallet/common/logger";
 import { CryptoService } from "@cv-wallet/proto/crypto/v1";
@@ -173,17 +174,6 @@ function writeState(file: string, state: object): void {
   renameSync(temp, file);
 }
 
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
-}
-
 /** The wallet's store: MongoDB when MONGODB_URI is set, else the SQLite file in WALLET_DATA_DIR. */
 async function openStore(env: RewrapEnv): Promise<Store> {
   // Progress and the summary own stdout; the store's own log lines go to stderr.
@@ -311,7 +301,7 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
         checkpoint();
         break;
       }
-      await mapLimit(page, concurrency, (r) =>
+      await forEachLimit(page, concurrency, (r) =>
         rewrapOne(totals, r, keyNameOf(r), encryptionContext(r.id, KEY_FIELD), (next) =>
           store.keys.replaceCiphertext(r.id, r.ciphertext, next),
         ),
@@ -332,7 +322,7 @@ export async function rewrapRecords(options: RunOptions): Promise<RecordsSummary
     while (phase === "webhooks" && !interrupted()) {
       const page: StoredWebhookCiphertext[] = await store.webhooks.pageCiphertexts(webhookCursor, batch);
       if (page.length === 0) break;
-      await mapLimit(page, concurrency, (w) =>
+      await forEachLimit(page, concurrency, (w) =>
         rewrapOne(hooks, w, tenantKeyName(w.userId), encryptionContext(w.id, WEBHOOK_FIELD), (next) =>
           store.webhooks.replaceCiphertext(w.userId, w.ciphertext, next),
         ),
